@@ -1,0 +1,144 @@
+"""DAVIS-C build speed at DAVIS size (480x854), against the official generator.
+
+    python benchmarks/bench_davis_c.py [--videos 2 --frames 8] [--workers 2] [--official-glass 3 4 5]
+
+Prints, per corruption and strength, frame-variants per second (corruption + the JPEG encoding the build
+does) and the ratio to the official per-frame time: measured in this run where the official code can run
+here (glass_blur's pure-Python loop, scikit-image brightness/saturate), otherwise the golden README's
+reference timings (``shared/golden/davis_c/timings.json``, official env, + 5 ms for cv2.imwrite).  Then a
+whole 10 x 3 build of the sample with ``--workers`` processes and the projected time for the full
+DAVIS-C (1999 frames x 30 variants).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import skimage.color as skc
+from skimage.filters import gaussian
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from davis_c.build import build  # noqa: E402
+from davis_c.corruptions import STRENGTHS, corrupt, names  # noqa: E402
+from davis_c.corruptions.glass import GLASS_BLUR  # noqa: E402
+from davis_c.davis import DavisDataset  # noqa: E402
+from davis_c.sample import make_sample  # noqa: E402
+from davis_c.store import encode_frame  # noqa: E402
+
+FULL = 1999 * 30
+TIMINGS = Path(__file__).resolve().parents[2] / "shared" / "golden" / "davis_c" / "timings.json"
+
+
+def official_glass(frame: np.ndarray, severity: int) -> np.ndarray:
+    """The official per-pixel loop (spec §4.5), for timing only."""
+    sigma, d, iters = GLASS_BLUR[severity - 1]
+    x = np.uint8(gaussian(frame / 255.0, sigma=sigma, channel_axis=-1) * 255)
+    hgt, wid = frame.shape[:2]
+    for _ in range(iters):
+        for h in range(hgt - d, d, -1):
+            for w in range(wid - d, d, -1):
+                dx, dy = np.random.randint(-d, d, size=(2,))
+                x[h, w] = x[h + dy, w + dx]
+    return np.clip(gaussian(x / 255.0, sigma=sigma, channel_axis=-1), 0, 1) * 255
+
+
+def official_hsv(frame: np.ndarray, name: str, severity: int) -> np.ndarray:
+    """scikit-image array version of brightness/saturate (the official functions' arithmetic)."""
+    x = skc.rgb2hsv(frame[..., ::-1] / 255.0)
+    if name == "brightness":
+        x[..., 2] = np.clip(x[..., 2] + (0.1, 0.2, 0.3, 0.4, 0.5)[severity - 1], 0, 1)
+    else:
+        a, b = ((0.3, 0), (0.1, 0), (2, 0), (5, 0.1), (20, 0.2))[severity - 1]
+        x[..., 1] = np.clip(x[..., 1] * a + b, 0, 1)
+    return np.clip(skc.hsv2rgb(x), 0, 1) * 255
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (ffmpeg), robust to other jobs' load."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--videos", type=int, default=2)
+    p.add_argument("--frames", type=int, default=8)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--official-glass", type=int, nargs="*", default=[3, 4, 5],
+                   help="severities at which to time the official glass loop (6-10 s each)")
+    args = p.parse_args(argv)
+    ref = json.loads(TIMINGS.read_text())["official_env"] if TIMINGS.is_file() else {}
+    imwrite = ref.get("imwrite_jpeg95_float_input", 0.005)
+
+    with tempfile.TemporaryDirectory(prefix="bench_davis_c_") as tmp:
+        root = make_sample(Path(tmp) / "DAVIS", videos=args.videos, frames=args.frames, height=480, width=854)
+        ds = DavisDataset(root)
+        videos = [ds.load(v) for v in ds.videos]
+        n = sum(len(v) for v in videos)
+        corrupt(videos[0].frames[:2], "glass_blur", 3)  # warm-up (numba cache load)
+        print(f"sample: {len(videos)} videos x {args.frames} frames at 480x854 ({n} frames)\n")
+        print(f"{'corruption':16s} {'sev':>3s} {'ours s/frame':>12s} {'CPU s/frame':>11s} {'frames/s':>9s} "
+              f"{'official s/frame':>16s} {'ratio':>7s}  reference")
+        total_ours = total_cpu = 0.0
+        for name in names():
+            if name.startswith("style"):
+                continue
+            for sev in STRENGTHS.values():
+                t0, c0 = time.perf_counter(), cpu_seconds()
+                for v in videos:
+                    out = corrupt(v.frames, name, sev, seed=0)
+                    if name != "crf_compression":  # crf stores ffmpeg's own JPEG files
+                        for f in out:
+                            encode_frame(f, "jpeg")
+                ours = (time.perf_counter() - t0) / n
+                cpu = (cpu_seconds() - c0) / n
+                total_ours += ours
+                total_cpu += cpu
+                source = "golden timings.json"
+                official = ref.get(f"{name}_s{sev}")
+                if name == "crf_compression":
+                    official = ref.get("crf_compression_s%d" % sev, (0.136, 0.132, 0.123)[sev - 3])
+                elif name == "glass_blur" and sev in args.official_glass:
+                    np.random.seed(0)
+                    t0 = time.perf_counter()
+                    official_glass(videos[0].frames[0], sev)
+                    official = time.perf_counter() - t0
+                    source = "official loop, this run"
+                elif name in ("brightness", "saturate"):
+                    t0 = time.perf_counter()
+                    for f in videos[0].frames[:4]:
+                        official_hsv(f, name, sev)
+                    official = (time.perf_counter() - t0) / 4
+                    source = "scikit-image, this run"
+                if official is not None and name != "crf_compression":
+                    official += imwrite
+                ratio = f"{official / ours:7.1f}" if official else "    n/a"
+                print(f"{name:16s} {sev:3d} {ours:12.4f} {cpu:11.4f} {1 / ours:9.1f} "
+                      f"{official or float('nan'):16.4f} {ratio}  {source}")
+        print(f"\nsum over the 30 variants per frame: {total_ours:.3f} s wall, {total_cpu:.3f} s CPU "
+              f"-> full DAVIS-C needs {total_cpu * 1999 / 60:.1f} CPU-min, i.e. >= "
+              f"{total_cpu * 1999 / 120:.1f} min on 2 idle cores\n")
+
+        t0 = time.perf_counter()
+        s = build(root, Path(tmp) / "davis_c.h5", workers=args.workers, progress=False, log=lambda m: None)
+        wall = time.perf_counter() - t0
+        load = os.getloadavg()[0]
+        rate = s["frame_variants"] / wall
+        print(f"whole build ({len(s['corruptions'])} corruptions x {len(s['strengths'])} strengths, "
+              f"--workers {args.workers}, {os.cpu_count()} CPUs): {s['frame_variants']} frame-variants in "
+              f"{wall:.1f} s = {rate:.1f} frame-variants/s (1-min load average {load:.1f})")
+        print(f"projected full DAVIS-C (1999 frames x 30 variants = {FULL}): {FULL / rate / 60:.1f} min "
+              f"(goal <= 25 min)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

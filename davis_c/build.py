@@ -1,0 +1,407 @@
+"""Build DAVIS-C (DAVIS-2017 val x corruptions x strengths) into a sharded HDF5 store.
+
+    python -m davis_c.build --root DAVIS --out davis_c.h5            # all weight-free corruptions
+    python -m davis_c.build --sample                                 # synthetic sample, minutes, no download
+    python -m davis_c.build --root DAVIS --style-weights magenta.pth --styles DAVIS-C/styles   # + style1..4
+
+Work is split in tasks of one (strength, video), computed in ``--workers`` processes and written in a fixed
+order by this process into one shard per (strength, corruption); a shard is renamed into place only when
+all its videos are in, so a killed build resumes where it stopped (complete shards are kept) and the
+result is byte-identical to an uninterrupted build whatever ``--workers`` is.  The seed of every
+(corruption, strength, video) is derived from ``--seed`` and the names (:func:`davis_c.store.derive_seed`).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import multiprocessing
+import os
+import sys
+import time
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+import davis_c
+from davis_c import corruptions as C
+from davis_c.corruptions import crf as _crf
+from davis_c.davis import DavisDataset, DavisError
+from davis_c.store import (FORMAT, ShardWriter, StoreError, decode_frame, derive_seed, encode_frame,
+                           read_shard_attrs, shard_dir, shard_path, write_index)
+
+__all__ = ["build", "main", "BuildError", "sample_root", "DAVIS_URL"]
+
+DAVIS_URL = "https://davischallenge.org/davis2017/code.html"
+STYLE_HELP = ("neural styles need --style-weights FILE --styles DIR "
+              "(README section 'Neural styles' says how to obtain and convert the weights)")
+
+
+class BuildError(RuntimeError):
+    """The build cannot proceed (bad arguments, incompatible existing shards, ...)."""
+
+
+# ------------------------------------------------------------------------------------------------ source
+def load_source(ds: DavisDataset, name: str):
+    """One source video: the dataset's checked Video, the original JPEG bytes, and the frames decoded with
+    OpenCV from those bytes (the official script reads with OpenCV)."""
+    video = ds.load(name)  # validates frames, annotations and sizes; DavisError names the file
+    jpgs, _ = ds.frame_paths(name)
+    data = []
+    for p in jpgs:
+        try:
+            data.append(p.read_bytes())
+        except OSError as exc:
+            raise DavisError(f"{p}: cannot read frame file ({exc})") from exc
+    frames = np.empty_like(video.frames)
+    for t, (p, b) in enumerate(zip(jpgs, data)):
+        try:
+            frames[t] = decode_frame(b, str(p))
+        except (StoreError, ValueError) as exc:
+            raise DavisError(f"{p}: cannot decode frame with OpenCV ({exc})") from exc
+    return video, data, frames
+
+
+def _digest(chunks: Sequence[bytes]) -> str:
+    h = hashlib.sha256()
+    for c in chunks:
+        h.update(hashlib.sha256(c).digest())
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------------------------------------ workers
+@dataclass(frozen=True)
+class _Task:
+    root: str
+    image_set: str
+    resolution: str
+    year: str
+    strength: str
+    video: str
+    corruptions: tuple[str, ...]
+    seed: int
+    codec: str
+
+
+_WORKER_DS: dict[tuple, DavisDataset] = {}
+
+
+def _init_worker(style_weights: str | None, styles_dir: str | None, device: str | None) -> None:
+    if style_weights:
+        C.load_styles(style_weights, styles_dir, device)
+
+
+def _run_task(task: _Task) -> dict[str, list[bytes]]:
+    """Corrupt one video at one strength with every requested corruption; returns encoded frames."""
+    key = (task.root, task.image_set, task.resolution, task.year)
+    ds = _WORKER_DS.get(key)
+    if ds is None:
+        ds = _WORKER_DS[key] = DavisDataset(task.root, task.image_set, task.resolution, task.year)
+    _, jpegs, frames = load_source(ds, task.video)
+    severity = C.STRENGTHS[task.strength]
+    out: dict[str, list[bytes]] = {}
+    for name in task.corruptions:
+        seed = derive_seed(task.seed, name, task.strength, task.video)
+        if name == "crf_compression" and task.codec == "jpeg":
+            out[name] = _crf.crf_jpegs(jpegs, severity)  # ffmpeg's own JPEG files, as released
+            continue
+        result = C.corrupt(frames, name, severity, seed=seed, source_jpegs=jpegs)
+        out[name] = [encode_frame(f, task.codec) for f in result]
+    return out
+
+
+class _Runner:
+    """Runs tasks in order (in-process, or in a process pool with a bounded look-ahead)."""
+
+    def __init__(self, workers: int, init_args: tuple) -> None:
+        self.pool = None
+        if workers > 1:
+            self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_init_worker, initargs=init_args)
+        else:
+            _init_worker(*init_args)
+        self.ahead = 2 * workers
+
+    def map(self, tasks: Sequence[_Task]):
+        if self.pool is None:
+            for t in tasks:
+                yield t, _run_task(t)
+            return
+        queue: deque = deque()
+        it = iter(tasks)
+        for t in it:
+            queue.append((t, self.pool.submit(_run_task, t)))
+            if len(queue) >= self.ahead:
+                break
+        while queue:
+            t, fut = queue.popleft()
+            res = fut.result()
+            nxt = next(it, None)
+            if nxt is not None:
+                queue.append((nxt, self.pool.submit(_run_task, nxt)))
+            yield t, res
+
+    def close(self, cancel: bool = False) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=cancel)
+
+
+# ------------------------------------------------------------------------------------------------ build
+def sample_root(cache: str | os.PathLike | None = None) -> Path:
+    """The synthetic DAVIS sample in a cache folder (``$DAVIS_C_CACHE`` or ``~/.cache/davis_c``), made once."""
+    from davis_c.sample import MARKER, make_sample
+
+    base = Path(cache or os.environ.get("DAVIS_C_CACHE") or Path.home() / ".cache" / "davis_c")
+    root = base / "sample" / "DAVIS"
+    if not (root / MARKER).is_file():
+        make_sample(root)
+    return root
+
+
+def _select(requested: Sequence[str] | None, known: Sequence[str], what: str) -> list[str]:
+    if not requested:
+        return list(known)
+    unknown = [r for r in requested if r not in known]
+    if unknown:
+        raise BuildError(f"unknown {what}: {', '.join(unknown)}; known: {', '.join(known)}")
+    return [k for k in known if k in requested]  # canonical order, duplicates removed
+
+
+def _remove_stale_partials(folder: Path) -> None:
+    """Remove ``*.<pid>.partial`` files left by killed builds (their process no longer exists)."""
+    if not folder.is_dir():
+        return
+    for p in folder.glob("*.partial"):
+        try:
+            pid = int(p.suffixes[-2].lstrip("."))
+            os.kill(pid, 0)
+            alive = pid != os.getpid()
+        except (ValueError, IndexError, ProcessLookupError):
+            alive = False
+        except PermissionError:
+            alive = True
+        if not alive:
+            p.unlink(missing_ok=True)
+
+
+def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
+          corruptions: Sequence[str] | None = None, strengths: Sequence[str] | None = None,
+          videos: Sequence[str] | None = None, image_set: str = "val", resolution: str = "480p",
+          year: str = "2017", workers: int = 1, seed: int = 0, codec: str = "jpeg", force: bool = False,
+          style_weights: str | os.PathLike | None = None, styles_dir: str | os.PathLike | None = None,
+          device: str | None = None, progress: bool = True,
+          log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Build (or complete) a DAVIS-C store; returns a summary dict.  See the module docstring."""
+    t0 = time.perf_counter()
+    out = Path(out)
+    if codec not in ("jpeg", "png"):
+        raise BuildError(f"--codec must be jpeg or png (got {codec!r})")
+    if workers < 1:
+        raise BuildError("--workers must be >= 1")
+    root = Path(root)
+    if not root.is_dir():
+        raise BuildError(f"DAVIS root folder not found: {root}. Download DAVIS-2017 (TrainVal, 480p) from "
+                         f"{DAVIS_URL} and pass its DAVIS folder with --root, or run with --sample to build "
+                         "from a small synthetic sample.")
+    ds = DavisDataset(root, image_set, resolution, year)
+    vids = _select(videos, ds.videos, f"video(s) for {ds.set_file}")
+    strs = _select(strengths, list(C.STRENGTHS), "strength(s)")
+    if bool(style_weights) != bool(styles_dir):
+        raise BuildError("--style-weights and --styles go together (weights file and folder of 1.png..4.png)")
+    explicit = corruptions is not None and len(corruptions) > 0
+    names = _select(corruptions, list(C.CORRUPTIONS), "corruption(s)")
+    skipped: dict[str, str] = {}
+    neural = [n for n in names if C.get(n).kind == "neural"]
+    if neural and not style_weights:
+        if explicit:
+            raise BuildError(f"{', '.join(neural)}: {STYLE_HELP}")
+        for n in neural:
+            skipped[n] = STYLE_HELP
+        names = [n for n in names if n not in neural]
+        log(f"skipping {', '.join(neural)}: {STYLE_HELP}")
+    ffmpeg = None
+    if "crf_compression" in names:
+        try:
+            ffmpeg = _crf.ffmpeg_version()
+        except _crf.FfmpegUnavailable as exc:
+            skipped["crf_compression"] = str(exc)
+            names.remove("crf_compression")
+            log(f"skipping crf_compression: {exc}")
+
+    # -- clean shard (also validates every source video before the heavy work) -------------------------
+    sdir = shard_dir(out)
+    sdir.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(sdir)
+    sources: dict[str, str] = {}
+    for v in vids:
+        jpgs, _ = ds.frame_paths(v)
+        sources[v] = _digest([p.read_bytes() for p in jpgs])
+    config = {"format": FORMAT, "toolkit_version": davis_c.__version__, "seed": int(seed), "codec": codec,
+              "image_set": image_set, "resolution": resolution, "year": str(year), "videos": vids,
+              "source_sha256": sources}
+    build_key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+    common = {k: v for k, v in config.items() if k != "source_sha256"} | {"build_key": build_key}
+
+    def existing(path: Path) -> bool:
+        attrs = read_shard_attrs(path)
+        if attrs is None:
+            return False
+        if attrs.get("build_key") != build_key and not force:
+            raise BuildError(f"{path}: existing shard was built with other settings or source frames "
+                             f"(seed/codec/videos/set/version/DAVIS files differ); use --force to rebuild, or "
+                             "another --out")
+        return attrs.get("build_key") == build_key and not force
+
+    clean_path = shard_path(out, None, None)
+    built: list[str] = []
+    if not existing(clean_path):
+        with ShardWriter(clean_path, common | {"kind": "clean", "variant": "clean",
+                                              "source_sha256": sources}) as w:
+            for v in tqdm(vids, desc="clean", unit="video", disable=not progress, leave=False):
+                video, jpegs, _ = load_source(ds, v)
+                w.add_video(v, jpegs, {"frame_names": video.frame_names, "object_ids": list(video.object_ids),
+                                       "n_frames": len(video), "height": int(video.frames.shape[1]),
+                                       "width": int(video.frames.shape[2]),
+                                       "frame_sha256": [hashlib.sha256(b).hexdigest() for b in jpegs]},
+                            masks=video.masks)
+            w.commit()
+        built.append("clean")
+
+    # -- corrupted shards ----------------------------------------------------------------------------
+    todo = {s: [n for n in names if not existing(shard_path(out, s, n))] for s in strs}
+    reused = [f"{s}/{n}" for s in strs for n in names if n not in todo[s]]
+    tasks = [_Task(str(root), image_set, resolution, str(year), s, v, tuple(todo[s]), int(seed), codec)
+             for s in strs if todo[s] for v in vids]
+    n_frames = {v: len(ds.frame_paths(v)[0]) for v in vids}
+    runner = _Runner(workers, (str(style_weights) if style_weights else None,
+                               str(styles_dir) if styles_dir else None, device))
+    writers: dict[str, ShardWriter] = {}
+    bars: dict[str, tqdm] = {}
+    variants = 0
+    try:
+        for task, result in runner.map(tasks):
+            s = task.strength
+            if not writers:
+                for n in task.corruptions:
+                    c = C.get(n)
+                    attrs = common | {"kind": "corrupted", "variant": f"{s}/{n}", "strength": s,
+                                      "severity": C.STRENGTHS[s], "corruption": n, "corruption_kind": c.kind,
+                                      "parameters": c.parameters(C.STRENGTHS[s]), "random": c.random}
+                    if n == "crf_compression":
+                        attrs["ffmpeg"] = ffmpeg
+                    writers[n] = ShardWriter(shard_path(out, s, n), attrs)
+                bars[s] = tqdm(total=len(vids) * len(task.corruptions), desc=f"{s}: {len(writers)} shards",
+                               unit="video-variant", disable=not progress)
+            for n in task.corruptions:
+                images = result[n]
+                if len(images) != n_frames[task.video]:
+                    raise BuildError(f"{n} returned {len(images)} frames for {n_frames[task.video]} "
+                                     f"in video {task.video!r}")
+                writers[n].add_video(task.video, images, {
+                    "seed": derive_seed(seed, n, s, task.video), "n_frames": len(images),
+                    "source_sha256": sources[task.video]})
+                variants += len(images)
+            bars[s].update(len(task.corruptions))
+            if task.video == vids[-1]:
+                for n, w in writers.items():
+                    w.commit()
+                    built.append(f"{s}/{n}")
+                writers.clear()
+                bars[s].close()
+    except BaseException:
+        for w in writers.values():
+            w.abort()
+        runner.close(cancel=True)
+        raise
+    runner.close()
+
+    # -- index: every complete shard of this build, in benchmark order --------------------------------
+    present = [(s, n) for s in C.STRENGTHS for n in C.CORRUPTIONS
+               if read_shard_attrs(shard_path(out, s, n)) and
+               read_shard_attrs(shard_path(out, s, n)).get("build_key") == build_key]
+    index_attrs = common | {"strengths": [s for s in C.STRENGTHS if any(p[0] == s for p in present)],
+                            "corruptions": [n for n in C.CORRUPTIONS if any(p[1] == n for p in present)],
+                            "severities": dict(C.STRENGTHS), "source_sha256": sources}
+    write_index(out, index_attrs, [(None, None)] + present)
+    elapsed = time.perf_counter() - t0
+    size = out.stat().st_size + sum(p.stat().st_size for p in sdir.glob("*.h5"))
+    summary = {"out": str(out), "built": built, "reused": reused, "skipped": skipped,
+               "frame_variants": variants, "seconds": round(elapsed, 2), "bytes": size,
+               "strengths": index_attrs["strengths"], "corruptions": index_attrs["corruptions"],
+               "videos": len(vids)}
+    log(f"DAVIS-C store {out}: {len(present)} corrupted shards + clean ({len(vids)} videos, "
+        f"{size / 2**20:.1f} MiB); built {len(built)} shard(s) now, reused {len(reused)}; "
+        f"{variants} frame-variants in {elapsed:.1f} s"
+        + (f" ({variants / elapsed:.1f}/s)" if variants else ""))
+    by_reason: dict[str, list[str]] = {}
+    for n, why in skipped.items():
+        by_reason.setdefault(why, []).append(n)
+    for why, ns in by_reason.items():
+        log(f"  not built: {', '.join(ns)} ({why})")
+    if explicit and "crf_compression" in skipped:
+        summary["incomplete"] = True
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m davis_c.build",
+        description="Build DAVIS-C (corrupted DAVIS-2017 val) into an HDF5 store: one shard per "
+                    "(strength, corruption), resumable, byte-identical for any --workers.",
+        epilog="Examples:\n  python -m davis_c.build --sample\n"
+               "  python -m davis_c.build --root DAVIS --out davis_c.h5 --workers 2\n"
+               "  python -m davis_c.build --root DAVIS --corruptions glass_blur --strengths high --videos blackswan",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_argument_group("source")
+    src.add_argument("--root", type=Path, help="DAVIS-2017 folder (with JPEGImages/, Annotations/, ImageSets/)")
+    src.add_argument("--sample", action="store_true",
+                     help="build from the synthetic sample (generated once in ~/.cache/davis_c or $DAVIS_C_CACHE)")
+    src.add_argument("--set", dest="image_set", default="val", help="image set (default val)")
+    src.add_argument("--resolution", default="480p", help="480p (default) or Full-Resolution")
+    src.add_argument("--videos", nargs="+", metavar="NAME", help="only these videos (default: all of the set)")
+    what = p.add_argument_group("what to build")
+    what.add_argument("--corruptions", nargs="+", metavar="NAME",
+                      help="default: all that can be built; choices: " + ", ".join(C.CORRUPTIONS))
+    what.add_argument("--strengths", nargs="+", choices=list(C.STRENGTHS), help="default: low med high")
+    what.add_argument("--seed", type=int, default=0, help="base seed of the random corruptions (default 0)")
+    what.add_argument("--codec", choices=["jpeg", "png"], default="jpeg",
+                      help="frame encoding: jpeg = quality 95 like the official files (default), png = lossless")
+    what.add_argument("--style-weights", type=Path, metavar="FILE",
+                      help="converted Magenta style network weights (enables style1..style4)")
+    what.add_argument("--styles", type=Path, metavar="DIR", help="folder with the style images 1.png..4.png")
+    what.add_argument("--device", default=None, help="torch device for the styles (default: cuda if available)")
+    run = p.add_argument_group("output and execution")
+    run.add_argument("--out", type=Path, help="index file to write (default davis_c.h5, or davis_c_sample.h5 "
+                                              "with --sample); shards go to <out stem>_shards/")
+    run.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    run.add_argument("--force", action="store_true", help="rebuild shards that are already complete")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = p.parse_args(argv)
+    if args.sample and args.root:
+        p.error("give either --root or --sample, not both")
+    if not args.sample and args.root is None:
+        p.error(f"--root DAVIS is required: download DAVIS-2017 (TrainVal, 480p) from {DAVIS_URL}, "
+                "or try --sample to build from a small synthetic sample")
+    root = sample_root() if args.sample else args.root
+    out = args.out or Path("davis_c_sample.h5" if args.sample else "davis_c.h5")
+    try:
+        summary = build(root, out, corruptions=args.corruptions, strengths=args.strengths, videos=args.videos,
+                        image_set=args.image_set, resolution=args.resolution, workers=args.workers,
+                        seed=args.seed, codec=args.codec, force=args.force, style_weights=args.style_weights,
+                        styles_dir=args.styles, device=args.device, progress=not args.quiet)
+    except (BuildError, DavisError, StoreError, _crf.FfmpegUnavailable) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: complete shards are kept; rerun the same command to resume", file=sys.stderr)
+        return 130
+    return 1 if summary.get("incomplete") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""DAVIS-C corruptions: one registry, pure functions ``frames -> frames`` with an explicit seed.
+
+>>> from davis_c.corruptions import corrupt, CORRUPTIONS, STRENGTHS
+>>> out = corrupt(frames, "glass_blur", STRENGTHS["high"], seed=0)   # frames: uint8 RGB (T, H, W, 3)
+
+Every function returns what the official generator (``DAVIS-C/davisc_create.py``) hands to its JPEG encoder,
+in RGB: its BGR quirks included (saturate tints gray blue, cartoon's gray/HSV steps), floats rounded half to
+even like ``cv2.imwrite``, motion blur's window growing from the first frame.  The two random corruptions
+(gaussian_noise, glass_blur) draw from ``np.random.RandomState(seed)`` in the official order, frame after
+frame, so ``seed=s`` reproduces the official functions run after ``np.random.seed(s)`` exactly.
+
+Kinds: ``image`` (frame by frame), ``temporal`` (needs the previous frames), ``video`` (whole-video codec),
+``neural`` (style1..style4: available after :func:`load_styles`, see the README section "Neural styles").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from davis_c.corruptions import cartoon as _cartoon
+from davis_c.corruptions import crf as _crf
+from davis_c.corruptions import glass as _glass
+from davis_c.corruptions import hsv as _hsv
+from davis_c.corruptions import imagenet_c as _ic
+from davis_c.corruptions import motion as _motion
+from davis_c.corruptions._common import check_frames
+
+__all__ = ["Corruption", "CORRUPTIONS", "STRENGTHS", "NEURAL", "corrupt", "get", "names", "load_styles",
+           "set_styles", "styles_loaded", "StylesNotLoaded", "FfmpegUnavailable"]
+
+FfmpegUnavailable = _crf.FfmpegUnavailable
+
+#: DAVIS-C strength name -> ImageNet-C severity
+STRENGTHS: Mapping[str, int] = MappingProxyType({"low": 3, "med": 4, "high": 5})
+KINDS = ("image", "temporal", "video", "neural")
+
+
+class StylesNotLoaded(RuntimeError):
+    """A neural style was requested but the stylization network has not been loaded."""
+
+
+@dataclass(frozen=True)
+class Corruption:
+    """One DAVIS-C corruption: its kind, parameter table (severity -> parameters) and implementation."""
+
+    name: str
+    kind: str
+    param_names: tuple[str, ...]
+    table: Mapping[int, tuple]
+    description: str
+    random: bool = False
+    fn: Callable[..., np.ndarray] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def severities(self) -> tuple[int, ...]:
+        return tuple(sorted(self.table))
+
+    def parameters(self, severity: int) -> dict[str, Any]:
+        """Named parameters at one severity, e.g. ``{"sigma": 1.5, "max_delta": 4, "iterations": 2}``."""
+        self.check_severity(severity)
+        return dict(zip(self.param_names, self.table[severity]))
+
+    def check_severity(self, severity: int) -> int:
+        if isinstance(severity, bool) or not isinstance(severity, (int, np.integer)) or severity not in self.table:
+            raise ValueError(f"{self.name}: severity must be one of {self.severities} (got {severity!r}); "
+                             f"DAVIS-C strengths are {dict(STRENGTHS)}")
+        return int(severity)
+
+
+def _table(values: Sequence, severities: Sequence[int] = (1, 2, 3, 4, 5)) -> Mapping[int, tuple]:
+    return MappingProxyType({s: (v if isinstance(v, tuple) else (v,)) for s, v in zip(severities, values)
+                             if s in severities})
+
+
+def _sub(values: Sequence, severities: Sequence[int]) -> list:
+    return [values[s - 1] for s in severities]
+
+
+_DAVIS = (3, 4, 5)
+_REGISTRY: dict[str, Corruption] = {}
+
+
+def _register(c: Corruption) -> None:
+    assert c.kind in KINDS and c.name not in _REGISTRY
+    _REGISTRY[c.name] = c
+
+
+_register(Corruption("gaussian_noise", "image", ("std",), _table(_ic.GAUSSIAN_NOISE),
+                     "additive i.i.d. normal noise on [0,1] pixels, clipped", random=True, fn=_ic.gaussian_noise))
+_register(Corruption("contrast", "image", ("factor",), _table(_ic.CONTRAST),
+                     "pull every channel towards its frame mean", fn=_ic.contrast))
+_register(Corruption("brightness", "image", ("value_shift",), _table(_hsv.BRIGHTNESS),
+                     "add to HSV value (scikit-image HSV)", fn=_hsv.brightness))
+_register(Corruption("saturate", "image", ("multiplier", "offset"), _table(_hsv.SATURATE),
+                     "scale/offset HSV saturation; gray turns bluish at severity 4-5 (official BGR quirk)",
+                     fn=_hsv.saturate))
+_register(Corruption("glass_blur", "image", ("sigma", "max_delta", "iterations"), _table(_glass.GLASS_BLUR),
+                     "blur, local sequential pixel copying, blur", random=True, fn=_glass.glass_blur))
+_register(Corruption("defocus_blur", "image", ("radius", "alias_blur"), _table(_ic.DEFOCUS_BLUR),
+                     "anti-aliased disk kernel (not renormalised at severity 4-5, as official)",
+                     fn=_ic.defocus_blur))
+_register(Corruption("pixelate", "image", ("scale",), _table(_ic.PIXELATE),
+                     "Pillow BOX downscale and BOX upscale", fn=_ic.pixelate))
+_register(Corruption("cartoon", "image", ("blur_ksize", "segmentation_size", "saturation"),
+                     _table(_cartoon.CARTOON), "imgaug 0.4.0 stylize_cartoon (edge_prevalence 0.8)",
+                     fn=_cartoon.cartoon))
+_register(Corruption("motion_blur", "temporal", ("window",), _table(_sub(_motion.MOTION_BLUR, _DAVIS), _DAVIS),
+                     "linearly weighted mean of the last n frames (window grows from frame 0)",
+                     fn=_motion.motion_blur))
+_register(Corruption("crf_compression", "video", ("crf",), _table(_sub(_crf.CRF, _DAVIS), _DAVIS),
+                     "ffmpeg: default mp4 (x264) at 24 fps, libx265 at this CRF, MJPEG qscale 2",
+                     fn=_crf.crf_compression))
+for _i in range(1, 5):
+    _register(Corruption(f"style{_i}", "neural", ("preserve_colors",), _table([True, True, False], _DAVIS),
+                         f"Magenta arbitrary style transfer with style image {_i}.png (low == med)"))
+
+#: name -> Corruption, in the official order (10 weight-free corruptions, then style1..style4)
+CORRUPTIONS: Mapping[str, Corruption] = MappingProxyType(_REGISTRY)
+NEURAL: tuple[str, ...] = tuple(n for n, c in _REGISTRY.items() if c.kind == "neural")
+
+_STYLES: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {}
+
+
+def names(kind: str | None = None) -> list[str]:
+    """Registered corruption names (of one kind, if given), in the official order."""
+    return [n for n, c in CORRUPTIONS.items() if kind is None or c.kind == kind]
+
+
+def get(name: str) -> Corruption:
+    try:
+        return CORRUPTIONS[name]
+    except KeyError:
+        raise KeyError(f"unknown corruption {name!r}; known: {', '.join(CORRUPTIONS)}") from None
+
+
+def set_styles(styles: Mapping[str, Callable[[np.ndarray, int], np.ndarray]]) -> None:
+    """Install loaded neural-style callables (keys style1..style4) so ``corrupt`` can use them."""
+    unknown = set(styles) - set(NEURAL)
+    if unknown:
+        raise KeyError(f"not neural corruptions: {sorted(unknown)}")
+    _STYLES.update(styles)
+
+
+def load_styles(weights: str, styles_dir: str, device: str | None = None) -> None:
+    """Load the stylization network (``davis_c.stylize.load_style_corruptions``) and install style1..4."""
+    from davis_c.stylize import load_style_corruptions
+
+    set_styles(load_style_corruptions(weights, styles_dir, device))
+
+
+def styles_loaded() -> bool:
+    return all(n in _STYLES for n in NEURAL)
+
+
+def corrupt(frames: np.ndarray, corruption: str, severity: int, *, seed: int = 0,
+            source_jpegs: Sequence[bytes] | None = None) -> np.ndarray:
+    """Corrupt one video (uint8 RGB (T, H, W, 3), frames in order; a single (H, W, 3) frame also works).
+
+    Returns uint8 frames of the same shape: exactly what the official generator hands to its JPEG encoder.
+    ``seed`` drives gaussian_noise/glass_blur (one ``RandomState(seed)`` per call, frames in order).
+    ``source_jpegs``: the original JPEG files' bytes, used by crf_compression (the official pipeline reads
+    the files); without them the frames are encoded like ``cv2.imwrite`` first.
+    """
+    c = get(corruption)
+    severity = c.check_severity(severity)
+    frames = np.asarray(frames)
+    single = frames.ndim == 3
+    video = check_frames(frames[None] if single else frames, f"corrupt({corruption!r})")
+    if c.kind == "neural":
+        fn = _STYLES.get(c.name)
+        if fn is None:
+            raise StylesNotLoaded(
+                f"{c.name} is a neural style and needs the stylization network: call "
+                "davis_c.corruptions.load_styles(WEIGHTS, STYLES_DIR) first, or build with "
+                "`--style-weights FILE --styles DIR` (how to obtain/convert the weights: README, 'Neural styles')")
+        out = np.asarray(fn(video, severity))
+    elif c.kind == "image":
+        if c.random:
+            rng = np.random.RandomState(seed)
+            out = np.stack([c.fn(f, severity, rng) for f in video])
+        else:
+            out = np.stack([c.fn(f, severity) for f in video])
+    elif c.kind == "temporal":
+        out = c.fn(video, severity)
+    else:  # video codec
+        out = c.fn(video, severity, source_jpegs)
+    if out.dtype != np.uint8 or out.shape != video.shape:
+        raise RuntimeError(f"{c.name} returned {out.dtype} {out.shape} for input {video.shape}")
+    return out[0] if single else out

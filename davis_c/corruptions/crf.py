@@ -1,0 +1,135 @@
+"""crf_compression: the official three-step ffmpeg pipeline on a whole video, via ffmpeg-python.
+
+1. the clean JPEG frames (image2 glob, 24 fps) -> ``out.mp4`` with ffmpeg's default mp4 settings (libx264,
+   CRF 23: a hidden first lossy pass);
+2. ``out.mp4`` -> ``out2.mp4`` with libx265 at CRF 40/45/50 (severity 3/4/5);
+3. ``out2.mp4`` -> ``%05d.jpg`` at 24 fps with the MJPEG encoder at ``-qscale:v 2``, numbered from 0.
+
+Unlike the official script (fixed ``out.mp4`` names in the working directory), every call works in its own
+temporary folder, so parallel builds cannot collide.  The result depends on the ffmpeg/x264/x265 build
+(deterministic for one build, not bitwise portable), so ``ffmpeg_version()`` is recorded with the data.
+The ffmpeg binary is ``$DAVIS_C_FFMPEG`` if set, else ``ffmpeg`` on the PATH, else the static build shipped
+in the ``imageio-ffmpeg`` wheel.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import ffmpeg
+import numpy as np
+
+from davis_c.corruptions._common import check_frames
+
+__all__ = ["CRF", "FPS", "FfmpegUnavailable", "find_ffmpeg", "ffmpeg_version", "crf_jpegs",
+           "crf_compression", "encode_jpeg", "decode_jpeg"]
+
+#: libx265 CRF (severity 1..5; the official 0 at severity 1-2 is unused and not lossless, so refused)
+CRF = (0, 0, 40, 45, 50)
+FPS = 24
+
+
+class FfmpegUnavailable(RuntimeError):
+    """No usable ffmpeg binary (crf_compression cannot be built; the other corruptions can)."""
+
+
+@functools.lru_cache(maxsize=None)
+def find_ffmpeg() -> str:
+    """Path of the ffmpeg binary to use (see module docstring); raises FfmpegUnavailable with a fix."""
+    env = os.environ.get("DAVIS_C_FFMPEG")
+    if env is not None:
+        path = shutil.which(env) or (env if os.path.isfile(env) and os.access(env, os.X_OK) else None)
+        if not path:
+            raise FfmpegUnavailable(f"DAVIS_C_FFMPEG={env!r} is not an executable ffmpeg binary")
+        return path
+    path = shutil.which("ffmpeg")
+    if path:
+        return path
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception as exc:  # not installed, or no binary for this platform
+        raise FfmpegUnavailable(
+            "ffmpeg not found: install ffmpeg (with libx264 and libx265) on the PATH, "
+            f"or `pip install imageio-ffmpeg`, or set DAVIS_C_FFMPEG ({exc})") from exc
+
+
+@functools.lru_cache(maxsize=None)
+def ffmpeg_version() -> str:
+    """First line of ``ffmpeg -version`` (recorded in the store: crf output depends on it)."""
+    exe = find_ffmpeg()
+    try:
+        res = subprocess.run([exe, "-version"], capture_output=True, text=True, timeout=60)
+    except OSError as exc:
+        raise FfmpegUnavailable(f"cannot run ffmpeg at {exe}: {exc}") from exc
+    return (res.stdout.splitlines() or ["unknown"])[0]
+
+
+def encode_jpeg(frame: np.ndarray, quality: int = 95) -> bytes:
+    """RGB uint8 -> JPEG bytes exactly as the official ``cv2.imwrite`` (quality 95, 4:2:0)."""
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(frame[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("OpenCV could not encode the frame as JPEG")
+    return buf.tobytes()
+
+
+def decode_jpeg(data: bytes, what: str = "JPEG") -> np.ndarray:
+    """JPEG/PNG bytes -> RGB uint8 with OpenCV (the decoder the official pipeline used)."""
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if img is None:
+        raise ValueError(f"{what}: cannot decode image bytes")
+    return np.ascontiguousarray(img[..., ::-1])
+
+
+def _run(stream, exe: str, cwd: str, step: str) -> None:
+    args = ffmpeg.compile(stream, cmd=exe, overwrite_output=True)
+    res = subprocess.run(args, cwd=cwd, capture_output=True)
+    if res.returncode != 0:
+        tail = res.stderr.decode("utf-8", "replace").strip().splitlines()[-5:]
+        raise RuntimeError(f"ffmpeg failed in crf_compression step '{step}': {' | '.join(tail)}")
+
+
+def crf_jpegs(jpegs: Sequence[bytes], severity: int) -> list[bytes]:
+    """Run the pipeline on the clean JPEG files of one video (in frame order); returns the output JPEG
+    files' bytes (one per input frame, named 00000.jpg ... by ffmpeg)."""
+    if severity not in (3, 4, 5):
+        raise ValueError(f"crf_compression is defined for severities 3, 4, 5 (got {severity})")
+    if not jpegs:
+        raise ValueError("crf_compression: empty video")
+    exe = find_ffmpeg()
+    with tempfile.TemporaryDirectory(prefix="davis_c_crf_") as tmp:
+        src = Path(tmp, "src")
+        dst = Path(tmp, "out")
+        src.mkdir()
+        dst.mkdir()
+        for i, data in enumerate(jpegs):
+            (src / f"{i:05d}.jpg").write_bytes(data)
+        # relative paths with cwd=tmp: the glob pattern never contains characters of the temp path
+        first = ffmpeg.input("src/*.jpg", framerate=FPS, pattern_type="glob").output("out.mp4")
+        _run(first, exe, tmp, "jpeg -> mp4 (default encoder)")
+        second = ffmpeg.input("out.mp4").output("out2.mp4", vcodec="libx265", crf=CRF[severity - 1])
+        _run(second, exe, tmp, "mp4 -> libx265")
+        third = ffmpeg.input("out2.mp4").output("out/%05d.jpg", r=FPS, start_number=0, **{"qscale:v": 2})
+        _run(third, exe, tmp, "libx265 -> jpeg")
+        outs = sorted(dst.glob("*.jpg"))
+        if len(outs) != len(jpegs):
+            raise RuntimeError(f"crf_compression: ffmpeg produced {len(outs)} frames for {len(jpegs)} inputs")
+        return [p.read_bytes() for p in outs]
+
+
+def crf_compression(frames: np.ndarray, severity: int, jpegs: Sequence[bytes] | None = None) -> np.ndarray:
+    """crf on a decoded video.  The official input is the DAVIS JPEG files: pass their bytes as ``jpegs``
+    when you have them; otherwise the frames are first encoded like ``cv2.imwrite`` (quality 95)."""
+    frames = check_frames(frames)
+    if jpegs is None:
+        jpegs = [encode_jpeg(f) for f in frames]
+    elif len(jpegs) != len(frames):
+        raise ValueError(f"crf_compression: {len(jpegs)} JPEG files for {len(frames)} frames")
+    return np.stack([decode_jpeg(b, f"crf frame {i:05d}") for i, b in enumerate(crf_jpegs(jpegs, severity))])

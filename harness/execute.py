@@ -1,0 +1,303 @@
+"""Running units: load the model once per process, then adapt (TTT), segment, score and write each unit.
+
+The harness never knows which model it runs: it calls ``models.load_model`` (or a ``module:function``
+named in the method's ``model`` setting), ``models.ttt.adapt`` when the method has a TTT preset, and
+``segment`` on the result.  A unit that raises (out of memory on one long video, a corrupt file) is
+written as ``status: failed`` with its error and the run goes on; rerunning retries it.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import random
+import resource
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from harness.data import CLEAN, Source, open_source, split_variant
+from harness.methods import merge
+from harness.resolution import model_size, probs_to_labels, resize_frames, resize_mask
+from harness.results import TEMP_MARK, UNIT_SCHEMA, remove_stale_temps, write_json_atomic
+from harness.units import Unit
+
+__all__ = ["RunSetup", "SetupError", "find_checkpoint", "build_model", "resolve_ttt", "UnitRunner",
+           "seed_everything", "score_video"]
+
+CHECKPOINT_ENV = "DAVIS_C_CHECKPOINTS"
+
+
+class SetupError(ValueError):
+    """A problem found before any unit runs (weights, data, selection); the message says what to do."""
+
+
+@dataclass
+class RunSetup:
+    """Everything a worker process needs to rebuild the run (picklable)."""
+
+    method: str                      # output folder name
+    config: dict                     # resolved method config
+    ttt: dict | None                 # resolved TTT parameters (preset + ttt_params), None = no TTT
+    checkpoint: str | None           # weights file; None with random_init
+    random_init: bool
+    device: str
+    source: dict                     # open_source(**source)
+    out: str
+    save_masks: bool = False
+    threads: int | None = None       # torch threads per process
+    extra: dict = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------------- weights
+def find_checkpoint(config: dict, explicit: str | os.PathLike | None) -> Path:
+    """The weights file to use: ``--checkpoint``, else the preset's file name looked up as given, in
+    ``./saves/`` (where the official repositories put it) and in ``$DAVIS_C_CHECKPOINTS``."""
+    if explicit is not None:
+        path = Path(explicit)
+        if not path.is_file():
+            raise SetupError(f"--checkpoint {path}: file not found")
+        return path
+    name = config.get("checkpoint")
+    if not name:
+        raise SetupError(f"method has no default checkpoint; give --checkpoint PATH or --random-init")
+    candidates = [Path(name), Path("saves") / name]
+    if os.environ.get(CHECKPOINT_ENV):
+        candidates.append(Path(os.environ[CHECKPOINT_ENV]) / name)
+    for path in candidates:
+        if path.is_file():
+            return path
+    where = ", ".join(str(p) for p in candidates)
+    env_note = "" if os.environ.get(CHECKPOINT_ENV) else f" (or a folder named by ${CHECKPOINT_ENV})"
+    download = config.get("download") or "the model's official repository"
+    raise SetupError(
+        f"no checkpoint {name!r} for model {config['model']!r}: looked in {where}{env_note}.\n"
+        f"  Download the official weights from {download}\n"
+        f"  and pass --checkpoint PATH, or run with --random-init to exercise the pipeline with "
+        f"golden-init weights (NOT a real model: its scores mean nothing).")
+
+
+def _loader(name: str) -> Callable[..., Any]:
+    """``stcn`` -> models.load_model for it; ``pkg.mod:function`` -> that function (custom models)."""
+    if ":" in name:
+        module, func = name.split(":", 1)
+        return getattr(importlib.import_module(module), func)
+    import models
+
+    if name not in models.MODEL_LOADERS:
+        raise SetupError(f"unknown model {name!r}; available: {', '.join(models.available_models())} "
+                         "(or 'package.module:function')")
+    return lambda **kw: models.load_model(name, **kw)
+
+
+def build_model(config: dict, checkpoint: str | os.PathLike | None, random_init: bool, device: str):
+    """Load the method's model in eval mode, with the checkpoint or with golden-init weights."""
+    from models.checkpoint import CheckpointError
+    from models.golden_init import golden_init
+
+    load = _loader(config["model"])
+    if random_init:
+        vos = load(checkpoint=None, device=device, **config["load"])
+        golden_init(vos, seed=0, s=float(config["random_init_scale"]))
+    else:
+        try:
+            vos = load(checkpoint=str(checkpoint), device=device, **config["load"])
+        except CheckpointError as exc:
+            raise SetupError(f"checkpoint {checkpoint} does not fit model {config['model']!r} (is it the "
+                             f"checkpoint of another model?): {exc}") from exc
+    return vos.eval()
+
+
+def resolve_ttt(config: dict) -> dict | None:
+    """The method's TTT parameters: the named ``models.ttt`` preset with ``ttt_params`` on top."""
+    if not config.get("ttt"):
+        if config.get("ttt_params"):
+            raise SetupError("ttt_params given but the method has no TTT preset (ttt: null)")
+        return None
+    from models import ttt
+
+    try:
+        preset = ttt.load_preset(config["ttt"])
+    except (KeyError, FileNotFoundError, ValueError) as exc:
+        raise SetupError(f"TTT preset {config['ttt']!r}: {exc}") from exc
+    return merge(preset, config.get("ttt_params") or {})
+
+
+# --------------------------------------------------------------------------------------------- helpers
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices): each unit is reproducible on its own."""
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.manual_seed(seed)
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+def _reset_peak(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    try:  # Linux: writing 5 resets the process's peak resident set size (VmHWM)
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+
+
+def _peak_mb(device: str) -> float:
+    """Peak GPU memory allocated (CUDA) or peak resident memory of this process, in MiB."""
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated(device) / 2 ** 20
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2 ** 20 if sys.platform == "darwin" else peak / 1024
+
+
+def score_video(gt: np.ndarray, pred: np.ndarray, name: str = "video",
+                frame_names: list[str] | None = None) -> dict:
+    """Official semi-supervised scores of one video (``harness.metrics``), as unit-record fields.
+
+    Objects are 1..K with K the largest first-frame label and frames 1..T-2 are scored (official rules);
+    ``per_frame`` lists the scores of those frames, named in ``per_frame["frames"]``.
+    """
+    from harness.metrics import evaluate_video
+
+    res = evaluate_video(gt, pred, name=name, frame_names=frame_names)
+    objects = []
+    for k, (jm, jr, jd, fm, fr, fd) in zip(res.object_ids, res.stats.tolist()):
+        objects.append({"id": int(k), "J": jm, "F": fm, "JF": (jm + fm) / 2, "J_recall": jr, "J_decay": jd,
+                        "F_recall": fr, "F_decay": fd})
+    names = [frame_names[t] if frame_names else f"{t:05d}" for t in res.frames.tolist()]
+    return {"objects": objects, "J": res.j_mean, "F": res.f_mean, "JF": res.jf_mean,
+            "per_frame": {"J": res.J.tolist(), "F": res.F.tolist(), "frames": names}}
+
+
+# --------------------------------------------------------------------------------------------- units
+class UnitRunner:
+    """Holds the model and the data source of one process and runs units with it."""
+
+    def __init__(self, setup: RunSetup, vos=None, source: Source | None = None) -> None:
+        self.setup = setup
+        if setup.threads:
+            torch.set_num_threads(setup.threads)
+        self.vos = vos if vos is not None else build_model(setup.config, setup.checkpoint, setup.random_init,
+                                                           setup.device)
+        self.source = source if source is not None else open_source(**setup.source)
+
+    def close(self) -> None:
+        self.source.close()
+
+    def run(self, unit: Unit) -> dict:
+        """Run one unit and write its result file (ok or failed); returns the record."""
+        out = self.setup.out
+        path = unit.path(out)
+        remove_stale_temps(path)
+        try:
+            record = self._run(unit)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # recorded, not fatal: the run goes on with the next unit
+            if self.setup.device.startswith("cuda"):
+                torch.cuda.empty_cache()
+            tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
+            record = self._base(unit)
+            record.update(status="failed", error=f"{type(exc).__name__}: {exc}",
+                          traceback="".join(tb[-6:]))
+        write_json_atomic(path, record)
+        return record
+
+    def _base(self, unit: Unit) -> dict:
+        strength, corruption = split_variant(unit.variant)
+        return {"schema": UNIT_SCHEMA, "method": unit.method, "variant": unit.variant, "strength": strength,
+                "corruption": corruption, "video": unit.video, "seed": unit.seed, "status": "ok", "error": None,
+                "random_init": self.setup.random_init, "objects": [], "J": None, "F": None, "JF": None,
+                "n_frames": None, "per_frame": None, "timing": None, "peak_memory_mb": None}
+
+    def predict(self, frames: np.ndarray, first_mask: np.ndarray, object_ids: tuple[int, ...], seed: int):
+        """Adapt (if TTT) and segment at the model resolution; labels at the input resolution + timings."""
+        setup, device = self.setup, self.setup.device
+        h, w = first_mask.shape
+        size = model_size(h, w, setup.config["resolution"])
+        frames_in = resize_frames(frames, size)
+        first = np.where(first_mask == 255, 0, first_mask).astype(np.uint8)  # void is not an object
+        first_in = resize_mask(first, size)
+        seed_everything(seed)
+        _reset_peak(device)
+        vos, ttt_s = self.vos, 0.0
+        if setup.ttt is not None:
+            from models import ttt
+
+            _sync(device)
+            t0 = time.perf_counter()
+            vos = ttt.adapt(self.vos, frames_in, first_in, **{**setup.ttt, "seed": seed})
+            _sync(device)
+            ttt_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            probs = vos.segment(frames_in, first_in, **setup.config["segment"])
+        _sync(device)
+        inference_s = time.perf_counter() - t0
+        labels = probs_to_labels(probs, object_ids, (h, w))
+        return labels, ttt_s, inference_s, _peak_mb(device)
+
+    def _run(self, unit: Unit) -> dict:
+        video = self.source.load(unit.variant, unit.video)
+        labels, ttt_s, inference_s, peak = self.predict(video.frames, video.masks[0], tuple(video.object_ids),
+                                                        unit.seed)
+        scores = score_video(video.masks, labels, unit.video, list(video.frame_names))
+        if self.setup.save_masks:
+            self._save_masks(unit, labels, video.frame_names)
+        record = self._base(unit)
+        record.update(scores)
+        n = int(len(video.frames))
+        record.update(n_frames=n, timing={"ttt_s": ttt_s, "inference_s": inference_s,
+                                          "fps": n / inference_s if inference_s > 0 else None},
+                      peak_memory_mb=peak)
+        return record
+
+    def _save_masks(self, unit: Unit, labels: np.ndarray, frame_names: list[str]) -> None:
+        """All PNGs go to a temp folder renamed into place, so a mask folder is always complete."""
+        from davis_c.masks import write_mask
+
+        final = unit.mask_dir(self.setup.out)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}{TEMP_MARK}"))
+        try:
+            for name, lab in zip(frame_names, labels):
+                write_mask(tmp / f"{name}.png", lab)
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+
+# Process-pool plumbing: one UnitRunner per worker process, built by the initializer.
+_WORKER: UnitRunner | None = None
+
+
+def init_worker(setup: RunSetup) -> None:
+    global _WORKER
+    _WORKER = UnitRunner(setup)
+
+
+def run_in_worker(unit: Unit) -> dict:
+    assert _WORKER is not None, "init_worker was not called"
+    return _WORKER.run(unit)

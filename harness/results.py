@@ -1,0 +1,197 @@
+"""Result files of a harness run (contract 7): where they live, how they are written and read.
+
+Layout under ``--out`` (default ``results/``)::
+
+    <method>/run.json                                   settings, versions, checkpoint hash
+    <method>/<variant>/<video>/seed<seed>.json          one scored unit ("clean" or "<strength>/<corruption>")
+    <method>/<variant>/<video>/seed<seed>/<frame>.png   predicted masks (--save-masks), DAVIS palette
+
+Every file is written to a temporary name in its final folder and renamed into place, so a killed run
+never leaves a truncated file that looks finished; the unit JSON is written last and is the marker
+that a unit is done.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+__all__ = ["UNIT_SCHEMA", "RunMismatch", "unit_path", "mask_dir", "write_json_atomic", "read_json",
+           "read_unit", "unit_status", "remove_stale_temps", "write_run_json", "read_run_json",
+           "iter_unit_files", "read_units", "masks_for_evaluation", "TEMP_MARK"]
+
+UNIT_SCHEMA = "davis-c-unit/1"
+TEMP_MARK = ".tmp-"
+#: run.json fields that must agree before new units are added next to old ones.
+IDENTITY_KEYS = ("config", "random_init", "checkpoint_sha256")
+
+
+class RunMismatch(ValueError):
+    """``--out`` already holds this method's results produced with other settings or weights."""
+
+
+def unit_path(out: str | os.PathLike, method: str, variant: str, video: str, seed: int) -> Path:
+    return Path(out) / method / variant / video / f"seed{seed}.json"
+
+
+def mask_dir(out: str | os.PathLike, method: str, variant: str, video: str, seed: int) -> Path:
+    return Path(out) / method / variant / video / f"seed{seed}"
+
+
+def _clean_json(obj: Any) -> Any:
+    """NaN/inf -> None so that the files are strict JSON any tool can read."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean_json(v) for v in obj]
+    return obj
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as JSON to ``path`` via a temporary file in the same folder + ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{TEMP_MARK}", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(_clean_json(obj), fh, indent=1, allow_nan=False)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def read_unit(path: str | os.PathLike) -> dict | None:
+    """A unit record, or None when the file is absent or not a readable unit (then it is redone)."""
+    try:
+        rec = read_json(path)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(rec, dict) or rec.get("schema") != UNIT_SCHEMA or rec.get("status") not in ("ok", "failed"):
+        return None
+    return rec
+
+
+def unit_status(path: str | os.PathLike) -> str | None:
+    """"ok", "failed" or None (not done yet)."""
+    rec = read_unit(path)
+    return None if rec is None else rec["status"]
+
+
+def remove_stale_temps(path: str | os.PathLike) -> None:
+    """Delete leftovers of a killed attempt at this unit (its temp JSON and temp mask folders).
+
+    Only names derived from this unit are touched: other shards may be writing next to it.
+    """
+    import shutil
+
+    path = Path(path)
+    if not path.parent.is_dir():
+        return
+    stem = path.stem  # "seed5"
+    for p in path.parent.iterdir():
+        if p.name.startswith((f".{path.name}{TEMP_MARK}", f".{stem}{TEMP_MARK}")):
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+
+
+def read_run_json(out: str | os.PathLike, method: str) -> dict | None:
+    path = Path(out) / method / "run.json"
+    if not path.is_file():
+        return None
+    try:
+        return read_json(path)
+    except (OSError, ValueError) as exc:
+        raise RunMismatch(f"{path} is unreadable ({exc}); move it away to start this method afresh") from exc
+
+
+def write_run_json(out: str | os.PathLike, method: str, info: dict) -> dict:
+    """Create ``<method>/run.json`` or check that the existing one describes the same setup.
+
+    New seeds are added to the recorded list; the creation time of the first run is kept.  Refuses
+    (:class:`RunMismatch`) to mix results of different settings or weights under one method name.
+    """
+    path = Path(out) / method / "run.json"
+    old = read_run_json(out, method)
+    if old is None:
+        write_json_atomic(path, info)
+        return info
+    clean_info = _clean_json(info)
+    diffs = [k for k in IDENTITY_KEYS if old.get(k) != clean_info.get(k)]
+    if diffs:
+        detail = "; ".join(f"{k}: recorded {json.dumps(old.get(k))[:200]} vs now {json.dumps(clean_info.get(k))[:200]}"
+                           for k in diffs)
+        raise RunMismatch(f"{path} records a different setup ({detail}). Use another --out folder or "
+                          f"--name for this run, or remove {path.parent} to start afresh")
+    seeds = list(old.get("seeds") or [])
+    new_seeds = [s for s in info.get("seeds", []) if s not in seeds]
+    if new_seeds:
+        merged = dict(old)
+        merged["seeds"] = seeds + new_seeds
+        write_json_atomic(path, merged)
+        return merged
+    return old
+
+
+def iter_unit_files(out: str | os.PathLike, method: str) -> Iterator[Path]:
+    """Every ``seed<N>.json`` under ``<out>/<method>`` (any variant depth), sorted."""
+    root = Path(out) / method
+    for path in sorted(root.rglob("seed*.json")):
+        if not path.name.startswith(".") and path.stem[4:].lstrip("-").isdigit():
+            yield path
+
+
+def read_units(out: str | os.PathLike, method: str, paths: Iterable[Path] | None = None) -> list[dict]:
+    """All readable unit records of a method (or of the given files)."""
+    recs = []
+    for path in (paths if paths is not None else iter_unit_files(out, method)):
+        rec = read_unit(path)
+        if rec is not None:
+            recs.append(rec)
+    return recs
+
+
+def masks_for_evaluation(out: str | os.PathLike, method: str, variant: str, seed: int,
+                         dest: str | os.PathLike) -> Path:
+    """Lay out one (method, variant, seed)'s saved masks as ``dest/<video>/<frame>.png`` (symbolic links,
+    copies where links are not possible): the folder ``harness.evaluate`` and the official
+    ``evaluation_method.py --task semi-supervised`` read, with the DAVIS root as ground truth."""
+    import shutil
+
+    src_root = Path(out) / method / variant
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    found = 0
+    for video_dir in sorted(p for p in src_root.iterdir() if p.is_dir()):
+        masks = video_dir / f"seed{seed}"
+        if not masks.is_dir():
+            continue
+        found += 1
+        target = dest / video_dir.name
+        if target.is_symlink() or target.is_file():
+            target.unlink()
+        elif target.is_dir():
+            shutil.rmtree(target)
+        try:
+            target.symlink_to(masks.resolve(), target_is_directory=True)
+        except OSError:
+            shutil.copytree(masks, target)
+    if not found:
+        raise FileNotFoundError(f"no saved masks for seed {seed} under {src_root} (run with --save-masks)")
+    return dest

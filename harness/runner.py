@@ -1,0 +1,229 @@
+"""Plan and run a benchmark: resolve everything up front, then run the units that are not done.
+
+``plan_run`` does every check that can fail before any unit starts (method, data, variants, videos,
+annotations, weights, TTT preset, an incompatible earlier run in ``--out``) and writes ``run.json``;
+``execute`` runs the pending units of this shard (in this process or in ``workers`` processes) with
+a progress bar, and ``summary_table`` prints mean J&F per variant and the failures.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import multiprocessing as mp
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from harness.data import DataError, open_source, select_variants, select_videos
+from harness.execute import (RunSetup, SetupError, UnitRunner, build_model, find_checkpoint, init_worker,
+                             resolve_ttt, run_in_worker)
+from harness.methods import load_method
+from harness.results import read_unit, write_run_json
+from harness.units import Unit, make_units, pending_units, shard_units
+
+__all__ = ["RunRequest", "Plan", "plan_run", "execute", "summary_table", "default_data", "RANDOM_INIT_BANNER"]
+
+RANDOM_INIT_BANNER = "RANDOM-INIT WEIGHTS (golden init): NOT A REAL MODEL, scores only test the pipeline"
+DEFAULT_DATA = "davis_c.h5"
+SAMPLE_DATA = "davis_c_sample.h5"  # what `python -m davis_c.build --sample` writes
+
+
+@dataclass
+class RunRequest:
+    """The command line, as data (so tests and notebooks can run the harness without argparse)."""
+
+    method: str | None = None
+    config_file: str | None = None
+    overrides: Sequence[str] = ()
+    data: str | None = None
+    annotations: str | None = None
+    variants: Sequence[str] | None = None
+    videos: Sequence[str] | None = None
+    seeds: Sequence[int] = (1,)
+    shard: tuple[int, int] = (0, 1)
+    workers: int = 1
+    out: str = "results"
+    name: str | None = None
+    checkpoint: str | None = None
+    random_init: bool = False
+    device: str | None = None
+    save_masks: bool = False
+
+
+@dataclass
+class Plan:
+    setup: RunSetup
+    units: list[Unit]            # this shard's units (done or not)
+    all_units: int               # size of the unsharded list
+    pending: list[Unit]
+    done_ok: int
+    done_failed: int
+    source_desc: str
+    notices: list[str] = field(default_factory=list)
+    runner: UnitRunner | None = None   # the in-process runner built while checking the weights
+
+
+def default_data(notify: Callable[[str], None] = print) -> Path:
+    """``./davis_c.h5`` if present, else the synthetic sample build ``./davis_c_sample.h5`` (built once,
+    exactly as ``python -m davis_c.build --sample`` does)."""
+    path = Path(DEFAULT_DATA)
+    if path.is_file():
+        return path
+    sample = Path(SAMPLE_DATA)
+    notify(f"note: no ./{DEFAULT_DATA}; using the synthetic sample build ./{SAMPLE_DATA} "
+           f"(python -m davis_c.build --sample){'' if sample.is_file() else ', building it now'}")
+    if not sample.is_file():
+        from davis_c import build
+
+        build.build(build.sample_root(), sample, log=notify)
+    return sample
+
+
+def _toolkit_version() -> str:
+    import davis_c
+
+    return getattr(davis_c, "__version__", "unknown")
+
+
+def plan_run(req: RunRequest, notify: Callable[[str], None] = print) -> Plan:
+    """Resolve and check everything; raise SetupError / DataError / MethodError / RunMismatch on problems."""
+    method, config = load_method(req.method, config_file=req.config_file, overrides=req.overrides)
+    name = req.name or method
+    if "/" in name or name in (".", "..") or not name.strip():
+        raise SetupError(f"--name {name!r}: must be a plain folder name")
+    notices: list[str] = []
+    data = Path(req.data) if req.data else default_data(notify)
+    source = open_source(data, req.annotations)
+    try:
+        variants = select_variants(source.variants, req.variants, str(data))
+        videos = select_videos(source.videos, req.videos, str(data))
+        source.check(videos, variants)
+    except BaseException:
+        source.close()
+        raise
+    device = req.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    checkpoint = None if req.random_init else find_checkpoint(config, req.checkpoint)
+    ttt = resolve_ttt(config)
+    seeds = [int(s) for s in req.seeds]
+    units_all = make_units(name, variants, videos, seeds)
+    units = shard_units(units_all, *req.shard)
+    threads = max(1, (os.cpu_count() or 1) // max(1, req.workers)) if req.workers > 1 else None
+    setup = RunSetup(method=name, config=config, ttt=ttt, checkpoint=str(checkpoint) if checkpoint else None,
+                     random_init=req.random_init, device=device, source=source.spec(), out=str(req.out),
+                     save_masks=req.save_masks, threads=threads)
+    # Build the model here: a wrong or mismatched checkpoint must stop the run before any unit.
+    try:
+        vos = build_model(config, checkpoint, req.random_init, device)
+    except BaseException:
+        source.close()
+        raise
+    from models.checkpoint import sha256_of
+
+    info = {"method": name, "config": {**config, "ttt_resolved": ttt}, "toolkit_version": _toolkit_version(),
+            "checkpoint": str(checkpoint) if checkpoint else None,
+            "checkpoint_sha256": sha256_of(checkpoint) if checkpoint else None,
+            "random_init": req.random_init, "device": device, "seeds": seeds,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    if req.random_init:
+        info["note"] = RANDOM_INIT_BANNER
+        notices.append(RANDOM_INIT_BANNER)
+    try:
+        write_run_json(req.out, name, info)
+    except BaseException:
+        source.close()
+        raise
+    pending, ok, failed = pending_units(units, req.out)
+    runner = UnitRunner(setup, vos=vos, source=source)
+    return Plan(setup=setup, units=units, all_units=len(units_all), pending=pending, done_ok=ok,
+                done_failed=failed, source_desc=source.describe(), notices=notices, runner=runner)
+
+
+def execute(plan: Plan, workers: int = 1, progress: bool = True) -> list[dict]:
+    """Run the plan's pending units; returns their records (ok and failed)."""
+    records: list[dict] = []
+    todo = plan.pending
+    bar = tqdm(total=len(todo), unit="unit", desc=plan.setup.method, disable=not progress or not todo,
+               dynamic_ncols=True, file=sys.stderr)
+    failed = 0
+
+    def _done(rec: dict) -> None:
+        nonlocal failed
+        records.append(rec)
+        failed += rec["status"] == "failed"
+        last = f"{rec['JF']:.3f}" if rec.get("JF") is not None else "failed"
+        bar.set_postfix_str(f"{rec['variant']} {rec['video']} s{rec['seed']}: J&F {last}; failed {failed}")
+        bar.update(1)
+
+    try:
+        if workers <= 1 or len(todo) <= 1:
+            runner = plan.runner or UnitRunner(plan.setup)
+            for unit in todo:
+                _done(runner.run(unit))
+        else:
+            if plan.runner is not None:  # free the checking copy; each worker loads its own
+                plan.runner.close()
+                plan.runner = None
+            ctx = mp.get_context("spawn")  # fresh interpreters: safe with torch threads, CUDA and HDF5
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_worker,
+                                     initargs=(plan.setup,)) as pool:
+                futures = [pool.submit(run_in_worker, unit) for unit in todo]
+                for fut in as_completed(futures):
+                    _done(fut.result())
+    finally:
+        bar.close()
+        if plan.runner is not None:
+            plan.runner.close()
+    return records
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None or not np.isfinite(x) else f"{100 * x:.1f}"
+
+
+def summary_table(plan: Plan) -> str:
+    """Mean J&F per variant over this shard's units (official global mean: objects weighted equally,
+    computed per seed, then averaged over seeds), plus the list of failed units."""
+    out = plan.setup.out
+    rows, failures, by_variant = [], [], {}
+    for unit in plan.units:
+        rec = read_unit(unit.path(out))
+        by_variant.setdefault(unit.variant, []).append((unit, rec))
+    for variant, items in by_variant.items():
+        per_seed: dict[int, list[tuple[float, float]]] = {}
+        n_ok = 0
+        for unit, rec in items:
+            if rec is None:
+                continue
+            if rec["status"] == "failed":
+                failures.append(f"  {unit}: {rec.get('error')}")
+                continue
+            n_ok += 1
+            per_seed.setdefault(unit.seed, []).extend((o["J"], o["F"]) for o in rec["objects"])
+        seed_jf, seed_j, seed_f = [], [], []
+        for vals in per_seed.values():
+            arr = np.asarray(vals, dtype=float)
+            j, f = arr[:, 0].mean(), arr[:, 1].mean()
+            seed_j.append(j)
+            seed_f.append(f)
+            seed_jf.append((j + f) / 2)
+        jf = float(np.mean(seed_jf)) if seed_jf else None
+        sd = f" ±{100 * np.std(seed_jf):.1f}" if len(seed_jf) > 1 else ""
+        rows.append((variant, f"{n_ok}/{len(items)}", _fmt(jf) + sd,
+                     _fmt(float(np.mean(seed_j)) if seed_j else None), _fmt(float(np.mean(seed_f)) if seed_f else None)))
+    header = ("variant", "units ok", "J&F", "J", "F")
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    line = lambda r: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    text = [f"{plan.setup.method}: mean scores x100 per variant ({plan.source_desc})", line(header),
+            line(tuple("-" * w for w in widths))] + [line(r) for r in rows]
+    if plan.setup.random_init:
+        text.append(f"!! {RANDOM_INIT_BANNER}")
+    if failures:
+        text.append(f"{len(failures)} failed unit(s) (rerun the same command to retry them):")
+        text.extend(failures)
+    return "\n".join(text)

@@ -1,0 +1,233 @@
+"""The paper's figures from leaderboard tables (matplotlib, Agg canvas, PNG + SVG).
+
+Uses matplotlib's object API (``Figure`` + Agg canvas), never ``pyplot``, so building plots has no
+global state and works headless. Values are shown x100 as papers do. Missing cells are drawn as
+such (grey "n/a"), never interpolated; partial strength averages are drawn hollow and labelled.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless before anything else touches a backend
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from leaderboard.results import Results
+from leaderboard.tables import SUMMARY_COLUMNS, Tables
+
+_SVG_RC = {"svg.hashsalt": "davis-c-leaderboard", "svg.fonttype": "path"}
+_BETTER, _WORSE, _BEFORE, _MISSING = "#2a9d4b", "#d62728", "#555555", "#bbbbbb"
+
+
+def save_figure(fig: Figure, out_dir: Path, name: str) -> dict[str, Path]:
+    """Write ``name.png`` and ``name.svg`` (deterministic SVG ids, no date) and return both paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(fig)
+    paths = {"png": out_dir / f"{name}.png", "svg": out_dir / f"{name}.svg"}
+    with matplotlib.rc_context(_SVG_RC):
+        for fmt, path in paths.items():
+            tmp = path.with_name(f".{path.name}.tmp")
+            fig.savefig(tmp, format=fmt, dpi=110, bbox_inches="tight",
+                        metadata={"Date": None} if fmt == "svg" else {"Software": None})
+            tmp.replace(path)
+    return paths
+
+
+def _label(method: str, flagged: Sequence[str]) -> str:
+    return f"{method} (random-init!)" if method in flagged else method
+
+
+def plot_strength(tables: Tables) -> Figure:
+    """J&F vs strength (clean -> low -> med -> high), one line per method (paper Figure 5b).
+
+    Strength points are the mean over the 14 corruptions; a point built from fewer (complete)
+    corruptions is drawn hollow and the legend says "partial".
+    """
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.add_subplot()
+    cols = [c for c in SUMMARY_COLUMNS if c != "avg"]
+    x = np.arange(len(cols))
+    for _, r in tables.summary.iterrows():
+        full = np.array([r[c] for c in cols], dtype=float)
+        part = np.array([r[f"{c}_partial"] for c in cols], dtype=float)
+        err = np.array([r[f"{c}_std"] for c in cols], dtype=float)
+        y = np.where(np.isfinite(full), full, part)
+        if not np.isfinite(y).any():
+            continue
+        is_partial = ~np.isfinite(full) & np.isfinite(part)
+        label = _label(r.method, tables.random_init_methods) + (" (partial)" if is_partial.any() else "")
+        line, = ax.plot(x, 100 * y, "-", label=label)
+        color = line.get_color()
+        ok = np.isfinite(full)
+        ax.errorbar(x[ok], 100 * full[ok], yerr=np.nan_to_num(100 * err[ok]), fmt="o", color=color, capsize=3)
+        ax.plot(x[is_partial], 100 * part[is_partial], "o", mfc="white", mec=color)
+    ax.set_xticks(x, ["clean", "low", "med", "high"])
+    ax.set_xlabel("corruption strength")
+    ax.set_ylabel("J&F (%)")
+    ax.set_title("J&F vs strength (mean over the 14 corruptions; hollow = partial)", fontsize=9)
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    return fig
+
+
+def plot_ttt_per_video(tables: Tables, method: str, strength: str) -> Figure | None:
+    """Per corruption at one strength: each video's J&F before (triangle) and after TTT (circle).
+
+    The joining line is red when TTT hurts that video (paper Figure 6). Videos missing either
+    number are left out of the panel and counted in its title.
+    """
+    base = tables.ttt_pairs.get(method)
+    pv = tables.per_video
+    sub = pv[(pv.method == method) & (pv.variant.str.startswith(f"{strength}/"))]
+    if base is None or sub.empty:
+        return None
+    corruptions = [c for c in dict.fromkeys(v.split("/", 1)[1] for v in sub.variant)]
+    ncols = min(5, len(corruptions))
+    nrows = math.ceil(len(corruptions) / ncols)
+    fig = Figure(figsize=(2.6 * ncols + 0.4, 2.4 * nrows + 0.6))
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True)
+    for ax, corruption in zip(axes.flat, corruptions):
+        g = sub[sub.variant == f"{strength}/{corruption}"].dropna(subset=["ttt_gain"]).sort_values("base_JF")
+        n_left = int((sub.variant == f"{strength}/{corruption}").sum()) - len(g)
+        xs = np.arange(len(g))
+        for xi, (b, a) in enumerate(zip(g.base_JF, g.JF)):
+            ax.plot([xi, xi], [100 * b, 100 * a], "-", color=_WORSE if a < b else _BETTER, lw=1.5)
+        ax.plot(xs, 100 * g.base_JF, "^", color=_BEFORE, ms=5, label=f"{base} (before)")
+        ax.plot(xs, 100 * g.JF, "o", color="#1f77b4", ms=4, label=f"{method} (after)")
+        gain = 100 * g.ttt_gain.mean() if len(g) else float("nan")
+        title = f"{corruption}\nmean gain {gain:+.1f}" if len(g) else f"{corruption}\nno data"
+        if n_left:
+            title += f" ({n_left} video(s) missing)"
+        ax.set_title(title, fontsize=8)
+        ax.set_xticks(xs, list(g.video), rotation=90, fontsize=6)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(corruptions):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("J&F (%)")
+    axes.flat[0].legend(fontsize=6, loc="lower right")
+    fig.suptitle(f"{method} vs {base} per video, strength {strength} (red: TTT hurts)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_heatmap(tables: Tables) -> Figure | None:
+    """Methods x corruptions J&F, one panel per strength; missing cells grey with 'n/a'."""
+    strengths = list(tables.corruptions)
+    if not strengths:
+        return None
+    columns = list(dict.fromkeys(c for t in tables.corruptions.values() for c in t.columns))
+    methods = list(dict.fromkeys(m for t in tables.corruptions.values() for m in t.index))
+    fig = Figure(figsize=(max(5.0, 1.6 + 0.6 * len(columns)), (0.32 * len(methods) + 0.7) * len(strengths) + 1.3),
+                 layout="constrained")
+    axes = fig.subplots(len(strengths), 1, squeeze=False, sharex=True)[:, 0]
+    frames = {s: t.reindex(index=methods, columns=columns) for s, t in tables.corruptions.items()}
+    finite = np.concatenate([t.to_numpy(dtype=float).ravel() for t in frames.values()])
+    finite = finite[np.isfinite(finite)]
+    vmin, vmax = (100 * finite.min(), 100 * finite.max()) if finite.size else (0, 100)
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad=_MISSING)
+    im = None
+    for ax, strength in zip(axes, strengths):
+        data = 100 * frames[strength].to_numpy(dtype=float)
+        im = ax.imshow(np.ma.masked_invalid(data), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+        ax.set_yticks(range(len(methods)), [_label(m, tables.random_init_methods) for m in methods], fontsize=7)
+        ax.set_ylabel(strength, fontsize=9)
+        for i in range(data.shape[0]):
+            for j in range(data.shape[1]):
+                v = data[i, j]
+                ax.text(j, i, f"{v:.1f}" if np.isfinite(v) else "n/a", ha="center", va="center", fontsize=6,
+                        color="black" if not np.isfinite(v) or v > (vmin + vmax) / 2 else "white")
+    axes[-1].set_xticks(range(len(columns)), columns, rotation=45, ha="right", fontsize=7)
+    fig.suptitle("J&F (%) per method and corruption, one panel per strength (grey n/a = missing)", fontsize=9)
+    if im is not None:
+        fig.colorbar(im, ax=list(axes), shrink=0.8, label="J&F (%)")
+    return fig
+
+
+def plot_gain_bars(tables: Tables, method: str) -> Figure | None:
+    """Bar chart of the mean per-video TTT gain per corruption, one bar per strength."""
+    g = tables.ttt_gain
+    g = g[(g.method == method) & (g.variant != "clean")]
+    if g.empty:
+        return None
+    corruptions = list(dict.fromkeys(g.corruption))
+    strengths = list(dict.fromkeys(g.strength))
+    width = 0.8 / len(strengths)
+    fig = Figure(figsize=(max(4.5, 1.0 + 0.6 * len(corruptions)), 3.6))
+    ax = fig.add_subplot()
+    for k, strength in enumerate(strengths):
+        s = g[g.strength == strength].set_index("corruption").reindex(corruptions)
+        xs = np.arange(len(corruptions)) + (k - (len(strengths) - 1) / 2) * width
+        vals = 100 * s.gain.to_numpy(dtype=float)
+        ax.bar(xs[np.isfinite(vals)], vals[np.isfinite(vals)], width, label=strength)
+        for x in xs[~np.isfinite(vals)]:
+            ax.text(x, 0, "n/a", ha="center", va="bottom", rotation=90, fontsize=6, color="#777777")
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(np.arange(len(corruptions)), corruptions, rotation=45, ha="right", fontsize=7)
+    ax.set_ylabel("TTT gain in J&F (points)")
+    ax.set_title(f"{method} − {tables.ttt_pairs[method]}: mean per-video gain per corruption", fontsize=9)
+    ax.legend(fontsize=7, title="strength", title_fontsize=7)
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def per_frame_jf(per_frame: dict[str, list[list[float]]]) -> np.ndarray:
+    """Per-frame J&F of a video: mean over its objects of (J + F) / 2."""
+    j = np.asarray(per_frame["J"], dtype=float)
+    f = np.asarray(per_frame["F"], dtype=float)
+    return ((j + f) / 2).mean(axis=0)
+
+
+def plot_per_frame(results: Results, tables: Tables, video: str, variant: str) -> Figure | None:
+    """Per-frame J&F of one video and variant, one curve per method (paper Figure 16)."""
+    fig = Figure(figsize=(6.4, 3.6))
+    ax = fig.add_subplot()
+    drawn = 0
+    ok = tables.grid[(tables.grid.video == video) & (tables.grid.variant == variant) & (tables.grid.status == "ok")]
+    for method, g in ok.groupby("method", sort=True):
+        seed = int(g.seed.min())
+        pf = results.per_frame(method, variant, video, seed)
+        if not pf:
+            continue
+        curve = per_frame_jf(pf)
+        ax.plot(np.arange(1, len(curve) + 1), 100 * curve, label=f"{_label(method, tables.random_init_methods)} (seed {seed})")
+        drawn += 1
+    if not drawn:
+        return None
+    ax.set_xlabel("evaluated frame")
+    ax.set_ylabel("J&F (%)")
+    ax.set_title(f"per-frame J&F: {video}, {variant}", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def make_all_plots(results: Results, tables: Tables, out_dir: Path, *, strength: str | None = None,
+                   frame_video: str | None = None, frame_variant: str | None = None) -> dict[str, dict[str, Path]]:
+    """Every plot the data allows; returns {plot name: {"png": path, "svg": path}}."""
+    made: dict[str, dict[str, Path]] = {}
+
+    def keep(name: str, fig: Figure | None) -> None:
+        if fig is not None:
+            made[name] = save_figure(fig, out_dir, name)
+
+    keep("jf_vs_strength", plot_strength(tables))
+    keep("heatmap", plot_heatmap(tables))
+    strengths = [s for s in tables.corruptions]
+    chosen = strength if strength in strengths else ("med" if "med" in strengths else (strengths[0] if strengths else None))
+    for method in sorted(tables.ttt_pairs):
+        safe = method.replace("+", "_plus_").replace("/", "_")
+        if chosen:
+            keep(f"ttt_per_video_{safe}_{chosen}", plot_ttt_per_video(tables, method, chosen))
+        keep(f"ttt_gain_{safe}", plot_gain_bars(tables, method))
+    if tables.videos and tables.variants:
+        video = frame_video or tables.videos[0]
+        variant = frame_variant or next((v for v in tables.variants if v != "clean"), tables.variants[0])
+        keep("per_frame", plot_per_frame(results, tables, video, variant))
+    return made

@@ -1,0 +1,434 @@
+"""Aggregate unit results into the leaderboard tables (pure functions on DataFrames).
+
+Conventions (the paper's and the official evaluator's):
+
+* A (method, variant, seed) score is the official global score: J and F are averaged over **all
+  objects of all videos** (objects weighted equally) and J&F = (J + F) / 2. The mean over videos of
+  the per-video J&F is given alongside (``*_video`` columns).
+* A cell is computed only when **every expected video** has an ``ok`` unit for **every expected
+  seed**; otherwise it is NaN with ``status`` ``incomplete`` (or ``missing`` when nothing exists).
+  Nothing is ever averaged over fewer videos without saying so.
+* Expected videos: the union of the videos found anywhere in the tree (or the list the caller
+  passes). Expected seeds of a method: its ``run.json`` ``seeds`` plus any seed found on disk.
+* Across seeds: mean and population standard deviation (ddof=0, numpy's default), reported only
+  when there are several seeds.
+* Strength averages ("low", "med", "high", "avg") need all 14 DAVIS-C corruptions complete;
+  otherwise they are NaN and an explicitly labelled partial mean over the complete corruptions is
+  given in ``<col>_partial`` with the count in ``<col>_n``.
+* TTT gain per video: J&F(method+ttt) - J&F(method), each averaged over its own seeds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from leaderboard.results import CORRUPTIONS, STRENGTHS, Results, parse_variant, variant_sort_key
+
+SUMMARY_COLUMNS = ("clean", *STRENGTHS, "avg")
+
+
+@dataclass
+class Tables:
+    """All tables of one leaderboard (values are fractions in [0, 1]; gains are differences)."""
+
+    grid: pd.DataFrame            # every expected (method, variant, video, seed) with its status
+    seed_scores: pd.DataFrame     # per (method, variant, seed)
+    leaderboard: pd.DataFrame     # per (method, variant): mean ± std across seeds
+    summary: pd.DataFrame         # per method: clean, low, med, high, avg (+ partial columns)
+    corruptions: dict[str, pd.DataFrame]  # strength -> methods x corruptions J&F
+    per_video: pd.DataFrame       # per (method, variant, video) + TTT gain
+    ttt_gain: pd.DataFrame        # per (ttt method, variant): mean per-video gain
+    missing: pd.DataFrame         # every non-ok expected unit
+    runs: pd.DataFrame            # run metadata per method
+    videos: list[str]
+    variants: list[str]
+    ttt_pairs: dict[str, str]     # ttt method -> its base method
+    random_init_methods: list[str]
+    problems: list[str] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _sorted_variants(variants: Iterable[str]) -> list[str]:
+    return sorted(set(variants), key=variant_sort_key)
+
+
+def _std(values: pd.Series) -> float:
+    """Population std across seeds; NaN for a single seed (no spread to report)."""
+    v = values.to_numpy(dtype=float)
+    return float(np.std(v)) if len(v) > 1 else float("nan")
+
+
+def expected_seeds(results: Results) -> dict[str, list[int]]:
+    """Seeds each method should have: ``run.json`` seeds plus every seed found on disk."""
+    out: dict[str, list[int]] = {}
+    all_seeds = sorted(set(int(s) for s in results.units["seed"]))
+    for method in results.methods:
+        declared = results.runs.get(method, {}).get("seeds") or []
+        found = results.units.loc[results.units.method == method, "seed"]
+        seeds = sorted(set(int(s) for s in declared) | set(int(s) for s in found))
+        out[method] = seeds or all_seeds or [0]
+    return out
+
+
+def ttt_pairs(results: Results) -> dict[str, str]:
+    """Map each test-time-training method to its no-TTT base method.
+
+    ``stcn+mcc`` pairs with ``stcn`` by name; otherwise a method whose ``run.json`` config has a
+    ``ttt`` preset pairs with a method of the same ``model`` and no ``ttt``.
+    """
+    methods = results.methods
+    pairs: dict[str, str] = {}
+    for method in methods:
+        base = method.split("+", 1)[0]
+        if "+" in method and base in methods:
+            pairs[method] = base
+            continue
+        cfg = results.runs.get(method, {}).get("config") or {}
+        if not cfg.get("ttt"):
+            continue
+        for other in methods:
+            ocfg = results.runs.get(other, {}).get("config") or {}
+            if other != method and ocfg.get("model") == cfg.get("model") and not ocfg.get("ttt") and ocfg:
+                pairs[method] = other
+                break
+    return pairs
+
+
+def random_init_methods(results: Results) -> list[str]:
+    """Methods whose run or any unit used random-init weights (their numbers mean nothing)."""
+    flagged = {m for m, run in results.runs.items() if run.get("random_init")}
+    flagged |= set(results.units.loc[results.units.random_init.astype(bool), "method"])
+    return sorted(flagged)
+
+
+# ----------------------------------------------------------------------------- tables
+
+def build_grid(results: Results, videos: list[str] | None = None, variants: list[str] | None = None) -> pd.DataFrame:
+    """Every expected (method, variant, video, seed) with status ok / failed / missing."""
+    videos = sorted(set(results.units.video)) if videos is None else list(videos)
+    variants = _sorted_variants(results.units.variant) if variants is None else list(variants)
+    seeds = expected_seeds(results)
+    rows = [(m, v, vid, s) for m in results.methods for v in variants for vid in videos for s in seeds[m]]
+    grid = pd.DataFrame(rows, columns=["method", "variant", "video", "seed"])
+    units = results.units.drop(columns=["strength", "corruption"])
+    grid = grid.merge(units, on=["method", "variant", "video", "seed"], how="left")
+    grid["status"] = grid["status"].fillna("missing")
+    parsed = [parse_variant(v) for v in grid["variant"]]
+    grid.insert(2, "strength", [p[0] for p in parsed])
+    grid.insert(3, "corruption", [p[1] for p in parsed])
+    grid["n_objects"] = grid["n_objects"].fillna(0).astype(int)
+    return grid
+
+
+def build_seed_scores(grid: pd.DataFrame, objects: pd.DataFrame) -> pd.DataFrame:
+    """Official global score per (method, variant, seed); NaN unless all expected videos are ok."""
+    keys = ["method", "variant", "seed"]
+    ok = grid[grid.status == "ok"]
+    counts = grid.groupby(keys, sort=False).agg(
+        n_expected=("video", "size"),
+        n_ok=("status", lambda s: int((s == "ok").sum())),
+        n_failed=("status", lambda s: int((s == "failed").sum())),
+        n_missing=("status", lambda s: int((s == "missing").sum())),
+    ).reset_index()
+    video_mean = ok.groupby(keys).agg(JF_video=("JF", "mean"), J_video=("J", "mean"), F_video=("F", "mean"))
+    ok_keys = ok[["method", "variant", "video", "seed"]]
+    objs = objects.merge(ok_keys, on=["method", "variant", "video", "seed"], how="inner")
+    obj_mean = objs.groupby(keys).agg(J=("J", "mean"), F=("F", "mean"), n_objects=("object_id", "size"))
+    out = counts.merge(obj_mean.reset_index(), on=keys, how="left").merge(video_mean.reset_index(), on=keys, how="left")
+    out["JF"] = (out["J"] + out["F"]) / 2
+    out["complete"] = out["n_ok"] == out["n_expected"]
+    for col in ("J", "F", "JF", "J_video", "F_video", "JF_video"):
+        out.loc[~out.complete, col] = np.nan
+    out["n_objects"] = out["n_objects"].fillna(0).astype(int)
+    return out[keys + ["JF", "J", "F", "JF_video", "J_video", "F_video", "n_objects",
+                       "n_expected", "n_ok", "n_failed", "n_missing", "complete"]]
+
+
+def _cell_status(group: pd.DataFrame) -> str:
+    if group["complete"].all():
+        return "ok"
+    return "missing" if (group["n_ok"] + group["n_failed"]).sum() == 0 else "incomplete"
+
+
+def _missing_note(group: pd.DataFrame) -> str:
+    notes = []
+    for _, r in group.iterrows():
+        if not r.complete:
+            notes.append(f"seed {r.seed}: {r.n_ok}/{r.n_expected} videos ok"
+                         + (f", {r.n_failed} failed" if r.n_failed else "")
+                         + (f", {r.n_missing} missing" if r.n_missing else ""))
+    return "; ".join(notes)
+
+
+def build_leaderboard(seed_scores: pd.DataFrame) -> pd.DataFrame:
+    """One row per (method, variant): mean ± std across seeds of the official scores."""
+    rows = []
+    for (method, variant), g in seed_scores.groupby(["method", "variant"], sort=False):
+        status = _cell_status(g)
+        complete = status == "ok"
+        strength, corruption = parse_variant(variant)
+        row: dict[str, Any] = {
+            "method": method, "variant": variant, "strength": strength or "clean", "corruption": corruption,
+            "status": status, "seeds": " ".join(str(s) for s in g["seed"]), "n_seeds": len(g),
+            "n_videos": int(g["n_expected"].iloc[0]), "n_objects": int(g["n_objects"].max()),
+        }
+        for col in ("JF", "J", "F", "JF_video", "J_video", "F_video"):
+            row[col] = float(g[col].mean()) if complete else np.nan
+            row[f"{col}_std"] = _std(g[col]) if complete else np.nan
+        row["note"] = _missing_note(g)
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    df["_k"] = [variant_sort_key(v) for v in df.variant]
+    return df.sort_values(["method", "_k"]).drop(columns="_k").reset_index(drop=True)
+
+
+def build_summary(seed_scores: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
+    """Methods x {clean, low, med, high, avg over the 14 corruptions} (the paper's Table 1, right).
+
+    A strength column is the mean over the 14 corruptions of the official J&F, computed per seed,
+    then mean ± std across seeds; it is NaN unless all 14 are complete for all seeds.
+    """
+    rows = []
+    for method in methods:
+        ss = seed_scores[seed_scores.method == method]
+        row: dict[str, Any] = {"method": method}
+        for col in SUMMARY_COLUMNS:
+            if col == "clean":
+                wanted = ["clean"]
+            elif col == "avg":
+                wanted = [f"{s}/{c}" for s in STRENGTHS for c in CORRUPTIONS]
+            else:
+                wanted = [f"{col}/{c}" for c in CORRUPTIONS]
+            sub = ss[ss.variant.isin(wanted)]
+            done = [v for v, g in sub.groupby("variant") if g["complete"].all()]
+            per_variant = sub[sub.variant.isin(done)].groupby("variant")["JF"].mean()
+            row[f"{col}_n"] = len(done)
+            row[f"{col}_of"] = len(wanted)
+            row[f"{col}_partial"] = float(per_variant.mean()) if done else np.nan
+            if len(done) == len(wanted):
+                per_seed = sub.groupby("seed")["JF"].mean()  # complete: every seed has every variant
+                row[col] = float(per_seed.mean())
+                row[f"{col}_std"] = _std(per_seed)
+            else:
+                row[col] = np.nan
+                row[f"{col}_std"] = np.nan
+        rows.append(row)
+    order = ["method"] + [f"{c}{x}" for c in SUMMARY_COLUMNS for x in ("", "_std")]
+    order += [f"{c}{x}" for c in SUMMARY_COLUMNS for x in ("_n", "_of", "_partial")]
+    return pd.DataFrame(rows, columns=order)
+
+
+def build_corruption_tables(leaderboard: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per strength: methods x corruptions J&F (Figure 6's grouping); NaN marks missing cells."""
+    out: dict[str, pd.DataFrame] = {}
+    if leaderboard.empty:
+        return out
+    corrupted = leaderboard[leaderboard.variant != "clean"]
+    for strength in [s for s in STRENGTHS if s in set(corrupted.strength)] + sorted(
+            set(corrupted.strength) - set(STRENGTHS)):
+        sub = corrupted[corrupted.strength == strength]
+        cols = [c for c in CORRUPTIONS if c in set(sub.corruption)] + sorted(set(sub.corruption) - set(CORRUPTIONS))
+        out[strength] = sub.pivot(index="method", columns="corruption", values="JF").reindex(columns=cols)
+    return out
+
+
+def build_per_video(grid: pd.DataFrame, pairs: dict[str, str]) -> pd.DataFrame:
+    """Each video's J&F per method and variant (mean over seeds) and the TTT gain per video."""
+    rows = []
+    for (method, variant, video), g in grid.groupby(["method", "variant", "video"], sort=False):
+        ok = g[g.status == "ok"]
+        complete = len(ok) == len(g)
+        if complete:
+            status = "ok"
+        elif ok.empty and (g.status == "missing").all():
+            status = "missing"
+        elif ok.empty:
+            status = "failed"
+        else:
+            status = "incomplete"
+        errors = [e for e in g["error"].dropna().unique() if e]
+        rows.append({
+            "method": method, "variant": variant, "video": video,
+            "seeds": " ".join(str(s) for s in g["seed"]), "n_seeds_ok": len(ok), "n_seeds": len(g),
+            "status": status,
+            "JF": float(ok["JF"].mean()) if complete else np.nan,
+            "JF_std": _std(ok["JF"]) if complete else np.nan,
+            "J": float(ok["J"].mean()) if complete else np.nan,
+            "F": float(ok["F"].mean()) if complete else np.nan,
+            "n_objects": int(g["n_objects"].max()),
+            "error": "; ".join(errors) if errors else "",
+        })
+    pv = pd.DataFrame(rows)
+    if pv.empty:
+        return pv
+    base_of = [pairs.get(m, "") for m in pv["method"]]
+    lookup = pv.set_index(["method", "variant", "video"])["JF"]
+    base_jf = [lookup.get((b, v, vid), np.nan) if b else np.nan for b, v, vid in zip(base_of, pv.variant, pv.video)]
+    pv["base_method"] = base_of
+    pv["base_JF"] = base_jf
+    pv["ttt_gain"] = pv["JF"] - pv["base_JF"]
+    pv["_k"] = [variant_sort_key(v) for v in pv.variant]
+    return pv.sort_values(["method", "_k", "video"]).drop(columns="_k").reset_index(drop=True)
+
+
+def build_ttt_gain(per_video: pd.DataFrame, pairs: dict[str, str]) -> pd.DataFrame:
+    """Mean over videos of the per-video TTT gain; NaN unless every video has both numbers."""
+    rows = []
+    for method, base in pairs.items():
+        sub = per_video[per_video.method == method]
+        for variant, g in sub.groupby("variant", sort=False):
+            strength, corruption = parse_variant(variant)
+            have = g["ttt_gain"].notna()
+            complete = bool(have.all())
+            rows.append({
+                "method": method, "base_method": base, "variant": variant,
+                "strength": strength or "clean", "corruption": corruption,
+                "n_videos": int(have.sum()), "n_expected": len(g), "complete": complete,
+                "gain": float(g["ttt_gain"].mean()) if complete else np.nan,
+                "n_hurt": int((g["ttt_gain"] < 0).sum()),
+                "base_JF_video": float(g["base_JF"].mean()) if complete else np.nan,
+                "JF_video": float(g["JF"].mean()) if complete else np.nan,
+            })
+    df = pd.DataFrame(rows, columns=["method", "base_method", "variant", "strength", "corruption", "n_videos",
+                                     "n_expected", "complete", "gain", "n_hurt", "base_JF_video", "JF_video"])
+    if df.empty:
+        return df
+    df["_k"] = [variant_sort_key(v) for v in df.variant]
+    return df.sort_values(["method", "_k"]).drop(columns="_k").reset_index(drop=True)
+
+
+def build_runs(results: Results, seeds: dict[str, list[int]], flagged: list[str]) -> pd.DataFrame:
+    """Run metadata per method (toolkit version, checkpoint hash, seeds, device, random-init)."""
+    rows = []
+    for method in results.methods:
+        run = results.runs.get(method, {})
+        cfg = run.get("config") or {}
+        rows.append({
+            "method": method,
+            "model": cfg.get("model", ""),
+            "ttt": cfg.get("ttt") or "",
+            "toolkit_version": run.get("toolkit_version", ""),
+            "checkpoint": run.get("checkpoint") or "",
+            "checkpoint_sha256": run.get("checkpoint_sha256") or "",
+            "random_init": method in flagged,
+            "device": run.get("device", ""),
+            "seeds": " ".join(str(s) for s in seeds.get(method, [])),
+            "created": run.get("created", ""),
+        })
+    return pd.DataFrame(rows)
+
+
+def build_tables(results: Results, videos: list[str] | None = None) -> Tables:
+    """All leaderboard tables from one results tree."""
+    grid = build_grid(results, videos=videos)
+    seeds = expected_seeds(results)
+    pairs = ttt_pairs(results)
+    flagged = random_init_methods(results)
+    seed_scores = build_seed_scores(grid, results.objects)
+    lb = build_leaderboard(seed_scores)
+    per_video = build_per_video(grid, pairs)
+    missing = grid[grid.status != "ok"][["method", "variant", "video", "seed", "status", "error", "path"]]
+    return Tables(
+        grid=grid, seed_scores=seed_scores, leaderboard=lb,
+        summary=build_summary(seed_scores, results.methods),
+        corruptions=build_corruption_tables(lb), per_video=per_video,
+        ttt_gain=build_ttt_gain(per_video, pairs), missing=missing.reset_index(drop=True),
+        runs=build_runs(results, seeds, flagged),
+        videos=sorted(set(grid.video)), variants=_sorted_variants(grid.variant) if len(grid) else [],
+        ttt_pairs=pairs, random_init_methods=flagged, problems=list(results.problems),
+    )
+
+
+# ----------------------------------------------------------------------------- text output
+
+def pct(value: float, std: float = float("nan"), missing: str = "—") -> str:
+    """A fraction shown as the paper does: x100, one decimal, '± std' when there is a spread."""
+    if value is None or not np.isfinite(value):
+        return missing
+    text = f"{100 * value:.1f}"
+    if std is not None and np.isfinite(std):
+        text += f" ± {100 * std:.1f}"
+    return text
+
+
+def summary_display(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary as strings; an incomplete cell says so and shows its partial mean labelled."""
+    out = pd.DataFrame({"method": summary["method"]})
+    for col in SUMMARY_COLUMNS:
+        cells = []
+        for _, r in summary.iterrows():
+            if np.isfinite(r[col]):
+                cells.append(pct(r[col], r[f"{col}_std"]))
+            elif r[f"{col}_n"] == 0:
+                cells.append("missing")
+            else:
+                cells.append(f"incomplete ({r[f'{col}_n']}/{r[f'{col}_of']}: {pct(r[f'{col}_partial'])})")
+        label = "avg over the 14 corruptions" if col == "avg" else col
+        out[label] = cells
+    return out
+
+
+def leaderboard_display(lb: pd.DataFrame, random_init: Iterable[str] = ()) -> pd.DataFrame:
+    """The leaderboard as strings for Markdown / HTML."""
+    flagged = set(random_init)
+    rows = []
+    for _, r in lb.iterrows():
+        rows.append({
+            "method": r.method + (" ⚠ random-init" if r.method in flagged else ""),
+            "variant": r.variant,
+            "J&F": pct(r.JF, r.JF_std, missing=r.status), "J": pct(r.J, r.J_std, missing=r.status),
+            "F": pct(r.F, r.F_std, missing=r.status), "J&F (video mean)": pct(r.JF_video, r.JF_video_std, missing=r.status),
+            "videos": r.n_videos, "objects": r.n_objects, "seeds": r.seeds, "note": r.note,
+        })
+    return pd.DataFrame(rows)
+
+
+def markdown_table(df: pd.DataFrame, index: bool = False) -> str:
+    """A GitHub Markdown table (no extra dependency); floats are shown as x100 percentages."""
+    frame = df.reset_index() if index else df
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return pct(v)
+        return str(v).replace("|", "\\|").replace("\n", " ")
+    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    sep = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, sep, *body])
+
+
+def corruption_display(leaderboard: pd.DataFrame, random_init: Iterable[str] = ()) -> dict[str, pd.DataFrame]:
+    """Per strength: methods x corruptions as strings; a missing cell says 'missing' or 'incomplete'."""
+    flagged = set(random_init)
+    out: dict[str, pd.DataFrame] = {}
+    if leaderboard.empty:
+        return out
+    lb = leaderboard[leaderboard.variant != "clean"].copy()
+    lb["cell"] = [pct(r.JF, r.JF_std, missing=r.status) for r in lb.itertuples()]
+    lb["method"] = [m + (" ⚠ random-init" if m in flagged else "") for m in lb.method]
+    for strength in [s for s in STRENGTHS if s in set(lb.strength)] + sorted(set(lb.strength) - set(STRENGTHS)):
+        sub = lb[lb.strength == strength]
+        cols = [c for c in CORRUPTIONS if c in set(sub.corruption)] + sorted(set(sub.corruption) - set(CORRUPTIONS))
+        table = sub.pivot(index="method", columns="corruption", values="cell").reindex(columns=cols).fillna("missing")
+        table.columns.name = None
+        out[strength] = table.reset_index()
+    return out
+
+
+def per_video_display(per_video: pd.DataFrame) -> pd.DataFrame:
+    """Per-video rows as strings (J&F ± std across seeds, TTT gain in points)."""
+    rows = []
+    for r in per_video.itertuples():
+        rows.append({
+            "method": r.method, "variant": r.variant, "video": r.video,
+            "J&F": pct(r.JF, r.JF_std, missing=r.status), "J": pct(r.J, missing=r.status),
+            "F": pct(r.F, missing=r.status), "objects": r.n_objects, "seeds ok": f"{r.n_seeds_ok}/{r.n_seeds}",
+            "TTT gain": f"{100 * r.ttt_gain:+.1f}" if np.isfinite(r.ttt_gain) else "",
+            "vs": r.base_method, "error": r.error,
+        })
+    return pd.DataFrame(rows)

@@ -1,0 +1,127 @@
+"""The label-propagation VOS model: an encoder plus CRW's k-NN propagation behind ``segment``."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from models.labelprop.encoders import (PixelEncoder, ResNet18Encoder, encoder_state_dict,
+                                       load_resnet18_weights)
+from models.labelprop.propagation import (FrameFeatures, label_values_of, labels_to_grid,
+                                          propagate_soft, upsample_soft)
+
+__all__ = ["LabelPropagation", "load", "ENCODERS"]
+
+ENCODERS = ("resnet18", "pixels")
+
+
+class LabelPropagation(nn.Module):
+    """Encoder + k-NN label propagation; ``segment`` follows the shared model interface.
+
+    The propagation defaults (k, radius, context, temperature) are the reference CLI's DAVIS
+    values; each may be overridden per call.
+    """
+
+    def __init__(self, encoder: nn.Module, *, encoder_name: str, k: int = 10, radius: float | None = 12,
+                 context: int = 20, temperature: float = 0.07) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.encoder_name = encoder_name
+        self.defaults = {"k": k, "radius": radius, "context": context, "temperature": temperature}
+        # set by test_time_adapt: encoder weights per block of target frames
+        self.ttt_schedule: list[tuple[int, dict[str, torch.Tensor]]] | None = None
+
+    @property
+    def device(self) -> torch.device:
+        for tensor in list(self.encoder.parameters()) + list(self.encoder.buffers()):
+            return tensor.device
+        return torch.device("cpu")
+
+    def encode(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 (T, H, W, 3) RGB -> features (T, C, ceil(H/8), ceil(W/8)) on the model's device."""
+        with torch.no_grad():
+            return self.encoder.encode(frames)
+
+    def features_for(self, frames: np.ndarray) -> FrameFeatures:
+        if self.ttt_schedule is None:
+            return FrameFeatures(self.encode(frames))
+        from models.labelprop.ttt import ScheduledFeatures
+        return ScheduledFeatures(self, frames)
+
+    def segment(self, frames: np.ndarray, first_mask: np.ndarray, *, k: int | None = None,
+                radius: float | None = None, context: int | None = None,
+                temperature: float | None = None, progress: bool = False, **unused: Any) -> np.ndarray:
+        """Soft masks (K+1, T, H, W) float32: background first, then objects in ascending id.
+
+        Frame 0 is the first-frame annotation moved to the feature grid and back (as the
+        reference saves it).  Unknown keyword arguments (other models' options) are rejected.
+        """
+        if unused:
+            raise TypeError(f"labelprop.segment got unknown options {sorted(unused)}; "
+                            "it takes k, radius, context, temperature")
+        frames = np.asarray(frames)
+        first_mask = np.asarray(first_mask)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
+        if first_mask.shape != frames.shape[1:3]:
+            raise ValueError(f"first_mask shape {first_mask.shape} does not match frames {frames.shape[1:3]}")
+        opts = dict(self.defaults)
+        opts.update({key: value for key, value in
+                     {"k": k, "radius": radius, "context": context, "temperature": temperature}.items()
+                     if value is not None})
+        self.eval()
+        source = self.features_for(frames)
+        values = label_values_of(first_mask)
+        first_soft = torch.from_numpy(labels_to_grid(first_mask, values, source.grid))
+        soft = propagate_soft(source, first_soft, progress=progress, **opts)["soft"].cpu().numpy()
+        out = np.empty((len(values), *frames.shape[:3]), dtype=np.float32)
+        for t in range(len(frames)):
+            out[:, t] = np.moveaxis(upsample_soft(soft[t], frames.shape[1:3]), -1, 0)
+        return out
+
+    def test_time_adapt(self, frames: np.ndarray, first_mask: np.ndarray, **params: Any) -> "LabelPropagation":
+        """CRW-style test-time training (our reading of the paper; see ``models.labelprop.ttt``)."""
+        from models.labelprop.ttt import adapt_crw
+        return adapt_crw(self, frames, first_mask, **params)
+
+    def copy(self) -> "LabelPropagation":
+        return copy.deepcopy(self)
+
+
+def load(checkpoint: str | Path | Mapping[str, Any] | None = None, device: Any = None, *,
+         encoder: str = "resnet18", padding_mode: str | None = None, k: int = 10,
+         radius: float | None = 12, context: int = 20, temperature: float = 0.07,
+         channels: int = 128, colour_sigma: float = 10.0, position_sigma: float = 16.0,
+         seed: int = 0) -> LabelPropagation:
+    """Build a label-propagation model (``models.load_model("labelprop", ...)``).
+
+    encoder ``resnet18``: CRW's stride-8 ResNet-18; ``checkpoint`` is a CRW training checkpoint
+    (reflection padding, as CRW's ``scratch`` model) or a torchvision ResNet-18 file (zero
+    padding); ``padding_mode`` overrides that choice; no checkpoint gives untrained weights.
+    encoder ``pixels``: weight-free colour+position features (``channels``, ``colour_sigma``,
+    ``position_sigma``, ``seed``); takes no checkpoint.
+    """
+    if encoder == "pixels":
+        if checkpoint is not None:
+            raise ValueError("the 'pixels' encoder has no weights; pass checkpoint=None "
+                             "(or use encoder='resnet18')")
+        net: nn.Module = PixelEncoder(channels=channels, colour_sigma=colour_sigma,
+                                      position_sigma=position_sigma, seed=seed)
+    elif encoder == "resnet18":
+        state, kind = (None, "crw") if checkpoint is None else encoder_state_dict(checkpoint)
+        mode = padding_mode or ("reflect" if kind == "crw" else "zeros")
+        net = ResNet18Encoder(padding_mode=mode)
+        if state is not None:
+            source = str(checkpoint) if isinstance(checkpoint, (str, Path)) else "<state dict>"
+            load_resnet18_weights(net, state, source)
+    else:
+        raise ValueError(f"unknown labelprop encoder {encoder!r}; choose one of {', '.join(ENCODERS)}")
+    model = LabelPropagation(net, encoder_name=encoder, k=k, radius=radius, context=context,
+                             temperature=temperature)
+    if device is not None:
+        model = model.to(device)
+    return model.eval()

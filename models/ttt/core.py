@@ -1,0 +1,248 @@
+"""Losses, trainable sets and the per-video adaptation loop of test-time training.
+
+The loop follows the official ``eval_all_datasets_ttt.py`` protocol (rounds of iterations, a new
+Adam optimiser per round with weight decay 1e-7, tt-MCC pseudo-labels refreshed before every
+round, BatchNorm in eval mode) but keeps everything in memory on the model's device: frames are
+normalised once, pseudo-labels stay tensors, samples come from a seeded generator instead of a
+16-worker data loader.  Two official passes are skipped because their results are never used:
+the tt-MCC refresh before round 1 repeats the initial pass with unchanged weights, and tt-Ent /
+tt-AE never read the pseudo-labels of frames other than 0 (which is the given mask).
+"""
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+from tqdm.auto import tqdm
+
+from models.ttt.sampler import build_batch, label_presence, sample_triplet
+
+__all__ = ["KINDS", "normalise_kind", "trainable_parameters", "loss_from_batch", "loss", "adapt"]
+
+KINDS = ("mcc", "ent", "ae")
+_DEFAULT_FROZEN = {"mcc": None, "ent": "net,ubn", "ae": None}
+_DEFAULT_FRAMES = {"mcc": 3, "ent": 3, "ae": 1}
+#: preset keys that describe the run and are not adaptation parameters
+PRESET_METADATA = ("description", "model", "checkpoint")
+#: TTT samples come from frames 0..20 (jumps of at most 10 from frame 0, twice)
+_SAMPLED_FRAMES = 21
+
+
+def normalise_kind(kind: str) -> str:
+    """'mcc' / 'tt-mcc' / 'tt_MCC' -> 'mcc'."""
+    k = str(kind).lower().replace("_", "-").removeprefix("tt-")
+    if k not in KINDS:
+        raise ValueError(f"unknown TTT loss {kind!r}; expected one of {', '.join(KINDS)} (or tt-<kind>)")
+    return k
+
+
+def _is_bn(module: nn.Module) -> bool:
+    return isinstance(module, nn.modules.batchnorm._BatchNorm)
+
+
+def trainable_parameters(vos: nn.Module, kind: str, frozen: str | None = "default") -> list[tuple[str, nn.Parameter]]:
+    """(name, parameter) pairs that TTT of ``kind`` updates, in ``named_parameters`` order.
+
+    ``frozen`` is the official freezing string applied token by token (``net`` freezes all,
+    ``bn``/``ubn`` freeze/unfreeze BatchNorm weight and bias, model tokens such as ``dec`` or
+    ``key_enc`` come from ``vos.ttt_freeze_groups()``); "default" means the released configs:
+    nothing frozen for mcc/ae, ``net,ubn`` for ent.  The model itself is not modified.
+    """
+    kind = normalise_kind(kind)
+    if frozen == "default":
+        frozen = _DEFAULT_FROZEN[kind]
+    names = [n for n, _ in vos.named_parameters()]
+    train = dict.fromkeys(names, True)
+    bn_params = {f"{m}.{p}" if m else p for m, mod in vos.named_modules() if _is_bn(mod)
+                 for p, _ in mod.named_parameters(recurse=False)}
+    groups = vos.ttt_freeze_groups() if hasattr(vos, "ttt_freeze_groups") else {}
+    for token in (frozen or "").lower().split(","):
+        token = token.strip()
+        if not token:
+            continue
+        if token == "net":
+            train = dict.fromkeys(names, False)
+        elif token in ("bn", "ubn"):
+            for n in bn_params:
+                train[n] = token == "ubn"
+        elif token in groups:
+            for n in names:
+                if any(n.startswith(p) for p in groups[token]):
+                    train[n] = False
+        else:
+            raise ValueError(f"unknown freezing token {token!r}; known: net, bn, ubn, {', '.join(groups)}")
+    params = dict(vos.named_parameters())
+    return [(n, params[n]) for n in names if train[n]]
+
+
+def _entropy(logits: torch.Tensor) -> torch.Tensor:
+    return -(F.softmax(logits, dim=1) * F.log_softmax(logits, dim=1)).sum(1).mean()
+
+
+def loss_from_batch(vos: nn.Module, batch: dict[str, torch.Tensor], kind: str) -> torch.Tensor:
+    """Scalar TTT loss of ``kind`` for a batch dict (see :mod:`models.ttt` for its layout)."""
+    kind = normalise_kind(kind)
+    if kind == "ae":
+        return F.cross_entropy(vos.ttt_single(batch), batch["cls_gt"][:, 0])
+    fwd, bwd = vos.ttt_cycle(batch, backwards=kind == "mcc")
+    if kind == "mcc":
+        return F.cross_entropy(bwd[-1], batch["cls_gt"][:, 0])
+    return _entropy(torch.cat(fwd, 0))
+
+
+def _class_map(first_mask: np.ndarray | torch.Tensor, device) -> tuple[torch.Tensor, int]:
+    """Label map -> class map 0..K (sorted non-zero labels, 255 void = background), K."""
+    m = torch.as_tensor(np.asarray(first_mask)).to(device).long()
+    if m.dim() != 2:
+        raise ValueError(f"first_mask must be a (H, W) label map, got shape {tuple(m.shape)}")
+    ids = [int(v) for v in torch.unique(m).tolist() if v not in (0, 255)]
+    if not ids:
+        raise ValueError("first_mask contains no object (only background/void)")
+    out = torch.zeros_like(m)
+    for i, v in enumerate(ids, 1):
+        out[m == v] = i
+    return out, len(ids)
+
+
+def loss(vos: nn.Module, frames: np.ndarray, first_mask: np.ndarray, kind: str, *,
+         labels: np.ndarray | None = None, max_obj: int = 6, seed: int = 0) -> torch.Tensor:
+    """TTT loss of ``kind`` on one sample given as uint8 RGB frames (T, H, W, 3).
+
+    ``frames`` is the sampled triplet (frame 0 first) or, for ``ae``, the first frame (extra
+    frames are ignored).  ``first_mask`` labels frame 0; ``labels`` optionally gives class maps
+    of all sample frames (they do not change the loss).  Gradients flow into ``vos``.
+    """
+    kind = normalise_kind(kind)
+    device = next(vos.parameters()).device
+    frames = np.asarray(frames)
+    if kind == "ae":
+        frames = frames[:1]
+    elif frames.shape[0] < 2:
+        raise ValueError(f"tt-{kind} needs at least 2 frames (a triplet), got {frames.shape[0]}")
+    images = vos.prepare(frames)
+    cls0, k = _class_map(first_mask, device)
+    maps = torch.zeros((frames.shape[0], *cls0.shape), dtype=torch.long, device=device)
+    if labels is not None:
+        maps[:] = torch.as_tensor(np.asarray(labels)[: frames.shape[0]], device=device).long()
+    maps[0] = cls0
+    presence = label_presence(maps[:1], k + 1)
+    targets = np.random.default_rng(seed).choice(np.flatnonzero(presence[0, 1:]) + 1, min(k, max_obj),
+                                                 replace=False)
+    batch = build_batch(images, maps, [(list(range(frames.shape[0])), [int(t) for t in targets])], k,
+                        getattr(vos, "ttt_pad", 16))
+    return loss_from_batch(vos, batch, kind)
+
+
+def _resize_short_side(frames: np.ndarray, resolution: int | None) -> np.ndarray:
+    """Official sampling resize: shorter side -> ``resolution`` (bicubic); no-op if already there."""
+    if resolution is None or min(frames.shape[1:3]) == resolution:
+        return frames
+    h, w = frames.shape[1:3]
+    size = (resolution, int(resolution * w / h)) if h <= w else (int(resolution * h / w), resolution)
+    return np.stack([np.asarray(Image.fromarray(f).resize(size[::-1], Image.BICUBIC)) for f in frames])
+
+
+def _resize_labels(labels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    if tuple(labels.shape[-2:]) == tuple(size):
+        return labels
+    return F.interpolate(labels[:, None].float(), size=size, mode="nearest-exact")[:, 0].to(labels.dtype)
+
+
+def adapt(vos: nn.Module, frames: np.ndarray, first_mask: np.ndarray, kind: str, *, iterations: int,
+          rounds: int, lr: float, jump: int = 10, batch_size: int = 1, seed: int,
+          num_frames: int | None = None, frozen: str | None = "default", weight_decay: float = 1e-7,
+          max_obj: int = 6, resolution: int | None = None, segment: dict | None = None,
+          progress: bool = False, **kw: Any) -> nn.Module:
+    """Adapt a copy of ``vos`` to one video with TTT of ``kind``; ``vos`` itself is untouched.
+
+    frames: uint8 RGB (T, H, W, 3); first_mask: uint8 (H, W) label map of frame 0.
+    ``rounds`` x ``iterations`` optimiser steps (a new Adam per round, ``weight_decay`` 1e-7);
+    samples of ``num_frames`` frames (3; 1 for ae) with jumps <= ``jump``; ``batch_size`` samples
+    per step; ``resolution`` = shorter side the samples are resized to (official 480; None keeps
+    the frames' size); ``segment`` = keyword arguments of the pseudo-label inference.  ``seed``
+    makes the run reproducible.  Preset metadata keys (description, model, checkpoint) are
+    accepted and ignored so ``adapt(vos, f, m, seed=s, **load_preset(name))`` works.
+
+    If ``vos`` defines ``test_time_adapt(frames, first_mask, **params)`` it does the whole job.
+    The returned model carries ``ttt_log`` (losses, seconds, pseudo-label passes).
+    """
+    hook = getattr(vos, "test_time_adapt", None)
+    if callable(hook):  # the model runs its own protocol; it gets every parameter we were given
+        given = dict(kind=kind, iterations=iterations, rounds=rounds, lr=lr, jump=jump, batch_size=batch_size,
+                     seed=seed, num_frames=num_frames, frozen=frozen, weight_decay=weight_decay,
+                     max_obj=max_obj, resolution=resolution, segment=segment, progress=progress)
+        defaults = dict(jump=10, batch_size=1, num_frames=None, frozen="default", weight_decay=1e-7, max_obj=6,
+                        resolution=None, segment=None, progress=False)
+        params = {k: v for k, v in given.items() if k not in defaults or v != defaults[k]}
+        params.update({k: v for k, v in kw.items() if k not in PRESET_METADATA})
+        return hook(frames, first_mask, **params)
+    unknown = set(kw) - set(PRESET_METADATA)
+    if unknown:
+        raise TypeError(f"adapt() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
+
+    kind = normalise_kind(kind)
+    num_frames = _DEFAULT_FRAMES[kind] if num_frames is None else int(num_frames)
+    segment = dict(segment or {})
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.shape} {frames.dtype}")
+    if kind != "ae" and frames.shape[0] < 2:
+        raise ValueError(f"tt-{kind} needs a video of at least 2 frames, got {frames.shape[0]}")
+    start = time.perf_counter()
+    model = copy.deepcopy(vos).eval()
+    device = next(model.parameters()).device
+    chosen = {n for n, _ in trainable_parameters(model, kind, frozen)}
+    for n, p in model.named_parameters():
+        p.requires_grad_(n in chosen)
+    params_list = [p for n, p in model.named_parameters() if n in chosen]
+
+    rng = np.random.default_rng(seed)
+    cls0, k = _class_map(first_mask, device)
+    images = model.prepare(frames)  # full video, for pseudo-labels
+    n_sampled = 1 if num_frames == 1 else min(frames.shape[0], _SAMPLED_FRAMES)
+    train_frames = _resize_short_side(frames[:n_sampled], resolution)
+    train_images = images[:n_sampled] if train_frames is frames[:n_sampled] else model.prepare(train_frames)
+    train_size = tuple(train_images.shape[-2:])
+    pad = getattr(model, "ttt_pad", 16)
+
+    def current_labels() -> torch.Tensor:
+        if kind == "mcc":  # only tt-MCC reads pseudo-labels (check_last)
+            labels = model.ttt_pseudo_labels(images, cls0, **segment)[:n_sampled].long()
+            log["pseudo_label_passes"] += 1
+        else:
+            labels = torch.zeros((n_sampled, *cls0.shape), dtype=torch.long, device=device)
+        labels[0] = cls0
+        return _resize_labels(labels, train_size)
+
+    log: dict[str, Any] = {"kind": kind, "losses": [], "pseudo_label_passes": 0, "seed": seed}
+    bar = tqdm(total=rounds * iterations, desc=f"tt-{kind}", disable=not progress, leave=False)
+    labels = presence = None
+    for r in range(rounds):
+        if labels is None or kind == "mcc" and r > 0:
+            labels = current_labels()
+            presence = label_presence(labels, k + 1)
+        optimiser = torch.optim.Adam(params_list, lr=lr, weight_decay=weight_decay)
+        for _ in range(iterations):
+            samples = [sample_triplet(presence, num_frames=num_frames, max_jump=jump, check_last=kind == "mcc",
+                                      max_obj=max_obj, rng=rng) for _ in range(batch_size)]
+            batch = build_batch(train_images, labels, samples, k, pad)
+            optimiser.zero_grad(set_to_none=True)
+            value = loss_from_batch(model, batch, kind)
+            value.backward()
+            optimiser.step()
+            log["losses"].append(float(value.detach()))
+            bar.update(1)
+    bar.close()
+    for n, p in model.named_parameters():
+        p.grad = None
+    for (n, p), (_, p0) in zip(model.named_parameters(), vos.named_parameters()):
+        p.requires_grad_(p0.requires_grad)
+    log["seconds"] = time.perf_counter() - start
+    model.ttt_log = log
+    return model.eval()

@@ -1,0 +1,156 @@
+"""The leaderboard build CLI: CSVs, Markdown, plots and a self-contained index.html."""
+from __future__ import annotations
+
+import base64
+import io
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from leaderboard.build import main
+from leaderboard.synthetic import make_synthetic_results
+
+METHODS = {
+    "stcn": {"seeds": [0], "quality": 0.8},
+    "stcn+mcc": {"seeds": [0, 1], "quality": 0.8, "ttt_gain": 0.05},
+    "xmem": {"seeds": [0], "quality": 0.85, "random_init": True},
+}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> tuple[Path, Path]:
+    base = tmp_path_factory.mktemp("lbreport")
+    results = make_synthetic_results(base / "results", methods=METHODS, videos={"blackswan": 1, "dog": 2, "judo": 2},
+                                     corruptions=["contrast", "style1"], strengths=["low", "high"], frames=6,
+                                     failed=[("stcn+mcc", "high/style1", "dog", 1)],
+                                     missing=[("stcn", "low/contrast", "judo", 0)])
+    out = base / "leaderboard_out"
+    assert main(["--results", str(results), "--out", str(out), "--strength", "high"]) == 0
+    return results, out
+
+
+class _Page(HTMLParser):
+    """Collects what a reader sees: tables, images, ids and the text under each id."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables = 0
+        self.images: list[str] = []
+        self.ids: dict[str, str] = {}
+        self._open: list[tuple[str, str | None]] = []
+        self.text: dict[str, list[str]] = {}
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "table":
+            self.tables += 1
+        if tag == "img":
+            self.images.append(a.get("src", ""))
+        if "id" in a:
+            self.ids[a["id"]] = tag
+        if tag not in ("img", "meta", "br"):
+            self._open.append((tag, a.get("id")))
+
+    def handle_endtag(self, tag):
+        while self._open:
+            t, _ = self._open.pop()
+            if t == tag:
+                break
+
+    def handle_data(self, data):
+        for _, ident in self._open:
+            if ident:
+                self.text.setdefault(ident, []).append(data)
+
+    def under(self, ident: str) -> str:
+        return " ".join(self.text.get(ident, []))
+
+
+def test_outputs_written(built):
+    _, out = built
+    for name in ("leaderboard.csv", "summary.csv", "per_video.csv", "ttt_gain.csv", "missing.csv", "runs.csv",
+                 "paper_reference.csv", "leaderboard.md", "index.html", "corruptions_low.csv", "corruptions_high.csv"):
+        assert (out / name).is_file(), name
+    for plot in ("jf_vs_strength", "heatmap", "per_frame", "ttt_per_video_stcn_plus_mcc_high", "ttt_gain_stcn_plus_mcc"):
+        png = out / "plots" / f"{plot}.png"
+        svg = out / "plots" / f"{plot}.svg"
+        assert Image.open(png).size[0] > 200 and svg.read_text().lstrip().startswith("<?xml"), plot
+    assert not list(out.rglob(".*tmp*")), "temporary files left behind"
+
+
+def test_csvs_round_trip_the_tables(built):
+    results, out = built
+    lb = pd.read_csv(out / "leaderboard.csv")
+    row = lb[(lb.method == "stcn") & (lb.variant == "low/contrast")].iloc[0]
+    assert row.status == "incomplete" and np.isnan(row.JF)
+    assert set(lb[lb.method == "xmem"].random_init) == {True}
+    missing = pd.read_csv(out / "missing.csv")
+    assert sorted(missing.status) == ["failed", "missing"]
+    pv = pd.read_csv(out / "per_video.csv")
+    r = pv[(pv.method == "stcn+mcc") & (pv.variant == "clean") & (pv.video == "dog")].iloc[0]
+    assert r.ttt_gain == pytest.approx(r.JF - r.base_JF, abs=1e-12) and r.base_method == "stcn"
+    md = (out / "leaderboard.md").read_text()
+    assert "WARNING: random-init" in md and "incomplete" in md and "Paper reference" in md
+
+
+def test_html_is_self_contained_with_tables_images_and_warnings(built):
+    _, out = built
+    text = (out / "index.html").read_text(encoding="utf-8")
+    page = _Page()
+    page.feed(text)
+    assert page.tables >= 8
+    assert len(page.images) == 5
+    for src in page.images:
+        assert src.startswith("data:image/png;base64,")
+        Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))).verify()
+    assert "http://" not in text and "https://" not in text  # nothing fetched from elsewhere
+    warning = page.under("random-init-warning")
+    assert "RANDOM-INIT" in warning and "xmem" in warning and "stcn" not in warning
+    missing = page.under("missing")
+    assert "judo (seed 0)" in missing and "dog (seed 1)" in missing and "synthetic failure" in missing
+    paper = page.under("paper")
+    assert "NOT measured" in paper and "Missing reference numbers" in paper and "HODOR" in paper
+    # measured tables never contain the reference methods' rows
+    assert "HODOR" not in page.under("leaderboard") and "HODOR" not in page.under("summary")
+    assert "synthetic" in page.under("synthetic-notice").lower()
+    for section in ("summary", "leaderboard", "corruptions", "ttt", "plots", "runs", "per-video"):
+        assert section in page.ids, section
+    assert "stcn+mcc" in page.under("ttt") and "incomplete" in page.under("summary")
+
+
+def test_cli_reports_bad_input(tmp_path, capsys):
+    assert main(["--results", str(tmp_path / "nothing"), "--out", str(tmp_path / "o")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["--results", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 2
+    assert "no results found" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None,
+                    reason="needs Chromium on PATH (apt-get install chromium); README documents the manual check")
+def test_report_renders_in_headless_chromium(built, tmp_path):
+    _, out = built
+    shot = tmp_path / "shot.png"
+    cmd = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,1600"]
+    subprocess.run(cmd + [f"--screenshot={shot}", (out / "index.html").as_uri()], capture_output=True, timeout=120,
+                   check=True)
+    img = np.asarray(Image.open(shot).convert("RGB"), dtype=float)
+    assert img.shape[:2] == (1600, 1280)
+    assert img.std() > 20  # not a blank page
+    # the red random-init warning banner is rendered near the top of the page
+    top = img[:400]
+    red = (top[..., 0] > 200) & (top[..., 1] < 80) & (top[..., 2] < 80)
+    assert red.sum() > 500
+    dom = subprocess.run(cmd + ["--dump-dom", (out / "index.html").as_uri()], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    page = _Page()
+    page.feed(dom)
+    assert page.tables >= 8 and len(page.images) == 5 and "RANDOM-INIT" in page.under("random-init-warning")
