@@ -2,7 +2,7 @@
 
     python benchmarks/bench_stylize.py                 # 240x427 frames (quarter DAVIS size), short
     python benchmarks/bench_stylize.py --full          # 480x854 DAVIS frames
-    python benchmarks/bench_stylize.py --batch 1 2 4 --device cuda
+    python benchmarks/bench_stylize.py --batch 1 2 4 --device cuda --frames 16
 
 Compares, in the same run and on the same random weights and frames, our pipeline
 (``StyleTransfer.stylize_pair``: inference mode, channels-last, fused instance norm, uint8 for all
@@ -71,9 +71,9 @@ def timed(fn) -> tuple[float, float]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--full", action="store_true", help="480x854 frames (default 240x427)")
-    ap.add_argument("--frames", type=int, default=2, help="frames per timed call (default 2)")
+    ap.add_argument("--frames", type=int, default=4, help="frames per timed call (default 4)")
     ap.add_argument("--repeats", type=int, default=3, help="timed repeats, medians reported (default 3)")
-    ap.add_argument("--batch", type=int, nargs="+", default=[1], help="batch sizes to try for ours")
+    ap.add_argument("--batch", type=int, nargs="+", help="batch sizes to try for ours (default: 1 and the automatic one)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--no-reference", action="store_true", help="skip the straightforward port")
     args = ap.parse_args(argv)
@@ -108,6 +108,8 @@ def main(argv=None) -> int:
         st.batch_size = b
         st.stylize_pair(frames, style)
 
+    if not args.batch:
+        args.batch = sorted({1, min(len(frames), st.auto_batch_size(h, w))})
     if not args.no_reference:
         run_ref()                                            # warm-up
     for b in args.batch:

@@ -9,7 +9,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "corrupt", "CORRUPTIONS", "STRENGTHS", "open"]
+__all__ = ["__version__", "corrupt", "CORRUPTIONS", "STRENGTHS"]  # not "open": a star import would shadow the builtin
 
 
 def __getattr__(name: str) -> Any:

@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 import davis_c
 from davis_c import corruptions as C
+from davis_c.codec import CODECS
 from davis_c.corruptions import crf as _crf
 from davis_c.davis import DavisDataset, DavisError
 from davis_c.store import (FORMAT, ShardWriter, StoreError, decode_frame, derive_seed, encode_frame,
@@ -172,11 +173,11 @@ def _select(requested: Sequence[str] | None, known: Sequence[str], what: str) ->
     return [k for k in known if k in requested]  # canonical order, duplicates removed
 
 
-def _remove_stale_partials(folder: Path) -> None:
+def _remove_stale_partials(folder: Path, pattern: str = "*.partial") -> None:
     """Remove ``*.<pid>.partial`` files left by killed builds (their process no longer exists)."""
     if not folder.is_dir():
         return
-    for p in folder.glob("*.partial"):
+    for p in folder.glob(pattern):
         try:
             pid = int(p.suffixes[-2].lstrip("."))
             os.kill(pid, 0)
@@ -199,8 +200,8 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
     """Build (or complete) a DAVIS-C store; returns a summary dict.  See the module docstring."""
     t0 = time.perf_counter()
     out = Path(out)
-    if codec not in ("jpeg", "png"):
-        raise BuildError(f"--codec must be jpeg or png (got {codec!r})")
+    if codec not in CODECS:
+        raise BuildError(f"--codec must be one of {CODECS} (got {codec!r})")
     if workers < 1:
         raise BuildError("--workers must be >= 1")
     root = Path(root)
@@ -237,6 +238,7 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
     sdir = shard_dir(out)
     sdir.mkdir(parents=True, exist_ok=True)
     _remove_stale_partials(sdir)
+    _remove_stale_partials(out.parent, f"{out.name}.*.partial")  # an index write that was killed
     sources: dict[str, str] = {}
     for v in vids:
         jpgs, _ = ds.frame_paths(v)
@@ -369,7 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                       help="default: all that can be built; choices: " + ", ".join(C.CORRUPTIONS))
     what.add_argument("--strengths", nargs="+", choices=list(C.STRENGTHS), help="default: low med high")
     what.add_argument("--seed", type=int, default=0, help="base seed of the random corruptions (default 0)")
-    what.add_argument("--codec", choices=["jpeg", "png"], default="jpeg",
+    what.add_argument("--codec", choices=list(CODECS), default="jpeg",
                       help="frame encoding: jpeg = quality 95 like the official files (default), png = lossless")
     what.add_argument("--style-weights", type=Path, metavar="FILE",
                       help="converted Magenta style network weights (enables style1..style4)")

@@ -27,10 +27,10 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-import cv2
 import h5py
 import numpy as np
 
+from davis_c.codec import decode_image, encode_image
 from davis_c.corruptions import STRENGTHS
 from davis_c.davis import Video
 
@@ -38,7 +38,6 @@ __all__ = ["FORMAT", "DavisCStore", "StoreError", "ShardWriter", "open_store", "
            "read_shard_attrs", "encode_frame", "decode_frame", "derive_seed", "write_index"]
 
 FORMAT = "davis-c/1"
-CODECS = ("jpeg", "png")
 
 
 class StoreError(ValueError):
@@ -53,26 +52,16 @@ def derive_seed(base: int, corruption: str, strength: str, video: str) -> int:
 
 
 def encode_frame(frame: np.ndarray, codec: str) -> bytes:
-    """RGB uint8 -> image bytes.  jpeg: OpenCV quality 95, 4:2:0 (byte-identical to the official
-    ``cv2.imwrite``); png: lossless."""
-    bgr = np.ascontiguousarray(frame[..., ::-1])
-    if codec == "jpeg":
-        ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
-    elif codec == "png":
-        ok, buf = cv2.imencode(".png", bgr)
-    else:
-        raise ValueError(f"unknown codec {codec!r}; expected one of {CODECS}")
-    if not ok:
-        raise ValueError(f"OpenCV could not encode a {frame.shape} frame as {codec}")
-    return buf.tobytes()
+    """RGB uint8 -> stored bytes (jpeg: byte-identical to the official ``cv2.imwrite``; png: lossless)."""
+    return encode_image(frame, codec)
 
 
 def decode_frame(data: np.ndarray | bytes, what: str) -> np.ndarray:
-    """Image bytes -> RGB uint8, decoded with OpenCV (as the official pipeline reads its files)."""
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if img is None:
-        raise StoreError(f"{what}: stored image bytes cannot be decoded")
-    return np.ascontiguousarray(img[..., ::-1])
+    """Stored bytes -> RGB uint8, decoded with OpenCV (as the official pipeline reads its files)."""
+    try:
+        return decode_image(data, what)
+    except ValueError as exc:
+        raise StoreError(str(exc)) from exc
 
 
 def shard_dir(index: str | os.PathLike) -> Path:

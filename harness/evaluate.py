@@ -35,8 +35,7 @@ import numpy as np
 
 from davis_c.davis import DavisDataset, DavisError, check_video_name
 from davis_c.masks import read_mask
-from harness.metrics import (STAT_NAMES, EvaluationError, VideoScores, _count_matched, bound_radius,
-                             score_frame)
+from harness.metrics import STAT_NAMES, EvaluationError, VideoScores, bound_radius, score_frame
 
 __all__ = ["evaluate_results", "evaluate_sequence", "global_scores", "write_official_csvs", "write_per_video_csv",
            "write_per_frame_csv", "main", "GLOBAL_COLUMNS"]
@@ -107,8 +106,10 @@ def _run_job(job: _Job) -> VideoScores:
 
 
 def _warm_up() -> None:
-    """Compile (or load from cache) the numba kernel once, before worker processes are forked."""
-    _count_matched(np.array([0], np.int64), np.array([0], np.int64), 1, 1)
+    """Compile (or load from cache) the numba kernels once, before worker processes are forked."""
+    tiny = np.zeros((4, 4), np.uint8)
+    tiny[1:3, 1:3] = 1
+    score_frame(tiny, tiny, (1,), 1.0)
 
 
 def evaluate_results(davis_root: str | os.PathLike, results_dir: str | os.PathLike, *, image_set: str = "val",

@@ -116,7 +116,11 @@ def build_model(config: dict, checkpoint: str | os.PathLike | None, random_init:
 
 
 def resolve_ttt(config: dict) -> dict | None:
-    """The method's TTT parameters: the named ``models.ttt`` preset with ``ttt_params`` on top."""
+    """The method's TTT parameters: the named ``models.ttt`` preset with ``ttt_params`` on top.
+
+    The TTT samples are taken at the resolution the model sees: a method ``resolution`` replaces the
+    preset's unless ``ttt_params`` sets ``resolution`` itself (both are 480 in the official setup).
+    """
     if not config.get("ttt"):
         if config.get("ttt_params"):
             raise SetupError("ttt_params given but the method has no TTT preset (ttt: null)")
@@ -127,7 +131,14 @@ def resolve_ttt(config: dict) -> dict | None:
         preset = ttt.load_preset(config["ttt"])
     except (KeyError, FileNotFoundError, ValueError) as exc:
         raise SetupError(f"TTT preset {config['ttt']!r}: {exc}") from exc
-    return merge(preset, config.get("ttt_params") or {})
+    for_model = preset.get("model")
+    if for_model and ":" not in config["model"] and for_model != config["model"]:
+        raise SetupError(f"TTT preset {config['ttt']!r} is for model {for_model!r}, but the method runs "
+                         f"{config['model']!r}")
+    params = merge(preset, config.get("ttt_params") or {})
+    if "resolution" not in (config.get("ttt_params") or {}):
+        params["resolution"] = config["resolution"]
+    return params
 
 
 # --------------------------------------------------------------------------------------------- helpers

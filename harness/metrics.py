@@ -470,6 +470,8 @@ def evaluate_video(gt_masks: np.ndarray, pred_masks: np.ndarray, object_ids: Seq
     radius = bound_radius(gt.shape[1:], bound_th)
     j = np.empty((len(object_ids), len(frames)), np.float64)
     f = np.empty_like(j)
+    if pred.dtype != np.uint8 and pred.size and int(pred[frames].min()) < 0:
+        raise EvaluationError(f"{name}: prediction holds negative labels")
     for n, t in enumerate(frames):
         p = pred[t]
         pmax = int(p.max()) if p.size else 0

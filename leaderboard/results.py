@@ -202,6 +202,11 @@ def load_results(root: str | Path, *, strict: bool = False) -> Results:
         for path in unit_files:
             loc = _unit_location(path.relative_to(method_dir))
             if loc is None:
+                msg = (f"{path}: not at <method>/clean/<video>/seed<N>.json or "
+                       "<method>/<strength>/<corruption>/<video>/seed<N>.json; ignored")
+                if strict:
+                    raise ResultsError(msg)
+                problems.append(msg)
                 continue
             variant, video, seed = loc
             try:

@@ -36,7 +36,7 @@ class Tables:
 
     grid: pd.DataFrame            # every expected (method, variant, video, seed) with its status
     seed_scores: pd.DataFrame     # per (method, variant, seed)
-    leaderboard: pd.DataFrame     # per (method, variant): mean ± std across seeds
+    leaderboard: pd.DataFrame     # per (method, variant): mean ± std across seeds, mean cost per ok unit
     summary: pd.DataFrame         # per method: clean, low, med, high, avg (+ partial columns)
     corruptions: dict[str, pd.DataFrame]  # strength -> methods x corruptions J&F
     per_video: pd.DataFrame       # per (method, variant, video) + TTT gain
@@ -332,6 +332,11 @@ def build_tables(results: Results, videos: list[str] | None = None) -> Tables:
     flagged = random_init_methods(results)
     seed_scores = build_seed_scores(grid, results.objects)
     lb = build_leaderboard(seed_scores)
+    if not lb.empty:
+        ok = grid[grid.status == "ok"]
+        cost = ok.groupby(["method", "variant"]).agg(ttt_s=("ttt_s", "mean"), inference_s=("inference_s", "mean"),
+                                                     fps=("fps", "mean"), peak_memory_mb=("peak_memory_mb", "max"))
+        lb = lb.merge(cost.reset_index(), on=["method", "variant"], how="left")
     per_video = build_per_video(grid, pairs)
     missing = grid[grid.status != "ok"][["method", "variant", "video", "seed", "status", "error", "path"]]
     return Tables(

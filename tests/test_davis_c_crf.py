@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
+from davis_c.codec import decode_image
 from davis_c.corruptions import FfmpegUnavailable, corrupt
 from davis_c.corruptions import crf
 
@@ -33,7 +34,7 @@ def test_psnr_table_frame_count_and_monotonic(small):
         out_jpegs = crf.crf_jpegs(jpegs, sev)
         assert len(out_jpegs) == len(jpegs) == 8  # names 00000..00007 (checked inside crf_jpegs by sort)
         assert all(b[:2] == b"\xff\xd8" for b in out_jpegs)
-        out = np.stack([crf.decode_jpeg(b) for b in out_jpegs])
+        out = np.stack([decode_image(b) for b in out_jpegs])
         mean = float(np.mean([_psnr(o, f) for o, f in zip(out, frames)]))
         want = float(np.mean(info[f"small_s{sev}"]["psnr_final_vs_input"]))
         assert abs(mean - want) <= 1.5, (sev, mean, want)

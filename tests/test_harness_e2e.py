@@ -67,7 +67,7 @@ def test_stcn_sharded_killed_resumed_and_rescored(small_c, tmp_path, capsys):
 
     # killed midway (SIGKILL as soon as the first unit is written), then resumed by the same command
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "harness.run", *map(str, base), "--out", str(out), "--seeds", "1", "2"]
+    cmd = [sys.executable, "-m", "harness.run", *map(str, base), "--out", str(out)]
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 300
@@ -77,16 +77,14 @@ def test_stcn_sharded_killed_resumed_and_rescored(small_c, tmp_path, capsys):
     _, err = proc.communicate()
     assert proc.returncode == -signal.SIGKILL, f"run ended before it could be killed: {err.decode()[-2000:]}"
     done = list(out.rglob("seed*.json"))
-    assert 1 <= len(done) < 12
+    assert 1 <= len(done) < 6
     for path in done:  # whatever exists is complete
         assert json.loads(path.read_text())["status"] == "ok"
     capsys.readouterr()
-    assert _run(*base, "--out", out, "--seeds", 1, 2) == 0
-    assert f"{12 - len(done)} to run" in capsys.readouterr().err
+    assert _run(*base, "--out", out) == 0
+    assert f"{6 - len(done)} to run" in capsys.readouterr().err
     assert not [p for p in out.rglob("*") if ".tmp-" in p.name]
-    resumed = _scores(out, "stcn")
-    assert len(resumed) == 12
-    assert {k: v for k, v in resumed.items() if k.endswith("seed1.json")} == ref
+    assert _scores(out, "stcn") == ref
 
     # saved masks re-score identically with the evaluator (per-frame CSV at full precision)
     for variant in ("clean", "high/glass_blur"):

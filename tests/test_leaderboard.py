@@ -179,6 +179,10 @@ def test_bad_unit_files_are_reported_or_raise(tmp_path):
     assert np.isnan(t.leaderboard.set_index("variant").loc["low/contrast", "JF"])
     with pytest.raises(ResultsError, match="seed0.json"):
         load_results(root, strict=True)
+    stray = root / "m" / "stray" / "seed3.json"
+    stray.parent.mkdir()
+    stray.write_text("{}")
+    assert any(str(stray) in p and "ignored" in p for p in load_results(root).problems)
     # a file whose fields contradict its place in the tree
     rec = json.loads((root / "m" / "clean" / "a" / "seed0.json").read_text())
     rec["video"] = "zzz"
@@ -215,3 +219,12 @@ def test_leaderboard_imports_neither_torch_nor_models():
             "bad = [m for m in ('torch', 'models') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_corruption_and_strength_names_match_the_builder():
+    import davis_c
+
+    from leaderboard.results import STRENGTHS
+
+    assert CORRUPTIONS == tuple(davis_c.CORRUPTIONS)
+    assert STRENGTHS == tuple(davis_c.STRENGTHS)

@@ -144,5 +144,5 @@ def test_leaderboard_from_harness_run_with_stcn_and_tt_mcc(tiny_davis_sample, tm
               "--seeds", "1", "--set", "resolution=null", "--no-progress"]
     assert run_main(["--method", "stcn", *common]) == 0
     assert run_main(["--method", "stcn+mcc", *common, "--set", "ttt_params.iterations=1",
-                     "--set", "ttt_params.rounds=1"]) == 0
+                     "--set", "ttt_params.rounds=1", "--set", "ttt_params.resolution=null"]) == 0
     _check_leaderboard(out, tmp_path / "lb", "stcn", "stcn+mcc", seeds=[1])

@@ -253,7 +253,7 @@ def test_style_embedding_computed_once(net, small_style, monkeypatch):
 
 # --- plug-in: weights files and the official style images -------------------------------------------
 def test_load_style_corruptions_with_random_weights(tmp_path, shared):
-    weights = save_random_style_weights(tmp_path / "random_style_net.pt", seed=1)
+    weights = save_random_style_weights(tmp_path / "random_style_net.pt", seed=0)
     styles = load_style_corruptions(weights, shared / "davis_c_styles", device="cpu")
     assert sorted(styles) == ["style1", "style2", "style3", "style4"]
     assert styles.attrs["style_weights_random_init"] is True

@@ -21,14 +21,13 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-import cv2
 import ffmpeg
 import numpy as np
 
+from davis_c.codec import decode_image, encode_image
 from davis_c.corruptions._common import check_frames
 
-__all__ = ["CRF", "FPS", "FfmpegUnavailable", "find_ffmpeg", "ffmpeg_version", "crf_jpegs",
-           "crf_compression", "encode_jpeg", "decode_jpeg"]
+__all__ = ["CRF", "FPS", "FfmpegUnavailable", "find_ffmpeg", "ffmpeg_version", "crf_jpegs", "crf_compression"]
 
 #: libx265 CRF (severity 1..5; the official 0 at severity 1-2 is unused and not lossless, so refused)
 CRF = (0, 0, 40, 45, 50)
@@ -72,22 +71,6 @@ def ffmpeg_version() -> str:
     return (res.stdout.splitlines() or ["unknown"])[0]
 
 
-def encode_jpeg(frame: np.ndarray, quality: int = 95) -> bytes:
-    """RGB uint8 -> JPEG bytes exactly as the official ``cv2.imwrite`` (quality 95, 4:2:0)."""
-    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(frame[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise ValueError("OpenCV could not encode the frame as JPEG")
-    return buf.tobytes()
-
-
-def decode_jpeg(data: bytes, what: str = "JPEG") -> np.ndarray:
-    """JPEG/PNG bytes -> RGB uint8 with OpenCV (the decoder the official pipeline used)."""
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if img is None:
-        raise ValueError(f"{what}: cannot decode image bytes")
-    return np.ascontiguousarray(img[..., ::-1])
-
-
 def _run(stream, exe: str, cwd: str, step: str) -> None:
     args = ffmpeg.compile(stream, cmd=exe, overwrite_output=True)
     res = subprocess.run(args, cwd=cwd, capture_output=True)
@@ -129,7 +112,7 @@ def crf_compression(frames: np.ndarray, severity: int, jpegs: Sequence[bytes] | 
     when you have them; otherwise the frames are first encoded like ``cv2.imwrite`` (quality 95)."""
     frames = check_frames(frames)
     if jpegs is None:
-        jpegs = [encode_jpeg(f) for f in frames]
+        jpegs = [encode_image(f, "jpeg") for f in frames]
     elif len(jpegs) != len(frames):
         raise ValueError(f"crf_compression: {len(jpegs)} JPEG files for {len(frames)} frames")
-    return np.stack([decode_jpeg(b, f"crf frame {i:05d}") for i, b in enumerate(crf_jpegs(jpegs, severity))])
+    return np.stack([decode_image(b, f"crf frame {i:05d}") for i, b in enumerate(crf_jpegs(jpegs, severity))])

@@ -127,8 +127,9 @@ def _check_frames(frames: np.ndarray) -> np.ndarray:
 class StyleTransfer:
     """The network on one device with a per-style-image cache of its 13 (gamma, beta) pairs.
 
-    ``batch_size`` frames go through the transformer at once (default: 1 on CPU, where batching
-    does not help, 8 on GPUs).  Everything runs under ``torch.inference_mode`` in channels-last.
+    ``batch_size`` frames go through the transformer at once; by default as many as hold about
+    4 (CPU) or 16 (GPU) DAVIS 480p frames' worth of pixels, which measured faster than single frames
+    on CPU too.  Everything runs under ``torch.inference_mode`` in channels-last.
     """
 
     def __init__(self, weights: str | Path | Mapping[str, Any] | StyleNet, device: str | torch.device | None = None,
@@ -141,8 +142,13 @@ class StyleTransfer:
             net = load_strict(StyleNet(seed=None), state, self.info["path"] or "style weights")
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net = net.eval().to(self.device, memory_format=self.memory_format)
-        self.batch_size = batch_size or (1 if self.device.type == "cpu" else 8)
+        self.batch_size = batch_size
         self._params: dict[str, StyleParams] = {}
+
+    def auto_batch_size(self, height: int, width: int) -> int:
+        """Frames per transformer call: ~4 (CPU) or ~16 (GPU) 480x854 frames' worth of pixels, 1..32."""
+        frames_worth = 4 if self.device.type == "cpu" else 16
+        return max(1, min(32, frames_worth * 480 * 856 // (height * width)))
 
     def _to_input(self, images: np.ndarray) -> Tensor:
         """uint8 NHWC -> float32 NCHW in [0, 1] (channels-last memory: the permute is free)."""
@@ -176,9 +182,10 @@ class StyleTransfer:
         t, h, w, _ = frames.shape
         preserved = np.empty_like(frames)
         stylized = np.empty_like(frames)
+        batch = self.batch_size or self.auto_batch_size(h, w)
         with torch.inference_mode():
-            for i in range(0, t, self.batch_size):
-                x = self._to_input(frames[i:i + self.batch_size])
+            for i in range(0, t, batch):
+                x = self._to_input(frames[i:i + batch])
                 out = crop_output(self.net.stylize(x, params), h, w).permute(0, 2, 3, 1) * 255.0
                 content = x.permute(0, 2, 3, 1) * 255.0
                 preserved[i:i + len(x)] = to_uint8(preserve_colour(content, out)).cpu().numpy()

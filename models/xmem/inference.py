@@ -6,7 +6,7 @@ getting it exactly right is what makes our probabilities match the official ones
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -16,7 +16,7 @@ from tqdm import tqdm
 from models.xmem.memory import MemoryConfig, MemoryManager
 from models.xmem.network import IMAGENET_MEAN, IMAGENET_STD, XMemNet, aggregate
 
-__all__ = ["InferenceCore", "iterate_video", "segment_video", "normalise", "pad16", "unpad", "count_usage_rule",
+__all__ = ["InferenceCore", "iterate_images", "iterate_video", "segment_video", "normalise", "pad16", "unpad", "count_usage_rule",
            "object_labels"]
 
 
@@ -135,6 +135,43 @@ def _resized_shape(h: int, w: int, size: int) -> tuple[int, int]:
     return int(size * h / w), size
 
 
+def _memory_config(cfg: dict, num_frames: int) -> MemoryConfig:
+    count_usage = cfg.get("enable_long_term_count_usage")
+    if count_usage is None:
+        count_usage = count_usage_rule(num_frames, cfg)
+    return MemoryConfig(
+        top_k=cfg["top_k"], enable_long_term=cfg["enable_long_term"], enable_long_term_count_usage=count_usage,
+        min_mid_term_frames=cfg["min_mid_term_frames"], max_mid_term_frames=cfg["max_mid_term_frames"],
+        num_prototypes=cfg["num_prototypes"], max_long_term_elements=cfg["max_long_term_elements"])
+
+
+def iterate_images(net: XMemNet, num_frames: int, image_at: Callable[[int], torch.Tensor],
+                   onehot: torch.Tensor, cfg: dict):
+    """Core loop over normalised frames: ``image_at(t)`` -> (3, H, W); ``onehot`` (K, H, W) for frame 0.
+
+    Handles eval.py's optional resize (``cfg["size"]``) and the padding; yields
+    (t, probabilities (K+1, H, W) at input resolution, core).
+    """
+    core = InferenceCore(net, mem_every=cfg["mem_every"], deep_update_every=cfg["deep_update_every"],
+                         memory=_memory_config(cfg, num_frames))
+    height, width = onehot.shape[-2:]
+    size = cfg.get("size", -1)
+    target = _resized_shape(height, width, size) if size and size > 0 else (height, width)
+    resize = target != (height, width)
+    if resize:
+        onehot = F.interpolate(onehot[None], size=target, mode="nearest")[0]
+    onehot, _ = pad16(onehot)
+    for t in range(num_frames):
+        image = image_at(t)
+        if resize:
+            image = F.interpolate(image[None], size=target, mode="bilinear", align_corners=False)[0]
+        image, pad = pad16(image)
+        prob = unpad(core.step(image, onehot if t == 0 else None, end=(t == num_frames - 1)), pad)
+        if resize:
+            prob = F.interpolate(prob[:, None], size=(height, width), mode="bilinear", align_corners=False)[:, 0]
+        yield t, prob, core
+
+
 def iterate_video(net: XMemNet, frames: np.ndarray, first_mask: np.ndarray, cfg: dict):
     """Run XMem over a video as eval.py does (mask on frame 0 only), one frame at a time.
 
@@ -148,40 +185,13 @@ def iterate_video(net: XMemNet, frames: np.ndarray, first_mask: np.ndarray, cfg:
         raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
     if first_mask.shape != frames.shape[1:3]:
         raise ValueError(f"first_mask shape {first_mask.shape} does not match frames {frames.shape[1:3]}")
-    num_frames, height, width = frames.shape[:3]
     labels = object_labels(first_mask)
     if not labels:
         raise ValueError("first_mask has no object label")
-
-    count_usage = cfg.get("enable_long_term_count_usage")
-    if count_usage is None:
-        count_usage = count_usage_rule(num_frames, cfg)
-    memory = MemoryConfig(
-        top_k=cfg["top_k"], enable_long_term=cfg["enable_long_term"], enable_long_term_count_usage=count_usage,
-        min_mid_term_frames=cfg["min_mid_term_frames"], max_mid_term_frames=cfg["max_mid_term_frames"],
-        num_prototypes=cfg["num_prototypes"], max_long_term_elements=cfg["max_long_term_elements"])
-    core = InferenceCore(net, mem_every=cfg["mem_every"], deep_update_every=cfg["deep_update_every"],
-                         memory=memory)
     device = next(net.parameters()).device
-    size = cfg.get("size", -1)
-    target = _resized_shape(height, width, size) if size and size > 0 else (height, width)
-    resize = target != (height, width)
-
     mask = torch.from_numpy(first_mask).to(device)
     onehot = torch.stack([(mask == label) for label in labels]).float()
-    if resize:
-        onehot = F.interpolate(onehot[None], size=target, mode="nearest")[0]
-    onehot, _ = pad16(onehot)
-
-    for t in range(num_frames):
-        image = normalise(frames[t], device)
-        if resize:
-            image = F.interpolate(image[None], size=target, mode="bilinear", align_corners=False)[0]
-        image, pad = pad16(image)
-        prob = unpad(core.step(image, onehot if t == 0 else None, end=(t == num_frames - 1)), pad)
-        if resize:
-            prob = F.interpolate(prob[:, None], size=(height, width), mode="bilinear", align_corners=False)[:, 0]
-        yield t, prob, core
+    yield from iterate_images(net, len(frames), lambda t: normalise(frames[t], device), onehot, cfg)
 
 
 @torch.inference_mode()

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from models.checkpoint import CheckpointError, load_strict, read_state_dict
-from models.xmem.inference import segment_video
+from models.xmem import ttt as xmem_ttt
+from models.xmem.inference import iterate_images, normalise, segment_video
 from models.xmem.network import XMemNet
 
 __all__ = ["XMem", "DEFAULT_CONFIG", "dims_from_state_dict", "load"]
@@ -57,6 +58,47 @@ class XMem(XMemNet):
             return segment_video(self, frames, first_mask, cfg, progress=progress)
         finally:
             self.train(was_training)
+
+    # ------------------------------------------------------------------ models.ttt hooks
+    #: frames and masks are padded to multiples of this for TTT samples
+    ttt_pad = 16
+
+    def prepare(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 (T, H, W, 3) -> normalised float (T, 3, H, W) on the model's device."""
+        device = next(self.parameters()).device
+        return torch.stack([normalise(f, device) for f in np.asarray(frames)])
+
+    @torch.no_grad()
+    def ttt_pseudo_labels(self, images: torch.Tensor, first_labels: torch.Tensor, **segment_kw: Any) -> torch.Tensor:
+        """Standard inference on normalised frames -> (T, H, W) uint8 class maps (frame 0 = given)."""
+        cfg = _check_config({**self.config, **segment_kw})
+        k = int(first_labels.max())
+        onehot = torch.stack([first_labels == i for i in range(1, k + 1)]).to(images.dtype)
+        labels = torch.empty((images.shape[0], *images.shape[-2:]), dtype=torch.uint8, device=images.device)
+        was_training = self.training
+        self.eval()
+        try:
+            for t, prob, _ in iterate_images(self, images.shape[0], lambda i: images[i], onehot, cfg):
+                labels[t] = prob.argmax(0).to(torch.uint8)
+        finally:
+            self.train(was_training)
+        labels[0] = first_labels.to(torch.uint8)
+        return labels
+
+    def ttt_freeze_groups(self) -> dict[str, list[str]]:
+        return {k: list(v) for k, v in xmem_ttt.FREEZE_GROUPS.items()}
+
+    def ttt_cycle(self, batch: dict, *, backwards: bool = True):
+        """tt-MCC / tt-Ent forward (and backward) passes; see :mod:`models.xmem.ttt`."""
+        return xmem_ttt.cycle(self, batch, backwards=backwards)
+
+    def ttt_single(self, batch: dict) -> torch.Tensor:
+        """tt-AE pass on frame 0; see :mod:`models.xmem.ttt`."""
+        return xmem_ttt.single(self, batch)
+
+    def ttt_sample_indices(self, n_frames: int, num_frames: int, max_jump: int, rng: np.random.Generator) -> list[int]:
+        """XMem octuplets (distinct frames grown from frame 0); see :func:`models.xmem.ttt.sample_indices`."""
+        return xmem_ttt.sample_indices(n_frames, num_frames, max_jump, rng)
 
     def extra_repr(self) -> str:
         return f"key_dim={self.key_dim}, value_dim={self.value_dim}, hidden_dim={self.hidden_dim}"

@@ -1,31 +1,39 @@
-"""Test-time training forward passes for XMem (tt-MCC, tt-Ent, tt-AE).
+"""Test-time training forward passes for XMem (tt-MCC, tt-Ent, tt-AE) and its octuplet sampler.
 
 There is no official XMem-TTT code.  We transfer the STCN-TTT protocol to XMem's own training
-forward pass (``model/trainer.py`` of the official repository), which is what its weights were
-trained with:
+forward pass (``model/trainer.py`` of the official repository), made deterministic so that the TTT
+seed alone fixes the result:
 
 * all keys/features of the sample frames are computed once;
 * frame a's value comes from the given masks with a zero sensory memory and a deep update;
-* every later frame is read from memory with the full-softmax (training) read, decoded with the
-  current sensory memory (decoder hidden update on all but the last frame), and - except the last -
-  encoded into memory from its soft prediction, with a deep update with probability
-  ``deep_update_prob`` (0.2, as in training);
-* the memory of frame i is every earlier frame while i <= ``num_ref_frames`` (3), afterwards frame a
-  plus ``num_ref_frames - 1`` random earlier frames (as in training).
+* every later frame is read from memory with the full-softmax (training) read over ALL earlier
+  frames of the sample (training samples 3 of them to save GPU memory; STCN-TTT also reads every
+  earlier frame), decoded with the current sensory memory (decoder hidden update on all but the
+  last frame), and - except the last - encoded into memory from its soft prediction;
+* deep updates (value-encoder refresh of the sensory memory) happen on sample frames 0, 5, 10, ...:
+  training draws them with probability 0.2, we take every 5th frame (same rate, no random draw).
 
 tt-MCC runs that forward through the sample (the paper's octuplets: frame 0 then 7 later frames) and
 back again, starting the backward half from the last frame's soft prediction (not detached, so the
 loss on frame a back-propagates through the whole cycle).  tt-Ent uses the forward outputs; tt-AE
 decodes frame a straight from its own value (no matching), with the sensory memory that value
-encoding produced.  Random choices draw from torch's global generator, which ``models.ttt`` seeds.
+encoding produced.
+
+Octuplets (:func:`sample_indices`): XMem's training sampler grown from frame 0 - distinct frames,
+each within ``max_jump`` of an already chosen one, sorted in time.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from models.xmem.network import XMemNet
 
-__all__ = ["encode_sample", "propagate", "cycle", "single", "FREEZE_GROUPS"]
+__all__ = ["encode_sample", "propagate", "cycle", "single", "sample_indices", "max_sampled_frames",
+           "FREEZE_GROUPS", "DEEP_UPDATE_EVERY"]
+
+#: deep update on sample frames 0, 5, ... (XMem trains with a deep-update probability of 0.2)
+DEEP_UPDATE_EVERY = 5
 
 #: freezing tokens -> parameter-name prefixes (the STCN-TTT tokens mapped onto XMem's modules)
 FREEZE_GROUPS: dict[str, list[str]] = {
@@ -48,35 +56,24 @@ def encode_sample(net: XMemNet, rgb: torch.Tensor) -> dict[str, torch.Tensor]:
     return feats
 
 
-def _flip(feats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {name: x.flip(1) for name, x in feats.items()}
-
-
-def _reference_frames(i: int, num_ref_frames: int) -> list[int]:
-    if i <= num_ref_frames:
-        return list(range(i))
-    return [0] + (torch.randperm(i - 1)[:num_ref_frames - 1] + 1).tolist()
-
-
 def propagate(net: XMemNet, feats: dict[str, torch.Tensor], masks: torch.Tensor, selector: torch.Tensor,
-              *, num_ref_frames: int = 3, deep_update_prob: float = 0.2) -> list[tuple[torch.Tensor, torch.Tensor]]:
+              *, deep_update_every: int = DEEP_UPDATE_EVERY) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Segment frames 1..T-1 of ``feats`` from soft masks (B, O, H, W) of frame 0.
 
     Returns, per frame, (log-odds (B, O+1, H, W), object probabilities (B, O, H, W)).
     """
     rgb, key, shrinkage, selection = feats["rgb"], feats["key"], feats["shrinkage"], feats["selection"]
     f16, f8, f4 = feats["f16"], feats["f8"], feats["f4"]
-    b, n = rgb.shape[:2]
-    hidden = torch.zeros((b, masks.shape[1], net.hidden_dim, *key.shape[-2:]), device=rgb.device, dtype=rgb.dtype)
+    n = rgb.shape[1]
+    hidden = torch.zeros((rgb.shape[0], masks.shape[1], net.hidden_dim, *key.shape[-2:]),
+                         device=rgb.device, dtype=rgb.dtype)
     value, hidden = net.encode_value(rgb[:, 0], f16[:, 0], hidden, masks, deep_update=True)
     values = [value]
     sel = selector[:, :, None, None]
     outs = []
     for i in range(1, n):
-        refs = _reference_frames(i, num_ref_frames)
-        readout = net.read_memory_full(
-            key[:, i], selection[:, i], key[:, refs].transpose(1, 2), shrinkage[:, refs].transpose(1, 2),
-            torch.stack([values[r] for r in refs], 3))
+        readout = net.read_memory_full(key[:, i], selection[:, i], key[:, :i].transpose(1, 2),
+                                       shrinkage[:, :i].transpose(1, 2), torch.stack(values, 3))
         last = i == n - 1
         new_hidden, log_odds, prob = net.decode(f16[:, i], f8[:, i], f4[:, i], readout, hidden,
                                                 h_out=not last, selector=sel)
@@ -84,13 +81,13 @@ def propagate(net: XMemNet, feats: dict[str, torch.Tensor], masks: torch.Tensor,
         outs.append((log_odds, prob))
         if not last:
             hidden = new_hidden if new_hidden is not None else hidden
-            deep = bool(torch.rand(()) < deep_update_prob)
-            value, hidden = net.encode_value(rgb[:, i], f16[:, i], hidden, prob, deep_update=deep)
+            value, hidden = net.encode_value(rgb[:, i], f16[:, i], hidden, prob,
+                                             deep_update=i % deep_update_every == 0)
             values.append(value)
     return outs
 
 
-def cycle(net: XMemNet, batch: dict, *, backwards: bool = True, **kw):
+def cycle(net: XMemNet, batch: dict, *, backwards: bool = True):
     """Forward a -> ... -> z and (optionally) back z -> ... -> a.
 
     batch: ``rgb`` (B, T, 3, H, W), ``gt`` (B, O, T, 1, H, W), ``selector`` (B, O).  Returns the
@@ -99,10 +96,11 @@ def cycle(net: XMemNet, batch: dict, *, backwards: bool = True, **kw):
     """
     feats = encode_sample(net, batch["rgb"])
     selector = batch["selector"].to(batch["rgb"].dtype)
-    fwd = propagate(net, feats, batch["gt"][:, :, 0, 0], selector, **kw)
+    fwd = propagate(net, feats, batch["gt"][:, :, 0, 0], selector)
     if not backwards:
         return [x[0] for x in fwd], None
-    bwd = propagate(net, _flip(feats), fwd[-1][1], selector, **kw)
+    reverse = {name: x.flip(1) for name, x in feats.items()}
+    bwd = propagate(net, reverse, fwd[-1][1], selector)
     return [x[0] for x in fwd], [x[0] for x in bwd]
 
 
@@ -120,3 +118,31 @@ def single(net: XMemNet, batch: dict) -> torch.Tensor:
     selector = batch["selector"].to(rgb.dtype)[:, :, None, None]
     _, log_odds, _ = net.decode(f16, f8, f4, value, hidden, h_out=False, selector=selector)
     return log_odds
+
+
+def sample_indices(n_frames: int, num_frames: int, max_jump: int, rng: np.random.Generator) -> list[int]:
+    """Sorted frame indices of one sample, starting at frame 0 (XMem's training sampler from frame 0).
+
+    Each new frame is drawn uniformly from the not-yet-chosen frames within ``max_jump`` of a chosen
+    one, so 8-frame samples reach at most 7 * max_jump frames into the video.  A video shorter than
+    the sample repeats its last chosen frame.
+    """
+    if num_frames == 1:
+        return [0]
+    if n_frames < 2:
+        raise ValueError(f"a {num_frames}-frame sample needs a video with at least 2 frames, got {n_frames}")
+    chosen = [0]
+    reachable = set(range(1, min(n_frames, max_jump + 1)))
+    while len(chosen) < num_frames and reachable:
+        pick = int(rng.choice(sorted(reachable)))
+        chosen.append(pick)
+        reachable |= set(range(max(0, pick - max_jump), min(n_frames, pick + max_jump + 1)))
+        reachable -= set(chosen)
+    chosen.sort()
+    chosen += [chosen[-1]] * (num_frames - len(chosen))
+    return chosen
+
+
+def max_sampled_frames(num_frames: int, max_jump: int) -> int:
+    """Frames 0..this-1 are the only ones :func:`sample_indices` can reach."""
+    return 1 + (num_frames - 1) * max_jump

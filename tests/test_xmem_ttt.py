@@ -1,0 +1,129 @@
+"""XMem test-time training (no official code exists): the hooks plug into models.ttt, losses go
+down, gradients reach what the paper trains, the original model stays untouched, seeds reproduce."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from models import golden_init, load_model, ttt
+from models.ttt.sampler import build_batch
+from models.xmem import ttt as xmem_ttt
+
+H, W = 64, 80
+
+
+@pytest.fixture(scope="module")
+def vos():
+    return golden_init(load_model("xmem", device="cpu"), seed=0, s=1.1)
+
+
+@pytest.fixture(scope="module")
+def video():
+    """Two coloured squares drifting over a smooth textured background."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:H, 0:W]
+    base = (rng.integers(0, 255, (H // 8, W // 8, 3)).repeat(8, 0).repeat(8, 1)).astype(np.uint8)
+    frames, masks = [], []
+    for t in range(10):
+        img, lab = base.copy(), np.zeros((H, W), np.uint8)
+        for k, colour in enumerate(((230, 30, 30), (30, 30, 230)), 1):
+            y0, x0 = 8 + 28 * (k - 1) + t, 10 + 30 * (k - 1) + 2 * t
+            box = (yy >= y0) & (yy < y0 + 18) & (xx >= x0) & (xx < x0 + 20)
+            img[box], lab[box] = colour, k
+        frames.append(img)
+        masks.append(lab)
+    return np.stack(frames), np.stack(masks)
+
+
+def _batch(vos, frames, masks, idx):
+    images = vos.prepare(frames)
+    labels = torch.as_tensor(masks).long()
+    return build_batch(images, labels, [(idx, [1, 2])], 2, vos.ttt_pad)
+
+
+def _train(model, batch, kind, steps, lr):
+    params = [p for _, p in ttt.trainable_parameters(model, kind)]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.Adam(params, lr=lr)
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        value = ttt.loss_from_batch(model, batch, kind)
+        value.backward()
+        opt.step()
+        losses.append(float(value))
+    return losses
+
+
+@pytest.mark.parametrize("kind, idx, lr", [("mcc", [0, 1, 3, 4, 6, 7, 8, 9], 1e-5),
+                                           ("ent", [0, 2, 4, 6, 9], 1e-3),
+                                           ("ae", [0], 1e-5)])
+def test_loss_decreases_on_a_fixed_sample(vos, video, kind, idx, lr):
+    import copy
+
+    model = copy.deepcopy(vos)
+    losses = _train(model, _batch(model, *video, idx), kind, 4, lr)
+    assert all(np.isfinite(losses))
+    assert losses[-1] < losses[0], losses
+
+
+def _grads(vos, batch, kind):
+    import copy
+
+    model = copy.deepcopy(vos)
+    chosen = dict(ttt.trainable_parameters(model, kind))
+    for n, p in model.named_parameters():
+        p.requires_grad_(n in chosen)
+    ttt.loss_from_batch(model, batch, kind).backward()
+    return {n: (p.grad is not None and bool(p.grad.abs().sum() > 0)) for n, p in model.named_parameters()}, chosen
+
+
+def test_gradients_reach_the_trained_parameters(vos, video):
+    frames, masks = video
+    # tt-MCC trains everything; every parameter gets a gradient through the 8-frame cycle
+    got, chosen = _grads(vos, _batch(vos, frames, masks, [0, 1, 2, 4, 5, 6, 8, 9]), "mcc")
+    assert set(chosen) == {n for n, _ in vos.named_parameters()}
+    assert all(got.values()), [n for n, ok in got.items() if not ok][:10]
+    # tt-Ent trains only BatchNorm affine parameters (key and value encoders), all reached
+    got, chosen = _grads(vos, _batch(vos, frames, masks, [0, 3, 6]), "ent")
+    bn = {f"{m}.{p}" for m, mod in vos.named_modules() if isinstance(mod, torch.nn.BatchNorm2d)
+          for p in ("weight", "bias")}
+    assert set(chosen) == bn and len(bn) == 2 * (53 + 20)
+    assert {n for n, ok in got.items() if ok} == set(chosen)
+    # tt-AE: no matching, no decoder hidden update -> key_proj and decoder.hidden_update get nothing
+    got, _ = _grads(vos, _batch(vos, frames, masks, [0]), "ae")
+    silent = {n for n, ok in got.items() if not ok}
+    assert silent == {n for n, _ in vos.named_parameters()
+                      if n.startswith(("key_proj.", "decoder.hidden_update."))}
+
+
+def test_adapt_leaves_original_untouched_and_seeds_reproduce(vos, video):
+    frames, masks = video
+    before = {k: v.clone() for k, v in vos.state_dict().items()}
+    params = dict(ttt.load_preset("xmem_mcc"), rounds=2, iterations=1, resolution=None, lr=1e-5)
+    a = ttt.adapt(vos, frames, masks[0], seed=3, **params)
+    b = ttt.adapt(vos, frames, masks[0], seed=3, **params)
+    for k, v in vos.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    sa, sb = a.state_dict(), b.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert a.ttt_log["losses"] == b.ttt_log["losses"] and a.ttt_log["pseudo_label_passes"] == 2
+    assert any(not torch.equal(sa[k], before[k]) for k in sa)
+    probs = a.segment(frames, masks[0])
+    assert probs.shape == (3, len(frames), H, W) and np.isfinite(probs).all()
+
+
+def test_octuplet_sampler():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        idx = xmem_ttt.sample_indices(100, 8, 10, rng)
+        assert idx[0] == 0 and len(set(idx)) == 8 and idx == sorted(idx)
+        assert max(np.diff(idx)) <= 10 and idx[-1] < xmem_ttt.max_sampled_frames(8, 10)
+    assert xmem_ttt.sample_indices(4, 8, 10, rng)[:4] == [0, 1, 2, 3]
+    assert xmem_ttt.sample_indices(50, 1, 10, rng) == [0]
+    same = [xmem_ttt.sample_indices(60, 8, 10, np.random.default_rng(7)) for _ in range(2)]
+    assert same[0] == same[1]
