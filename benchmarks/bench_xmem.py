@@ -1,16 +1,16 @@
 """XMem speed and memory on this CPU.
 
 ``speed``: seconds per frame of our XMem (golden-init weights, eval.py defaults, 2 objects) at the
-given sizes, next to a reference measured in the same run - the same network with the official
+given sizes, next to references measured in the same run - the same network with the official
 dense top-k read (scatter the k weights into an (N x P) affinity matrix, then one dense matmul),
-which is how the official memory manager reads - and next to the official code's rough timings
-from ``shared/golden/xmem/meta.json``.  Frame 0 (mask only) is not timed; the figure is the median
+and, with ``--official DIR``, the official code itself on the same weights and frames - and next
+to the official code's rough timings from ``shared/golden/xmem/meta.json``.  Frame 0 (mask only) is not timed; the figure is the median
 over frames 1..T-1 (memory frames included, as in a real video).
 
 ``memory``: peak resident memory and memory-element counts over a long synthetic video (default
 300 frames), with long-term memory on (bounded) and, for contrast, off (working memory grows).
 
-    python benchmarks/bench_xmem.py speed --sizes 240x432 480x864 --frames 6
+    python benchmarks/bench_xmem.py speed --sizes 240x432 480x864 --frames 6 [--official XMem/]
     python benchmarks/bench_xmem.py memory --frames 300 --size 120x216
 """
 from __future__ import annotations
@@ -77,6 +77,46 @@ def time_frames(model, frames: np.ndarray, mask: np.ndarray) -> list[float]:
     return times
 
 
+def official_timer(repo: str, state: dict):
+    """Time the official XMem code (a checkout of github.com/hkchengrex/XMem) on the same weights.
+
+    The ImageNet download of its constructor is skipped; our golden-init weights are loaded.
+    """
+    sys.path.insert(0, str(Path(repo).resolve()))
+    import model.resnet as official_resnet  # noqa: the official package names
+
+    official_resnet.model_zoo.load_url = lambda *a, **k: {}
+    official_resnet.load_weights_add_extra_dim = lambda *a, **k: None
+    from inference.inference_core import InferenceCore as OfficialCore
+    from model.network import XMem as OfficialXMem
+
+    config = {"top_k": 30, "mem_every": 5, "deep_update_every": -1, "enable_long_term": True,
+              "enable_long_term_count_usage": False, "min_mid_term_frames": 5, "max_mid_term_frames": 10,
+              "num_prototypes": 128, "max_long_term_elements": 10000, "key_dim": 64, "value_dim": 512,
+              "hidden_dim": 64}
+    net = OfficialXMem(dict(config)).eval()
+    net.load_state_dict(state)
+
+    def run(frames: np.ndarray, mask: np.ndarray) -> list[float]:
+        from models.xmem.inference import normalise
+
+        core = OfficialCore(net, dict(config))
+        core.set_all_labels([1, 2])
+        onehot = torch.stack([torch.from_numpy(mask == k) for k in (1, 2)]).float()
+        times, start = [], time.perf_counter()
+        with torch.inference_mode():
+            for t in range(len(frames)):
+                rgb = normalise(frames[t])
+                core.step(rgb, onehot if t == 0 else None, [1, 2] if t == 0 else None, end=t == len(frames) - 1)
+                now = time.perf_counter()
+                if t > 0:
+                    times.append(now - start)
+                start = now
+        return times
+
+    return run
+
+
 def cmd_speed(args) -> None:
     import models.xmem.memory as memory
 
@@ -87,6 +127,7 @@ def cmd_speed(args) -> None:
           f"torch threads={torch.get_num_threads()}, float32 CPU")
     print(f"{'size':>9} | {'ours':>7} | {'dense read (same run)':>21} | ratio | official 1 thr / 2 thr (meta.json)")
     ours_read = memory.topk_readout
+    official_run = official_timer(args.official, model.state_dict()) if args.official else None
     for size in args.sizes:
         h, w = (int(v) for v in size.lower().split("x"))
         frames, mask = synthetic_video(args.frames, h, w)
@@ -99,7 +140,11 @@ def cmd_speed(args) -> None:
             memory.topk_readout = ours_read
         o1 = official.get("one_thread", {}).get(f"{h}x{w}", float("nan"))
         o2 = official.get("two_threads_uncontended_approx", {}).get(f"{h}x{w}", float("nan"))
-        print(f"{size:>9} | {ours:7.3f} | {ref:21.3f} | {ref / ours:5.2f} | {o1:.2f} / {o2:.2f}")
+        line = f"{size:>9} | {ours:7.3f} | {ref:21.3f} | {ref / ours:5.2f} | {o1:.2f} / {o2:.2f}"
+        if official_run is not None:
+            off = statistics.median(official_run(frames, mask))
+            line += f" | official code now {off:.3f} (ratio {off / ours:.2f})"
+        print(line)
     print("ratio > 1: ours is faster than the official read strategy measured now; official numbers were "
           "taken on a shared machine (order of magnitude).")
 
@@ -152,6 +197,8 @@ def main(argv: list[str] | None = None) -> None:
     speed.add_argument("--sizes", nargs="+", default=["240x432", "480x864"], help="HxW sizes (default: %(default)s)")
     speed.add_argument("--frames", type=int, default=6, help="frames per video (default: %(default)s)")
     speed.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads")
+    speed.add_argument("--official", metavar="DIR", help="also time the official code from this checkout of "
+                       "github.com/hkchengrex/XMem (same weights, same frames, same run)")
     mem = sub.add_parser("memory", help="peak memory over a long synthetic video")
     mem.add_argument("--frames", type=int, default=300, help="video length (default: %(default)s)")
     mem.add_argument("--size", default="120x216", help="HxW (default: %(default)s)")

@@ -48,23 +48,29 @@ class BuildError(RuntimeError):
 
 
 # ------------------------------------------------------------------------------------------------ source
-def load_source(ds: DavisDataset, name: str):
-    """One source video: the dataset's checked Video, the original JPEG bytes, and the frames decoded with
-    OpenCV from those bytes (the official script reads with OpenCV)."""
-    video = ds.load(name)  # validates frames, annotations and sizes; DavisError names the file
+def read_frames(ds: DavisDataset, name: str) -> tuple[list[bytes], np.ndarray]:
+    """The original JPEG bytes of a video and the frames decoded from them with OpenCV (the decoder the
+    official script uses)."""
     jpgs, _ = ds.frame_paths(name)
-    data = []
+    data, frames = [], []
     for p in jpgs:
         try:
             data.append(p.read_bytes())
-        except OSError as exc:
-            raise DavisError(f"{p}: cannot read frame file ({exc})") from exc
-    frames = np.empty_like(video.frames)
-    for t, (p, b) in enumerate(zip(jpgs, data)):
-        try:
-            frames[t] = decode_frame(b, str(p))
-        except (StoreError, ValueError) as exc:
-            raise DavisError(f"{p}: cannot decode frame with OpenCV ({exc})") from exc
+            frames.append(decode_frame(data[-1], str(p)))
+        except (OSError, StoreError) as exc:
+            raise DavisError(f"{p}: cannot read frame ({exc})") from exc
+        if frames[-1].shape != frames[0].shape:
+            raise DavisError(f"{p}: frame size {frames[-1].shape[:2]} differs from the video's {frames[0].shape[:2]}")
+    return data, np.stack(frames)
+
+
+def load_source(ds: DavisDataset, name: str):
+    """One source video, fully checked: the dataset's Video (frames, annotations, objects), the original
+    JPEG bytes and the OpenCV-decoded frames."""
+    video = ds.load(name)  # validates frames, annotations and sizes; DavisError names the file
+    data, frames = read_frames(ds, name)
+    if frames.shape != video.frames.shape:
+        raise DavisError(f"video {name!r}: OpenCV decodes {frames.shape}, PIL {video.frames.shape}")
     return video, data, frames
 
 
@@ -103,7 +109,7 @@ def _run_task(task: _Task) -> dict[str, list[bytes]]:
     ds = _WORKER_DS.get(key)
     if ds is None:
         ds = _WORKER_DS[key] = DavisDataset(task.root, task.image_set, task.resolution, task.year)
-    _, jpegs, frames = load_source(ds, task.video)
+    jpegs, frames = read_frames(ds, task.video)  # fully checked once by the clean shard
     severity = C.STRENGTHS[task.strength]
     out: dict[str, list[bytes]] = {}
     for name in task.corruptions:
@@ -280,13 +286,13 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
     tasks = [_Task(str(root), image_set, resolution, str(year), s, v, tuple(todo[s]), int(seed), codec)
              for s in strs if todo[s] for v in vids]
     n_frames = {v: len(ds.frame_paths(v)[0]) for v in vids}
-    runner = _Runner(workers, (str(style_weights) if style_weights else None,
-                               str(styles_dir) if styles_dir else None, device))
+    runner = _Runner(min(workers, len(tasks)), (str(style_weights) if style_weights else None,
+                                                str(styles_dir) if styles_dir else None, device)) if tasks else None
     writers: dict[str, ShardWriter] = {}
     bars: dict[str, tqdm] = {}
     variants = 0
     try:
-        for task, result in runner.map(tasks):
+        for task, result in (runner.map(tasks) if runner else ()):
             s = task.strength
             if not writers:
                 for n in task.corruptions:
@@ -318,9 +324,11 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
     except BaseException:
         for w in writers.values():
             w.abort()
-        runner.close(cancel=True)
+        if runner is not None:
+            runner.close(cancel=True)
         raise
-    runner.close()
+    if runner is not None:
+        runner.close()
 
     # -- index: every complete shard of this build, in benchmark order --------------------------------
     present = [(s, n) for s in C.STRENGTHS for n in C.CORRUPTIONS

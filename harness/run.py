@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"!! {note}", file=sys.stderr)
     i, n = req.shard
     shard = f" (shard {i}/{n} of {plan.all_units})" if n > 1 else ""
-    print(f"{plan.setup.method}: {len(plan.units)} units{shard} on {plan.setup.device}; {plan.done_ok} done, "
+    print(f"{plan.setup.method}: {len(plan.units)} unit(s){shard} on {plan.setup.device}; {plan.done_ok} done, "
           f"{plan.done_failed} failed before, {len(plan.pending)} to run -> {plan.setup.out}", file=sys.stderr)
     execute(plan, workers=args.workers, progress=not args.no_progress)
     print(summary_table(plan))

@@ -82,15 +82,3 @@ def test_statistics_against_official(data, severity):
         assert abs((out - large).mean() - want["u8"]["mean_diff"]) < 0.1
         assert abs(np.abs(out - large).mean() - want["u8"]["mean_absdiff"]) < 0.1
 
-
-@pytest.mark.parametrize("severity", [1, 2, 3, 4, 5])
-def test_offsets_equal_legacy_randint_and_consume_the_same_stream(severity):
-    from davis_c.corruptions.glass import draw_offsets
-
-    d = GLASS_BLUR[severity - 1][1]
-    for seed in (0, 5):
-        a, b = np.random.RandomState(seed), np.random.RandomState(seed)
-        got = draw_offsets(a, 40, 57, severity)
-        want = b.randint(-d, d, size=got.shape)
-        np.testing.assert_array_equal(got, want)
-        assert a.randint(0, 10 ** 6) == b.randint(0, 10 ** 6)  # stream position identical afterwards

@@ -100,22 +100,23 @@ def test_ttt_adapts_a_copy(tiny_davis_sample):
 
     ds = DavisDataset(tiny_davis_sample)
     video = ds.load(ds.videos[0])
+    frames, mask = video.frames[:6, :32, :48], video.masks[0, :32, :48]  # small: CPU CI budget
     vos = models.golden_init(models.load_model("labelprop", encoder="resnet18"), seed=0)
     before = {k: v.clone() for k, v in vos.state_dict().items()}
-    params = dict(kind="crw", iterations=1, rounds=1, lr=1e-3, every=4, window=3, crop=48, patch=24,
-                  patch_stride=12, batch_size=1, seed=0)
-    adapted = vos.test_time_adapt(video.frames, video.masks[0], **params)
+    params = dict(kind="crw", iterations=1, rounds=1, lr=1e-3, every=3, window=2, crop=32, patch=16,
+                  patch_stride=8, batch_size=1, seed=0)
+    adapted = vos.test_time_adapt(frames, mask, **params)
     assert all(torch.equal(before[k], v) for k, v in vos.state_dict().items())  # original untouched
     assert vos.ttt_schedule is None
-    assert [p for p, _ in adapted.ttt_schedule] == [0, 4]
+    assert [p for p, _ in adapted.ttt_schedule] == [0, 3]
     assert not torch.equal(adapted.ttt_schedule[0][1]["trunk.conv1.weight"], before["encoder.trunk.conv1.weight"])
-    probs = adapted.segment(video.frames, video.masks[0])
-    assert probs.shape == (len(video.object_ids) + 1, *video.masks.shape)
+    probs = adapted.segment(frames, mask, context=2)
+    assert probs.shape == (len(np.setdiff1d(mask, [0, 255])) + 1, *frames.shape[:3])
     np.testing.assert_allclose(probs.sum(0), 1, atol=1e-5)
-    again = vos.test_time_adapt(video.frames, video.masks[0], **params)  # seeded: reproducible
+    again = vos.test_time_adapt(frames, mask, **params)  # seeded: reproducible
     assert torch.equal(again.ttt_schedule[1][1]["trunk.layer3.1.conv2.weight"],
                        adapted.ttt_schedule[1][1]["trunk.layer3.1.conv2.weight"])
     with pytest.raises(ValueError, match="no weights to adapt"):
-        adapt_crw(models.load_model("labelprop", encoder="pixels"), video.frames, video.masks[0])
+        adapt_crw(models.load_model("labelprop", encoder="pixels"), frames, mask)
     with pytest.raises(ValueError, match="crw"):
-        vos.test_time_adapt(video.frames, video.masks[0], kind="mcc")
+        vos.test_time_adapt(frames, mask, kind="mcc")

@@ -80,7 +80,9 @@ def test_outputs_written(built):
     for plot in ("jf_vs_strength", "heatmap", "per_frame", "ttt_per_video_stcn_plus_mcc_high", "ttt_gain_stcn_plus_mcc"):
         png = out / "plots" / f"{plot}.png"
         svg = out / "plots" / f"{plot}.svg"
-        assert Image.open(png).size[0] > 200 and svg.read_text().lstrip().startswith("<?xml"), plot
+        with Image.open(png) as im:
+            assert im.size[0] > 200, plot
+        assert svg.read_text().lstrip().startswith("<?xml"), plot
     assert not list(out.rglob(".*tmp*")), "temporary files left behind"
 
 
@@ -142,7 +144,8 @@ def test_report_renders_in_headless_chromium(built, tmp_path):
            f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,1600"]
     subprocess.run(cmd + [f"--screenshot={shot}", (out / "index.html").as_uri()], capture_output=True, timeout=120,
                    check=True)
-    img = np.asarray(Image.open(shot).convert("RGB"), dtype=float)
+    with Image.open(shot) as im:
+        img = np.asarray(im.convert("RGB"), dtype=float)
     assert img.shape[:2] == (1600, 1280)
     assert img.std() > 20  # not a blank page
     # the red random-init warning banner is rendered near the top of the page

@@ -90,3 +90,29 @@ def test_cli_errors_are_clear(tmp_path, capsys, monkeypatch):
     assert convert_style_weights.main(["--src", str(tmp_path / "sm"), "--out", str(tmp_path / "o.pt")]) == 2
     assert '.[convert]' in capsys.readouterr().err
     assert not (tmp_path / "o.pt").exists()
+
+
+def test_download_official_styles_checks_md5(tmp_path, shared, monkeypatch):
+    """Served from the shared copies (no network in CI); a corrupted file is refused, not written."""
+    import io
+
+    from davis_c.stylize import download
+
+    served = {}
+
+    def fake_urlopen(url, timeout):
+        served[url] = True
+        name = url.rsplit("/", 1)[1]
+        data = (shared / "davis_c_styles" / name).read_bytes()
+        return io.BytesIO(data[:-1] + b"x" if name == "3.png" and corrupt else data)
+
+    monkeypatch.setattr(download.urllib.request, "urlopen", fake_urlopen)
+    corrupt = True
+    with pytest.raises(ValueError, match="3.png: md5"):
+        download.download_official_styles(tmp_path / "styles")
+    assert sorted(p.name for p in (tmp_path / "styles").iterdir()) == ["1.png", "2.png"]
+    corrupt = False
+    served.clear()
+    assert download.main(["--out", str(tmp_path / "styles")]) == 0
+    assert sorted(u.rsplit("/", 1)[1] for u in served) == ["3.png", "4.png"]     # verified files are kept
+    assert all(u.startswith(download.STYLES_URL) for u in served)

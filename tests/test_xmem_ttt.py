@@ -92,7 +92,7 @@ def test_gradients_reach_the_trained_parameters(vos, video):
     got, chosen = _grads(vos, _batch(vos, frames, masks, [0, 3, 6]), "ent")
     bn = {f"{m}.{p}" for m, mod in vos.named_modules() if isinstance(mod, torch.nn.BatchNorm2d)
           for p in ("weight", "bias")}
-    assert set(chosen) == bn and len(bn) == 2 * (53 + 20)
+    assert set(chosen) == bn and len(bn) == 2 * 58
     assert {n for n, ok in got.items() if ok} == set(chosen)
     # tt-AE: no matching, no decoder hidden update -> key_proj and decoder.hidden_update get nothing
     got, _ = _grads(vos, _batch(vos, frames, masks, [0]), "ae")

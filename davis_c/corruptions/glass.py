@@ -116,38 +116,10 @@ def _shuffle(x, offsets, d):
                     x[h, w, c] = x[hp, wp, c]
 
 
-@numba.njit(cache=True, nogil=True)
-def _accept(raw, mask, span, low, out, filled):
-    """NumPy's legacy masked rejection: keep ``raw & mask`` when <= span, shifted by ``low``."""
-    for v in raw:
-        m = v & mask
-        if m <= span:
-            out[filled] = low + np.int8(m)
-            filled += 1
-            if filled == out.shape[0]:
-                break
-    return filled
-
-
 def draw_offsets(rng: np.random.RandomState, hgt: int, wid: int, severity: int) -> np.ndarray:
-    """All (dx, dy) draws of one frame, shape (iterations, H-2d, W-2d, 2), values in [-d, d-1].
-
-    Equal to ``rng.randint(-d, d, size=...)`` and consumes the same stream: legacy ``randint`` on a range
-    that fits 32 bits takes 32-bit words, masks them to the next power of two and rejects values above
-    the range.  Doing that here on raw words (drawn exactly as many as still needed, so never one too
-    many) is about 2x faster at d = 3, where rejections occur.
-    """
+    """All (dx, dy) draws of one frame, shape (iterations, H-2d, W-2d, 2), values in [-d, d-1]."""
     _, d, iters = GLASS_BLUR[severity - 1]
-    shape = (iters, hgt - 2 * d, wid - 2 * d, 2)
-    count = int(np.prod(shape))
-    span = 2 * d - 1
-    mask = (1 << span.bit_length()) - 1
-    out = np.empty(count, np.int8)
-    filled = 0
-    while filled < count:
-        raw = rng.randint(0, 2 ** 32, size=count - filled, dtype=np.uint32)  # raw 32-bit words
-        filled = _accept(raw, np.uint32(mask), np.uint32(span), np.int8(-d), out, filled)
-    return out.reshape(shape)
+    return rng.randint(-d, d, size=(iters, hgt - 2 * d, wid - 2 * d, 2))
 
 
 def glass_blur(frame: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:

@@ -11,7 +11,8 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Mapping
 
 import cv2
 import numpy as np
@@ -42,8 +43,16 @@ WEIGHTS_HELP = ("convert the official Magenta/TF-Hub weights once with "
                 "`python -m davis_c.convert_style_weights --src PATH --out style_net.pt` (see README, 'Neural styles')")
 
 
-#: (weights sha256, style image key) -> (gamma, beta) pairs on CPU; tiny (2,758 floats per style).
+#: (weights content digest, style image key) -> (gamma, beta) pairs on CPU; 2,758 floats per style.
 _SHARED_PARAMS: dict[tuple[str, str], StyleParams] = {}
+
+
+def _content_digest(state: Mapping[str, Tensor]) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    for name in sorted(state):
+        digest.update(name.encode())
+        digest.update(state[name].detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def best_device() -> torch.device:
@@ -115,6 +124,17 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
         raise
 
 
+@contextmanager
+def _tf32(enabled: bool) -> Iterator[None]:
+    """Temporarily set CUDA's TF32 switches (convolutions and matmuls), restoring them afterwards."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
 def _check_frames(frames: np.ndarray) -> np.ndarray:
     frames = np.asarray(frames)
     if frames.ndim == 3:
@@ -129,20 +149,24 @@ class StyleTransfer:
 
     ``batch_size`` frames go through the transformer at once; by default as many as hold about
     4 (CPU) or 16 (GPU) DAVIS 480p frames' worth of pixels, which measured faster than single frames
-    on CPU too.  Everything runs under ``torch.inference_mode`` in channels-last.
+    on CPU too.  Everything runs under ``torch.inference_mode`` in channels-last.  On CUDA, TF32 is
+    off by default (``allow_tf32=False``) so GPU and CPU results are the same float32 computation.
     """
 
     def __init__(self, weights: str | Path | Mapping[str, Any] | StyleNet, device: str | torch.device | None = None,
-                 batch_size: int | None = None, channels_last: bool = True) -> None:
+                 batch_size: int | None = None, channels_last: bool = True, allow_tf32: bool = False) -> None:
         self.device = torch.device(device) if device is not None else best_device()
         if isinstance(weights, StyleNet):
             net, self.info = weights, {"random_init": None, "sha256": None, "path": None}
+            self._weights_key = None      # a live module may change: no process-wide cache
         else:
             state, self.info = load_style_weights(weights)
             net = load_strict(StyleNet(seed=None), state, self.info["path"] or "style weights")
+            self._weights_key = _content_digest(state)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net = net.eval().to(self.device, memory_format=self.memory_format)
         self.batch_size = batch_size
+        self.allow_tf32 = allow_tf32
         self._params: dict[str, StyleParams] = {}
 
     def auto_batch_size(self, height: int, width: int) -> int:
@@ -158,16 +182,16 @@ class StyleTransfer:
     def style_params(self, style: np.ndarray) -> StyleParams:
         """(gamma, beta) pairs of a uint8 RGB style image at its full size, computed once and cached.
 
-        With weights read from a file the cache is process-wide (keyed by the weights' sha256), so
-        reloading the same weights, e.g. once per builder run or worker, does not re-run the predictor.
+        With weights given as a file or state dict the cache is process-wide (keyed by a digest of
+        the tensors), so loading the same weights again does not re-run the predictor.
         """
         style = _check_frames(style)[:1]
         key = hashlib.sha1(style.data, usedforsecurity=False).hexdigest() + str(style.shape)
         if key not in self._params:
-            shared_key = (self.info["sha256"], key) if self.info.get("sha256") else None
+            shared_key = (self._weights_key, key) if self._weights_key else None
             cpu = _SHARED_PARAMS.get(shared_key) if shared_key else None
             if cpu is None:
-                with torch.inference_mode():
+                with torch.inference_mode(), _tf32(self.allow_tf32):
                     params = self.net.style_norm_params(self.net.embed(self._to_input(style)))
                 cpu = tuple((g.cpu(), b.cpu()) for g, b in params)
                 if shared_key:
@@ -183,12 +207,14 @@ class StyleTransfer:
         preserved = np.empty_like(frames)
         stylized = np.empty_like(frames)
         batch = self.batch_size or self.auto_batch_size(h, w)
-        with torch.inference_mode():
+        with torch.inference_mode(), _tf32(self.allow_tf32):
             for i in range(0, t, batch):
                 x = self._to_input(frames[i:i + batch])
                 out = crop_output(self.net.stylize(x, params), h, w).permute(0, 2, 3, 1) * 255.0
                 content = x.permute(0, 2, 3, 1) * 255.0
-                preserved[i:i + len(x)] = to_uint8(preserve_colour(content, out)).cpu().numpy()
+                # the script divides the colour-converted image by 255 and multiplies it back before
+                # imwrite; kept (float32) so rounding ties fall the same way
+                preserved[i:i + len(x)] = to_uint8(preserve_colour(content, out) / 255.0 * 255.0).cpu().numpy()
                 stylized[i:i + len(x)] = to_uint8(out).cpu().numpy()
         return preserved, stylized
 

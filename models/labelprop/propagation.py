@@ -22,6 +22,7 @@ Behaviour kept on purpose because the goldens depend on it:
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -144,6 +145,13 @@ class _Windows:
         pos = rows.clamp(0, h - 1)[:, None, :, None] * w + cols.clamp(0, w - 1)[None, :, None, :]
         self.key_pos = pos.reshape(self.nti, self.ntj, self.win * self.win)
         self.biases = [self.band_bias(ti) for ti in range(self.nti)]
+        # small grids: one window would cover the whole grid, so score densely with a mask
+        self.dense_bias = None
+        if self.win * self.win >= h * w:
+            rr = torch.arange(h, device=device).repeat_interleave(w).float()
+            cc = torch.arange(w, device=device).repeat(h).float()
+            near = (rr[:, None] - rr[None]) ** 2 + (cc[:, None] - cc[None]) ** 2 < float(radius) ** 2
+            self.dense_bias = torch.where(near, 0.0, -math.inf)  # (query, key)
 
     def band_bias(self, ti: int) -> torch.Tensor:
         """Additive mask (ntj, TILE^2, win^2): -inf outside the radius or outside the grid."""
@@ -174,9 +182,12 @@ class _Windows:
         return x.reshape(self.hq, self.wq, k)[:self.h, :self.w].reshape(self.h * self.w, k)
 
 
-def _local_topk(geom: _Windows, q_tiles: torch.Tensor, key_feat: torch.Tensor,
+def _local_topk(geom: _Windows, q_tiles: torch.Tensor | None, q_flat: torch.Tensor, key_feat: torch.Tensor,
                 k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k among the keys strictly within the radius of each query cell -> (P, k) scores, positions."""
+    if geom.dense_bias is not None:
+        scores = q_flat @ key_feat.flatten(1) + geom.dense_bias
+        return scores.topk(min(k, scores.shape[1]), dim=1)
     k = min(k, geom.win * geom.win)
     scores, positions = [], []
     padded = geom.pad_keys(key_feat)
@@ -197,13 +208,13 @@ def _candidates_for(t: int, frame_feat: Callable[[int], torch.Tensor], *, k: int
     v, i = _dense_topk(query, first.flatten(1).T, k)  # long-term slot 0: frame 0, never restricted
     yield _Candidates(v, i, 0, 1)
     short = context_frames(t, context)[1:]
-    q_tiles = None if geom is None else geom.query_tiles(query_map)
+    q_tiles = None if geom is None or geom.dense_bias is not None else geom.query_tiles(query_map)
     for frame in sorted(set(short)):
         copies = min(short.count(frame), k)  # more than k equal copies can never all be kept
         if geom is None:  # no radius: short-term slots are unrestricted too
             v, i = _dense_topk(query, frame_feat(frame).flatten(1).T, k)
         else:
-            v, i = _local_topk(geom, q_tiles, frame_feat(frame), k)
+            v, i = _local_topk(geom, q_tiles, query, frame_feat(frame), k)
         yield _Candidates(v, i, frame, copies)
 
 
@@ -233,13 +244,15 @@ class FrameFeatures:
 
 def propagate_soft(features: torch.Tensor | FrameFeatures, first_soft: torch.Tensor, *, k: int = 10,
                    radius: float | None = 12, context: int = 20, temperature: float = 0.07,
-                   return_neighbours: bool = False, progress: bool = False) -> dict[str, torch.Tensor]:
+                   return_neighbours: bool = False, progress: bool = False,
+                   timings: list[float] | None = None) -> dict[str, torch.Tensor]:
     """Propagate grid-level soft labels through a video.
 
     features: (T, C, h, w) float (normalised here along C) or a :class:`FrameFeatures`;
     first_soft: (h, w, K) frame-0 labels on the grid.  Returns ``soft`` (T, h, w, K); with
     ``return_neighbours`` also ``topk_weight``, ``topk_frame`` and ``topk_pos`` (T, k, h*w) in
     descending weight order (row 0 is what the reference computes for frame 0 and discards).
+    ``timings``, if given, receives the seconds spent on each target frame (for benchmarks).
     """
     source = features if isinstance(features, FrameFeatures) else FrameFeatures(torch.as_tensor(features))
     if k < 1 or context < 0 or temperature <= 0:
@@ -259,6 +272,7 @@ def propagate_soft(features: torch.Tensor | FrameFeatures, first_soft: torch.Ten
             from tqdm import tqdm
             targets = tqdm(targets, desc="propagate", unit="frame")
         for t in targets:
+            started = time.perf_counter()
             scores, frames, positions = [], [], []
             for cand in _candidates_for(t, source.for_target(t), k=k, context=context, geom=geom):
                 for _ in range(cand.copies):
@@ -281,6 +295,10 @@ def propagate_soft(features: torch.Tensor | FrameFeatures, first_soft: torch.Ten
                 neighbours["topk_weight"].append(weight.T)
                 neighbours["topk_frame"].append(frame.T)
                 neighbours["topk_pos"].append(pos.T)
+            if timings is not None:
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                timings.append(time.perf_counter() - started)
     out = {"soft": soft.reshape(n, h, w, n_labels)}
     if return_neighbours:
         out.update({key: torch.stack(value) for key, value in neighbours.items()})
