@@ -82,3 +82,13 @@ def test_statistics_against_official(data, severity):
         assert abs((out - large).mean() - want["u8"]["mean_diff"]) < 0.1
         assert abs(np.abs(out - large).mean() - want["u8"]["mean_absdiff"]) < 0.1
 
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("severity", SEVERITIES)
+def test_equals_reference_loop_at_davis_size(data, severity):
+    """The official loop on a whole 480x854 frame (about 5-10 s each): bit-exact for seed 0."""
+    frame = data[0]["large"][0]
+    np.random.seed(0)
+    want = np.clip(np.rint(_reference_loop(frame, severity)), 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(corrupt(frame, "glass_blur", severity, seed=0), want)

@@ -161,13 +161,11 @@ def test_pixels_encoder_quality(davis_sample):
 
     ds = DavisDataset(davis_sample)
     vos = models.load_model("labelprop", encoder="pixels")
-    clean, corrupted = [], []
-    for name in ds.videos[:2]:
-        video = ds.load(name)
-        clean.append(_jf(vos, video, video.frames))
-        corrupted.append(_jf(vos, video, davis_c.corrupt(video.frames, "contrast", 5, seed=0)))
-    assert np.mean(clean) > 0.75, clean
-    assert np.mean(corrupted) < np.mean(clean) - 0.1, (clean, corrupted)
+    video = ds.load(ds.videos[1])  # one video keeps CI cheap; all three: clean 0.897, contrast-5 0.527
+    clean = _jf(vos, video, video.frames)
+    corrupted = _jf(vos, video, davis_c.corrupt(video.frames, "contrast", 5, seed=0))
+    assert clean > 0.85, clean  # measured 0.942
+    assert corrupted < clean - 0.15, (clean, corrupted)  # measured 0.623
 
 
 def test_method_presets():

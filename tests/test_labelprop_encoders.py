@@ -113,7 +113,11 @@ def test_ttt_adapts_a_copy(tiny_davis_sample):
     probs = adapted.segment(frames, mask, context=2)
     assert probs.shape == (len(np.setdiff1d(mask, [0, 255])) + 1, *frames.shape[:3])
     np.testing.assert_allclose(probs.sum(0), 1, atol=1e-5)
-    again = vos.test_time_adapt(frames, mask, **params)  # seeded: reproducible
+    # models.ttt.adapt delegates to the hook with the bundled preset; seeded, so reproducible
+    from models import ttt
+
+    preset = {**ttt.load_preset("labelprop_ttt"), **{k: v for k, v in params.items() if k != "seed"}}
+    again = ttt.adapt(vos, frames, mask, seed=0, **preset)
     assert torch.equal(again.ttt_schedule[1][1]["trunk.layer3.1.conv2.weight"],
                        adapted.ttt_schedule[1][1]["trunk.layer3.1.conv2.weight"])
     with pytest.raises(ValueError, match="no weights to adapt"):

@@ -55,7 +55,7 @@ def _train(model, batch, kind, steps, lr):
         value = ttt.loss_from_batch(model, batch, kind)
         value.backward()
         opt.step()
-        losses.append(float(value))
+        losses.append(float(value.detach()))
     return losses
 
 

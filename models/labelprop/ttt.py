@@ -101,11 +101,12 @@ def adapt_crw(model, frames: np.ndarray, first_mask: np.ndarray | None = None, *
               iterations: int = 100, lr: float = 1e-4, every: int = 5, window: int = 10,
               clip_len: int = 4, temperature: float = 0.05, edge_dropout: float = 0.1,
               crop: int = 256, patch: int = 64, patch_stride: int = 32, batch_size: int = 1,
-              reset: bool = False, seed: int = 0, progress: bool = False, kind: str | None = None,
-              rounds: Any = None, jump: Any = None) -> Any:
+              reset: bool = False, weight_decay: float = 0.0, seed: int = 0, progress: bool = False,
+              kind: str | None = None, rounds: Any = None, jump: Any = None) -> Any:
     """Return an adapted copy of ``model`` whose ``segment`` follows the TTT schedule.
 
-    ``first_mask`` is unused (the loss is self-supervised); ``kind`` must be ``"crw"`` or None;
+    ``first_mask`` is unused (the loss is self-supervised); ``weight_decay`` is Adam's (CRW: 0);
+    ``kind`` must be ``"crw"`` or None;
     ``rounds`` and ``jump`` (STCN TTT options passed through ``models.ttt.adapt``) do not apply to
     this protocol and are ignored.
     """
@@ -126,7 +127,7 @@ def adapt_crw(model, frames: np.ndarray, first_mask: np.ndarray | None = None, *
     original = copy.deepcopy(encoder.state_dict())
     generator = torch.Generator().manual_seed(seed)
     images = encoder.preprocess(frames)  # (T, 3, H, W), on the encoder's device
-    optimizer = torch.optim.Adam(encoder.parameters(), lr=lr)
+    optimizer = torch.optim.Adam(encoder.parameters(), lr=lr, weight_decay=weight_decay)
     points = list(range(0, n_frames, every))
     schedule = []
     bar = None
@@ -136,7 +137,7 @@ def adapt_crw(model, frames: np.ndarray, first_mask: np.ndarray | None = None, *
     for point in points:
         if reset:
             encoder.load_state_dict(original)
-            optimizer = torch.optim.Adam(encoder.parameters(), lr=lr)
+            optimizer = torch.optim.Adam(encoder.parameters(), lr=lr, weight_decay=weight_decay)
         lo = max(0, point - window)
         hi = min(n_frames - 1, point + window)
         length = min(clip_len, hi - lo + 1)
