@@ -16,17 +16,17 @@ import sys
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
-from harness.data import CLEAN, Source, open_source, split_variant
+from harness.data import Source, open_source, split_variant
 from harness.methods import merge
 from harness.resolution import model_size, probs_to_labels, resize_frames, resize_mask
-from harness.results import TEMP_MARK, UNIT_SCHEMA, remove_stale_temps, write_json_atomic
+from harness.results import DIR_MODE, FILE_MODE, TEMP_MARK, UNIT_SCHEMA, remove_stale_temps, write_json_atomic
 from harness.units import Unit
 
 __all__ = ["RunSetup", "SetupError", "find_checkpoint", "build_model", "resolve_ttt", "UnitRunner",
@@ -53,13 +53,15 @@ class RunSetup:
     out: str
     save_masks: bool = False
     threads: int | None = None       # torch threads per process
-    extra: dict = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------------- weights
-def find_checkpoint(config: dict, explicit: str | os.PathLike | None) -> Path:
+def find_checkpoint(config: dict, explicit: str | os.PathLike | None) -> Path | None:
     """The weights file to use: ``--checkpoint``, else the preset's file name looked up as given, in
-    ``./saves/`` (where the official repositories put it) and in ``$DAVIS_C_CHECKPOINTS``."""
+    ``./saves/`` (where the official repositories put it) and in ``$DAVIS_C_CHECKPOINTS``.
+
+    None for a weight-free method (preset ``checkpoint: null``, e.g. label propagation on pixels).
+    """
     if explicit is not None:
         path = Path(explicit)
         if not path.is_file():
@@ -67,7 +69,7 @@ def find_checkpoint(config: dict, explicit: str | os.PathLike | None) -> Path:
         return path
     name = config.get("checkpoint")
     if not name:
-        raise SetupError(f"method has no default checkpoint; give --checkpoint PATH or --random-init")
+        return None
     candidates = [Path(name), Path("saves") / name]
     if os.environ.get(CHECKPOINT_ENV):
         candidates.append(Path(os.environ[CHECKPOINT_ENV]) / name)
@@ -106,6 +108,8 @@ def build_model(config: dict, checkpoint: str | os.PathLike | None, random_init:
     if random_init:
         vos = load(checkpoint=None, device=device, **config["load"])
         golden_init(vos, seed=0, s=float(config["random_init_scale"]))
+    elif checkpoint is None:  # weight-free method
+        vos = load(checkpoint=None, device=device, **config["load"])
     else:
         try:
             vos = load(checkpoint=str(checkpoint), device=device, **config["load"])
@@ -240,7 +244,7 @@ class UnitRunner:
                 "random_init": self.setup.random_init, "objects": [], "J": None, "F": None, "JF": None,
                 "n_frames": None, "per_frame": None, "timing": None, "peak_memory_mb": None}
 
-    def predict(self, frames: np.ndarray, first_mask: np.ndarray, object_ids: tuple[int, ...], seed: int):
+    def predict(self, frames: np.ndarray, first_mask: np.ndarray, seed: int):
         """Adapt (if TTT) and segment at the model resolution; labels at the input resolution + timings."""
         setup, device = self.setup, self.setup.device
         h, w = first_mask.shape
@@ -248,6 +252,7 @@ class UnitRunner:
         frames_in = resize_frames(frames, size)
         first = np.where(first_mask == 255, 0, first_mask).astype(np.uint8)  # void is not an object
         first_in = resize_mask(first, size)
+        object_ids = tuple(int(k) for k in np.unique(first_in) if k != 0)  # the objects the model is given
         seed_everything(seed)
         _reset_peak(device)
         vos, ttt_s = self.vos, 0.0
@@ -269,8 +274,7 @@ class UnitRunner:
 
     def _run(self, unit: Unit) -> dict:
         video = self.source.load(unit.variant, unit.video)
-        labels, ttt_s, inference_s, peak = self.predict(video.frames, video.masks[0], tuple(video.object_ids),
-                                                        unit.seed)
+        labels, ttt_s, inference_s, peak = self.predict(video.frames, video.masks[0], unit.seed)
         scores = score_video(video.masks, labels, unit.video, list(video.frame_names))
         if self.setup.save_masks:
             self._save_masks(unit, labels, video.frame_names)
@@ -290,8 +294,9 @@ class UnitRunner:
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}{TEMP_MARK}"))
         try:
+            os.chmod(tmp, DIR_MODE)
             for name, lab in zip(frame_names, labels):
-                write_mask(tmp / f"{name}.png", lab)
+                os.chmod(write_mask(tmp / f"{name}.png", lab), FILE_MODE)  # write_mask's temp file is 0600
             if final.exists():
                 shutil.rmtree(final)
             os.replace(tmp, final)

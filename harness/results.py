@@ -29,6 +29,17 @@ TEMP_MARK = ".tmp-"
 IDENTITY_KEYS = ("config", "random_init", "checkpoint_sha256")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: mkstemp/mkdtemp create private (0600/0700) entries; results are meant to be shared like normal files.
+FILE_MODE = 0o666 & ~_umask()
+DIR_MODE = 0o777 & ~_umask()
+
+
 class RunMismatch(ValueError):
     """``--out`` already holds this method's results produced with other settings or weights."""
 
@@ -58,6 +69,7 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{TEMP_MARK}", suffix=".json")
     try:
+        os.chmod(tmp, FILE_MODE)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(_clean_json(obj), fh, indent=1, allow_nan=False)
             fh.write("\n")
@@ -130,8 +142,18 @@ def write_run_json(out: str | os.PathLike, method: str, info: dict) -> dict:
     path = Path(out) / method / "run.json"
     old = read_run_json(out, method)
     if old is None:
-        write_json_atomic(path, info)
-        return info
+        # Create-if-absent in one step, so shards of a job array starting together never overwrite each other.
+        tmp = write_json_atomic(path.with_name(f".run.json{TEMP_MARK}{os.getpid()}.json"), info)
+        try:
+            os.link(tmp, path)
+            return info
+        except FileExistsError:
+            old = read_run_json(out, method)
+        except OSError:  # a file system without hard links
+            os.replace(tmp, path)
+            return info
+        finally:
+            tmp.unlink(missing_ok=True)
     clean_info = _clean_json(info)
     diffs = [k for k in IDENTITY_KEYS if old.get(k) != clean_info.get(k)]
     if diffs:

@@ -14,7 +14,7 @@ from harness.data import DataError
 from harness.execute import SetupError
 from harness.methods import MethodError, describe_methods
 from harness.results import RunMismatch, unit_status
-from harness.runner import RunRequest, execute, plan_run, summary_table
+from harness.runner import RunRequest, WorkerDied, execute, plan_run, summary_table
 from harness.units import parse_shard
 
 EPILOG = """examples:
@@ -27,7 +27,9 @@ EPILOG = """examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m harness.run", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="python -m harness.run", description="Run a VOS method over DAVIS / DAVIS-C and score every video with the official J&F. "
+                                "One result file per (method, variant, video, seed) under --out; rerunning the "
+                                "same command skips finished units and retries failed ones.",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("method")
     g.add_argument("--method", help="method preset name (see --list), e.g. stcn, stcn+mcc")
@@ -91,7 +93,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     shard = f" (shard {i}/{n} of {plan.all_units})" if n > 1 else ""
     print(f"{plan.setup.method}: {len(plan.units)} unit(s){shard} on {plan.setup.device}; {plan.done_ok} done, "
           f"{plan.done_failed} failed before, {len(plan.pending)} to run -> {plan.setup.out}", file=sys.stderr)
-    execute(plan, workers=args.workers, progress=not args.no_progress)
+    try:
+        execute(plan, workers=args.workers, progress=not args.no_progress)
+    except WorkerDied as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print("interrupted: finished units are kept; rerun the same command to resume", file=sys.stderr)
+        return 130
     print(summary_table(plan))
     failed = sum(unit_status(u.path(plan.setup.out)) == "failed" for u in plan.units)
     return 1 if failed else 0

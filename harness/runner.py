@@ -12,6 +12,7 @@ import multiprocessing as mp
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -27,11 +28,15 @@ from harness.methods import load_method
 from harness.results import read_unit, write_run_json
 from harness.units import Unit, make_units, pending_units, shard_units
 
-__all__ = ["RunRequest", "Plan", "plan_run", "execute", "summary_table", "default_data", "RANDOM_INIT_BANNER"]
+__all__ = ["WorkerDied", "RunRequest", "Plan", "plan_run", "execute", "summary_table", "default_data", "RANDOM_INIT_BANNER"]
 
 RANDOM_INIT_BANNER = "RANDOM-INIT WEIGHTS (golden init): NOT A REAL MODEL, scores only test the pipeline"
 DEFAULT_DATA = "davis_c.h5"
 SAMPLE_DATA = "davis_c_sample.h5"  # what `python -m davis_c.build --sample` writes
+
+
+class WorkerDied(RuntimeError):
+    """A worker process vanished (e.g. killed by the out-of-memory killer)."""
 
 
 @dataclass
@@ -92,53 +97,51 @@ def _toolkit_version() -> str:
 
 
 def plan_run(req: RunRequest, notify: Callable[[str], None] = print) -> Plan:
-    """Resolve and check everything; raise SetupError / DataError / MethodError / RunMismatch on problems."""
+    """Resolve and check everything; raise SetupError / DataError / MethodError / RunMismatch on problems.
+
+    Cheap checks come first (method, weights file, TTT preset), then the data, then the model is built
+    (a checkpoint of another model fails here) and ``run.json`` is written or checked.
+    """
     method, config = load_method(req.method, config_file=req.config_file, overrides=req.overrides)
     name = req.name or method
-    if "/" in name or name in (".", "..") or not name.strip():
+    if "/" in name or "\\" in name or name in (".", "..") or not name.strip():
         raise SetupError(f"--name {name!r}: must be a plain folder name")
-    notices: list[str] = []
+    seeds = [int(s) for s in req.seeds]
+    if not seeds:
+        raise SetupError("--seeds: give at least one seed")
+    checkpoint = None if req.random_init else find_checkpoint(config, req.checkpoint)
+    ttt = resolve_ttt(config)
+    device = req.device or ("cuda" if torch.cuda.is_available() else "cpu")
     data = Path(req.data) if req.data else default_data(notify)
     source = open_source(data, req.annotations)
     try:
         variants = select_variants(source.variants, req.variants, str(data))
         videos = select_videos(source.videos, req.videos, str(data))
         source.check(videos, variants)
-    except BaseException:
-        source.close()
-        raise
-    device = req.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    checkpoint = None if req.random_init else find_checkpoint(config, req.checkpoint)
-    ttt = resolve_ttt(config)
-    seeds = [int(s) for s in req.seeds]
-    units_all = make_units(name, variants, videos, seeds)
-    units = shard_units(units_all, *req.shard)
-    threads = max(1, (os.cpu_count() or 1) // max(1, req.workers)) if req.workers > 1 else None
-    setup = RunSetup(method=name, config=config, ttt=ttt, checkpoint=str(checkpoint) if checkpoint else None,
-                     random_init=req.random_init, device=device, source=source.spec(), out=str(req.out),
-                     save_masks=req.save_masks, threads=threads)
-    # Build the model here: a wrong or mismatched checkpoint must stop the run before any unit.
-    try:
+        units_all = make_units(name, variants, videos, seeds)
+        units = shard_units(units_all, *req.shard)
+        threads = max(1, (os.cpu_count() or 1) // req.workers) if req.workers > 1 else None
+        setup = RunSetup(method=name, config=config, ttt=ttt, checkpoint=str(checkpoint) if checkpoint else None,
+                         random_init=req.random_init, device=device, source=source.spec(), out=str(req.out),
+                         save_masks=req.save_masks, threads=threads)
+        # Built here, in the main process: a wrong checkpoint must stop the run before any unit.
         vos = build_model(config, checkpoint, req.random_init, device)
-    except BaseException:
-        source.close()
-        raise
-    from models.checkpoint import sha256_of
+        from models.checkpoint import sha256_of
 
-    info = {"method": name, "config": {**config, "ttt_resolved": ttt}, "toolkit_version": _toolkit_version(),
-            "checkpoint": str(checkpoint) if checkpoint else None,
-            "checkpoint_sha256": sha256_of(checkpoint) if checkpoint else None,
-            "random_init": req.random_init, "device": device, "seeds": seeds,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-    if req.random_init:
-        info["note"] = RANDOM_INIT_BANNER
-        notices.append(RANDOM_INIT_BANNER)
-    try:
+        info = {"method": name, "config": {**config, "ttt_resolved": ttt}, "toolkit_version": _toolkit_version(),
+                "checkpoint": str(checkpoint) if checkpoint else None,
+                "checkpoint_sha256": sha256_of(checkpoint) if checkpoint else None,
+                "random_init": req.random_init, "device": device, "seeds": seeds,
+                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+        notices: list[str] = []
+        if req.random_init:
+            info["note"] = RANDOM_INIT_BANNER
+            notices.append(RANDOM_INIT_BANNER)
         write_run_json(req.out, name, info)
+        pending, ok, failed = pending_units(units, req.out)
     except BaseException:
         source.close()
         raise
-    pending, ok, failed = pending_units(units, req.out)
     runner = UnitRunner(setup, vos=vos, source=source)
     return Plan(setup=setup, units=units, all_units=len(units_all), pending=pending, done_ok=ok,
                 done_failed=failed, source_desc=source.describe(), notices=notices, runner=runner)
@@ -173,8 +176,12 @@ def execute(plan: Plan, workers: int = 1, progress: bool = True) -> list[dict]:
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_worker,
                                      initargs=(plan.setup,)) as pool:
                 futures = [pool.submit(run_in_worker, unit) for unit in todo]
-                for fut in as_completed(futures):
-                    _done(fut.result())
+                try:
+                    for fut in as_completed(futures):
+                        _done(fut.result())
+                except BrokenProcessPool as exc:
+                    raise WorkerDied("a worker process died (killed, or out of host memory?); finished units "
+                                     "are kept: rerun the same command to resume") from exc
     finally:
         bar.close()
         if plan.runner is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from torch import nn
 from harness import methods
 from harness.data import DataError, open_source, select_variants, select_videos, split_variant
 from harness.resolution import model_size, probs_to_labels, resize_mask
-from harness.results import (RunMismatch, read_unit, remove_stale_temps, write_json_atomic, write_run_json)
+from harness.results import (FILE_MODE, RunMismatch, read_unit, remove_stale_temps, write_json_atomic, write_run_json)
 from harness.run import main
 from harness.units import Unit, make_units, parse_shard, pending_units, shard_units
 
@@ -158,6 +159,7 @@ def test_atomic_writes_and_stale_temp_cleanup(tmp_path):
     path = tmp_path / "m" / "clean" / "v" / "seed1.json"
     write_json_atomic(path, {"x": float("nan"), "y": [1.5]})
     assert json.loads(path.read_text()) == {"x": None, "y": [1.5]}
+    assert stat.S_IMODE(path.stat().st_mode) == FILE_MODE  # shareable like any file, not mkstemp's 0600
     assert [p.name for p in path.parent.iterdir()] == ["seed1.json"]
     # leftovers of a killed attempt: only this unit's temps are removed
     (path.parent / ".seed1.json.tmp-123.json").write_text("{")
@@ -280,7 +282,9 @@ def test_fake_run_writes_scores_resumes_and_labels_random_init(tiny_davis_sample
     assert len(rec["per_frame"]["J"]) == len(rec["objects"]) and len(rec["per_frame"]["J"][0]) == 6
     assert abs(rec["JF"] - (rec["J"] + rec["F"]) / 2) < 1e-12
     masks = sorted((files[0].parent / "seed1").glob("*.png"))
+    assert {stat.S_IMODE(p.stat().st_mode) for p in masks} == {FILE_MODE}
     assert [p.stem for p in masks] == [f"{t:05d}" for t in range(8)]
+    assert not [p for p in (out / "fake").rglob("*") if ".tmp-" in p.name]
     # rerun: nothing to do, same files untouched
     stamps = {p: p.stat().st_mtime_ns for p in files}
     assert _run("--config", fake_cfg, "--data", tiny_davis_sample, "--random-init", "--out", out,
@@ -311,8 +315,12 @@ def test_failed_units_are_recorded_and_only_they_are_retried(tiny_davis_sample, 
 
 
 def test_workers_and_shards_give_the_same_results(tiny_davis_sample, fake_cfg, tmp_path):
-    tree = _folder_tree(tmp_path / "DAVIS-C", tiny_davis_sample, variants=("high/invert",))
-    common = ("--config", fake_cfg, "--data", tree, "--annotations", tiny_davis_sample, "--random-init")
+    from davis_c import build
+
+    h5 = tmp_path / "tiny_c.h5"
+    build.build(tiny_davis_sample, h5, corruptions=["contrast"], strengths=["high"], progress=False,
+                log=lambda m: None)
+    common = ("--config", fake_cfg, "--data", h5, "--random-init")
     assert _run(*common, "--out", tmp_path / "a") == 0
     assert _run(*common, "--out", tmp_path / "b", "--workers", 2) == 0
     assert _run(*common, "--out", tmp_path / "c", "--shard", "0/3") == 0
@@ -360,3 +368,13 @@ def test_errors_before_any_work(tiny_davis_sample, fake_cfg, tmp_path, capsys, m
     assert _run("--config", fake_cfg, "--data", tree, "--annotations", davis, "--random-init",
                 "--out", tmp_path / "res2") == 2
     assert "synth-001" in capsys.readouterr().err and not (tmp_path / "res2").exists()
+
+
+def test_weight_free_method_runs_without_checkpoint(tiny_davis_sample, fake_cfg, tmp_path, capsys):
+    out = tmp_path / "res"
+    assert _run("--config", fake_cfg, "--set", "checkpoint=null", "--data", tiny_davis_sample, "--out", out,
+                "--videos", "synth-001") == 0
+    run = json.loads((out / "fake" / "run.json").read_text())
+    assert run["random_init"] is False and run["checkpoint"] is None and run["checkpoint_sha256"] is None
+    assert "NOT A REAL MODEL" not in capsys.readouterr().out
+    assert json.loads((out / "fake" / "clean" / "synth-001" / "seed1.json").read_text())["random_init"] is False

@@ -152,11 +152,11 @@ def _tiny_video(n=8, h=64, w=112, seed=0):
     return frames, mask
 
 
-@pytest.mark.parametrize("kind", ["mcc", "ent", "ae"])
-def test_adapt_end_to_end_tiny(base, kind):
+@pytest.mark.parametrize("kind,rounds,iterations", [("mcc", 2, 1), ("ent", 1, 2), ("ae", 1, 1)])
+def test_adapt_end_to_end_tiny(base, kind, rounds, iterations):
     frames, mask = _tiny_video()
     original = {k: v.clone() for k, v in base.state_dict().items()}
-    kw = dict(iterations=2, rounds=2 if kind != "ae" else 1, lr=1e-5, seed=3)
+    kw = dict(iterations=iterations, rounds=rounds, lr=1e-5, seed=3)
     adapted = ttt.adapt(base, frames, mask, kind, **kw)
     assert all(torch.equal(v, original[k]) for k, v in base.state_dict().items()), "original model changed"
     assert adapted is not base and not adapted.training
@@ -165,13 +165,19 @@ def test_adapt_end_to_end_tiny(base, kind):
     assert changed and changed <= trainable
     if kind == "ae":
         assert not any(k.startswith("key_proj") for k in changed)
-    assert len(adapted.ttt_log["losses"]) == kw["rounds"] * kw["iterations"]
-    assert adapted.ttt_log["pseudo_label_passes"] == (kw["rounds"] if kind == "mcc" else 0)
-    assert all(p.requires_grad for p in adapted.parameters())
-    again = ttt.adapt(base, frames, mask, kind, **kw)
-    assert adapted.ttt_log["losses"] == again.ttt_log["losses"], "same seed must reproduce the run"
-    p = adapted.segment(frames, mask)
-    assert p.shape == (3, 8, 64, 112) and np.isfinite(p).all()
+        assert adapted.ttt_log["samples"] == [[[0]]]
+    log = adapted.ttt_log
+    assert len(log["losses"]) == rounds * iterations and np.isfinite(log["losses"]).all()
+    assert log["pseudo_label_passes"] == (rounds if kind == "mcc" else 0)  # the redundant official passes are skipped
+    assert all(p.requires_grad for p in adapted.parameters()) and all(p.grad is None for p in adapted.parameters())
+    if kind == "ent":  # the same seed reproduces the run
+        again = ttt.adapt(base, frames, mask, kind, **kw)
+        assert again.ttt_log["samples"] == log["samples"] and again.ttt_log["losses"] == log["losses"]
+        other = ttt.adapt(base, frames, mask, kind, **{**kw, "seed": 4, "iterations": 4})
+        assert other.ttt_log["samples"] != log["samples"]
+    if kind == "mcc":
+        p = adapted.segment(frames, mask)
+        assert p.shape == (3, 8, 64, 112) and np.isfinite(p).all()
 
 
 def test_adapt_accepts_presets_and_delegates_to_model_hook():

@@ -213,7 +213,7 @@ class StyleNet(nn.Module):
             g, b = next(it)
             y = F.relu(conditional_instance_norm(block["conv1"](x), g, b), inplace=True)
             g, b = next(it)
-            x = x + conditional_instance_norm(block["conv2"](y), g, b)
+            x = conditional_instance_norm(block["conv2"](y), g, b).add_(x)   # nothing after the sum
         for i, (spec, up) in enumerate(EXPAND):
             if up > 1:
                 x = F.interpolate(x, scale_factor=up, mode="nearest")

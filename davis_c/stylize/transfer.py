@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from pathlib import Path
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 import cv2
@@ -244,7 +244,8 @@ class StyleCorruption:
         if severity not in (1, 2, 3, 4, 5):
             raise ValueError(f"{self.name}: severity must be 1..5 (DAVIS-C uses 3, 4, 5), got {severity!r}")
         preserved, stylized = self.pair(frames)
-        return (preserved if severity in PRESERVE_COLOUR_SEVERITIES else stylized).copy()
+        out = (preserved if severity in PRESERVE_COLOUR_SEVERITIES else stylized).copy()
+        return out[0] if np.ndim(frames) == 3 else out     # a single (H, W, 3) frame stays one
 
     def all_strengths(self, frames: np.ndarray) -> dict[int, np.ndarray]:
         """{3: low, 4: med, 5: high} from one network pass (3 and 4 are the same array)."""

@@ -126,7 +126,6 @@ def adapt_crw(model, frames: np.ndarray, first_mask: np.ndarray | None = None, *
     encoder = adapted.encoder
     original = copy.deepcopy(encoder.state_dict())
     generator = torch.Generator().manual_seed(seed)
-    images = encoder.preprocess(frames)  # (T, 3, H, W), on the encoder's device
     optimizer = torch.optim.Adam(encoder.parameters(), lr=lr, weight_decay=weight_decay)
     points = list(range(0, n_frames, every))
     schedule = []
@@ -142,15 +141,15 @@ def adapt_crw(model, frames: np.ndarray, first_mask: np.ndarray | None = None, *
         hi = min(n_frames - 1, point + window)
         length = min(clip_len, hi - lo + 1)
         if length < 3:  # window too short for a walk: widen it to clip_len frames
-            lo, hi = max(0, min(lo, n_frames - clip_len)), max(0, min(lo, n_frames - clip_len)) + clip_len - 1
-            length = clip_len
+            lo = max(0, min(lo, n_frames - clip_len))
+            hi, length = lo + clip_len - 1, clip_len
         encoder.eval()  # BatchNorm statistics stay frozen
         with torch.enable_grad():
             for _ in range(iterations):
                 starts = torch.randint(lo, hi - length + 2, (batch_size,), generator=generator)
-                nodes = torch.stack([clip_nodes(encoder, images[s:s + length], crop=crop, patch=patch,
-                                                patch_stride=patch_stride, generator=generator)
-                                     for s in starts.tolist()])
+                clips = [encoder.preprocess(frames[s:s + length]) for s in starts.tolist()]
+                nodes = torch.stack([clip_nodes(encoder, clip, crop=crop, patch=patch, patch_stride=patch_stride,
+                                                generator=generator) for clip in clips])
                 loss = crw_cycle_loss(nodes, temperature=temperature, edge_dropout=edge_dropout,
                                       generator=generator)
                 optimizer.zero_grad(set_to_none=True)

@@ -42,7 +42,8 @@ def conv_cat(conv: nn.Conv2d, parts: list[tuple[torch.Tensor, bool]]) -> torch.T
     w = conv.weight
     start, per_item, shared = 0, [], []
     for x, is_shared in parts:
-        (shared if is_shared else per_item).append((x, w[:, start:start + x.shape[1]]))
+        # contiguous: a strided weight slice would send the convolution to a slow fallback kernel
+        (shared if is_shared else per_item).append((x, w[:, start:start + x.shape[1]].contiguous()))
         start += x.shape[1]
     if start != w.shape[1]:
         raise ValueError(f"conv expects {w.shape[1]} input channels, got {start}")

@@ -1,0 +1,242 @@
+"""tt-MCC protocol timing: ours (``models.ttt.adapt``) against an official-style loop, same run.
+
+    python benchmarks/bench_ttt.py                       # 20 frames 120x216, 2 rounds x 10 iterations
+    python benchmarks/bench_ttt.py --rounds 1 --iterations 3 --threads 2
+
+The video: the 240x432 golden video (``shared/golden/stcn/inference.npz``) downsampled 2x to
+120x216 and played forward then backward to 20 frames, 2 objects, golden-init weights.  Both runs
+follow the identical protocol: initial pseudo-label pass, per round a pseudo-label refresh (tt-MCC),
+a new Adam, ``iterations`` cycle steps on triplets 0 < i < j (jump 10), then a final inference.
+
+The official-style run re-enacts the official ``eval_all_datasets_ttt.py`` work with our modules:
+weights copied into separate training / inference networks, pseudo-labels argmaxed and written as
+PNGs to a temporary folder every pass, each sample read back from PNG files (frames stored as
+PNG once beforehand, not timed) and normalised, the cycle with one value-encoder / decoder call
+per object (query features re-convolved for every object), the non-fused Adam, and the official
+inference loop of ``bench_stcn.py``.  The official data loader's 16 worker processes are NOT
+re-enacted (that makes the ratio conservative).
+
+Printed: wall and process-CPU seconds of the whole protocol and of one iteration for both, the
+ratios, peak RSS, and the golden README's official numbers (one tt-MCC iteration ~10.5 s at
+240x432 with 2 threads; inference ~0.55 s/frame).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import models.ttt as ttt  # noqa: E402
+from bench_stcn import GOLDEN, official_style  # noqa: E402
+from models import golden_init  # noqa: E402
+from models.stcn import STCN  # noqa: E402
+from models.stcn.inference import aggregate, normalise, pad_divide_by  # noqa: E402
+from models.ttt.sampler import label_presence, sample_triplet  # noqa: E402
+
+
+def make_video(n_frames: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    z = np.load(GOLDEN)
+    small = np.stack([np.asarray(Image.fromarray(f).resize((216, 120), Image.BILINEAR)) for f in z["frames"]])
+    order = list(range(12)) + list(range(10, 0, -1)) * 2
+    mask = np.asarray(Image.fromarray(z["first_mask"]).resize((216, 120), Image.NEAREST))
+    return small[order[:n_frames]], mask
+
+
+# ----------------------------------------------------------------------------- official-style cycle
+def _value(net: STCN, image, f16, mask, other):
+    ve = net.value_encoder
+    x = ve.conv1(torch.cat([image, mask, other], 1))
+    x = ve.layer3(ve.layer2(ve.layer1(ve.maxpool(ve.relu(ve.bn1(x))))))
+    x = ve.fuser.block1(torch.cat([x, f16], 1))
+    return ve.fuser.block2(x + ve.fuser.attention(x)).unsqueeze(2)
+
+
+def _decode(net: STCN, x, f8, f4):
+    d = net.decoder
+    x = d.up_8_4(f4, d.up_16_8(f8, d.compress(x)))
+    return F.interpolate(d.pred(F.relu(x)), scale_factor=4, mode="bilinear", align_corners=False)
+
+
+def _segment(net, qk, qv, qf8, qf4, mk, mv, selector):
+    b, ck = mk.shape[:2]
+    mkf, qkf = mk.flatten(2), qk.flatten(2)
+    affinity = (2 * (mkf.transpose(1, 2) @ qkf) - mkf.pow(2).sum(1).unsqueeze(2)) / math.sqrt(ck)
+    affinity = torch.exp(affinity - affinity.max(1, keepdim=True)[0])
+    affinity = affinity / affinity.sum(1, keepdim=True)
+    h, w = qk.shape[-2:]
+    logits = torch.cat([_decode(net, torch.cat([torch.bmm(mv[:, i].flatten(2), affinity).view(b, -1, h, w), qv], 1),
+                                qf8, qf4) for i in range(mv.shape[1])], 1)
+    prob = torch.sigmoid(logits) * selector[:, :, None, None]
+    log_odds = aggregate(prob, dim=1)
+    return log_odds, F.softmax(log_odds, dim=1)[:, 1:]
+
+
+def _propagate(net, rgb, ms, secs, selector, k16, f16t, f16, f8, f4):
+    ref_v = torch.stack([_value(net, rgb[:, 0], f16[:, 0], ms[:, j], secs[:, j]) for j in range(ms.shape[1])], 1)
+    ref_k = k16[:, :, 0:1]
+    outs = []
+    for i in range(1, rgb.shape[1]):
+        lo, pm = _segment(net, k16[:, :, i], f16t[:, i], f8[:, i], f4[:, i], ref_k, ref_v, selector)
+        outs.append((lo, pm))
+        if i < rgb.shape[1] - 1:
+            other = pm.sum(1, keepdim=True) - pm
+            v = torch.stack([_value(net, rgb[:, i], f16[:, i], pm[:, j, None], other[:, j, None])
+                             for j in range(pm.shape[1])], 1)
+            ref_v = torch.cat([ref_v, v], 3)
+            ref_k = torch.cat([ref_k, k16[:, :, i:i + 1]], 2)
+    return outs
+
+
+def official_cycle_loss(net: STCN, batch: dict) -> torch.Tensor:
+    rgb = batch["rgb"]
+    b, t = rgb.shape[:2]
+    f16, f8, f4 = net.key_encoder(rgb.flatten(0, 1))
+    k16 = net.key_proj(f16).view(b, t, 64, *f16.shape[-2:]).transpose(1, 2)
+    f16t = net.key_comp(f16).view(b, t, 512, *f16.shape[-2:])
+    f16, f8, f4 = (x.view(b, t, *x.shape[1:]) for x in (f16, f8, f4))
+    fwd = _propagate(net, rgb, batch["gt"][:, :, 0], batch["sec_gt"][:, :, 0], batch["selector"],
+                     k16, f16t, f16, f8, f4)
+    last = fwd[-1][1][:, :, None]
+    bwd = _propagate(net, rgb.flip(1), last, last.sum(1, keepdim=True) - last, batch["selector"],
+                     k16.flip(2), f16t.flip(1), f16.flip(1), f8.flip(1), f4.flip(1))
+    return F.cross_entropy(bwd[-1][0], batch["cls_gt"][:, 0])
+
+
+def _official_batch(folder: Path, idx: list[int]) -> dict:
+    """Read one sample back from PNG files like the official dataset (frames, pseudo-label masks)."""
+    frames = np.stack([np.asarray(Image.open(folder / "frames" / f"{i:05d}.png").convert("RGB")) for i in idx])
+    masks = np.stack([np.asarray(Image.open(folder / "labels" / f"{i:05d}.png").convert("P")) for i in idx])
+    if len(np.unique(masks[0])) != len(np.unique(masks[-1])):
+        frames[-1], masks[-1] = frames[0], masks[0]
+    rgb, _ = pad_divide_by(normalise(frames), 16)
+    masks = pad_divide_by(torch.from_numpy(masks.astype(np.int64)), 16)[0].numpy()
+    labels = [v for v in np.unique(masks[0]) if v != 0]
+    cls_gt = np.zeros(masks.shape, np.int64)
+    for i, v in enumerate(labels):
+        cls_gt[masks == v] = i + 1
+    gt = torch.from_numpy(np.stack([(cls_gt == v) for v in labels]).astype(np.float32)).unsqueeze(2)
+    sec = gt.sum(0, keepdim=True) - gt
+    return {"rgb": rgb[None], "gt": gt[None], "sec_gt": sec[None], "cls_gt": torch.from_numpy(cls_gt)[None],
+            "selector": torch.ones(1, len(labels))}
+
+
+def _write_labels(folder: Path, probs: np.ndarray) -> None:
+    (folder / "labels").mkdir(exist_ok=True)
+    for t, lab in enumerate(probs.argmax(0).astype(np.uint8)):
+        Image.frombytes("P", lab.shape[::-1], lab.tobytes()).save(folder / "labels" / f"{t:05d}.png")
+
+
+def official_protocol(base: STCN, frames, mask, rounds, iterations, lr, seed, folder: Path, timings: dict):
+    rng = np.random.default_rng(seed)
+    model = STCN().eval()
+    model.load_state_dict(base.state_dict())
+    val = STCN().eval()
+    val.load_state_dict(model.state_dict())
+    _write_labels(folder, official_style(val, frames, mask))
+    for _ in range(rounds):
+        val.load_state_dict(model.state_dict())
+        _write_labels(folder, official_style(val, frames, mask))
+        labels = np.stack([np.asarray(Image.open(folder / "labels" / f"{t:05d}.png")) for t in range(len(frames))])
+        presence = label_presence(torch.from_numpy(labels), 3)
+        opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=1e-7)
+        for _ in range(iterations):
+            idx, _ = sample_triplet(presence, rng=rng)
+            t0 = time.perf_counter()
+            opt.zero_grad()
+            loss = official_cycle_loss(model, _official_batch(folder, idx))
+            loss.backward()
+            opt.step()
+            timings.setdefault("iter", []).append(time.perf_counter() - t0)
+    val.load_state_dict(model.state_dict())
+    return official_style(val, frames, mask)
+
+
+def run_one(impl: str, args) -> dict:
+    torch.set_num_threads(args.threads)
+    frames, mask = make_video(args.frames)
+    base = golden_init(STCN(), seed=0, s=1.0).eval()
+    timings: dict = {}
+    wall, cpu = time.perf_counter(), time.process_time()
+    if impl == "ours":
+        adapted = ttt.adapt(base, frames, mask, "mcc", rounds=args.rounds, iterations=args.iterations, lr=1e-6,
+                            seed=1)
+        adapted.segment(frames, mask)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            (folder / "frames").mkdir()
+            for t, f in enumerate(frames):
+                Image.fromarray(f).save(folder / "frames" / f"{t:05d}.png")
+            wall, cpu = time.perf_counter(), time.process_time()
+            official_protocol(base, frames, mask, args.rounds, args.iterations, 1e-6, 1, folder, timings)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    out = {"protocol_wall_s": wall, "protocol_cpu_s": cpu,
+           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    # one iteration in isolation (3 repetitions, median), same sample for both implementations
+    model = copy.deepcopy(base)
+    images = model.prepare(frames)
+    labels = model.ttt_pseudo_labels(images, torch.from_numpy(mask.astype(np.int64)))
+    batch = ttt.build_batch(images, labels, [([0, 4, 9], [1, 2])], 2)
+    opt = (torch.optim.Adam(model.parameters(), lr=1e-6, weight_decay=1e-7, fused=True) if impl == "ours"
+           else torch.optim.Adam(model.parameters(), lr=1e-6, weight_decay=1e-7))
+    times = []
+    for _ in range(3):
+        t0, c0 = time.perf_counter(), time.process_time()
+        opt.zero_grad()
+        loss = (ttt.loss_from_batch(model, batch, "mcc") if impl == "ours" else official_cycle_loss(model, batch))
+        loss.backward()
+        opt.step()
+        times.append((time.perf_counter() - t0, time.process_time() - c0))
+    out["iter_wall_s"], out["iter_cpu_s"] = (float(np.median([t[i] for t in times])) for i in (0, 1))
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--frames", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--iterations", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--_run", metavar="IMPL", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args._run:
+        print(json.dumps(run_one(args._run, args)))
+        return
+    print(f"tt-MCC protocol, {args.frames} frames 120x216, 2 objects, {args.rounds} rounds x {args.iterations} "
+          f"iterations, {args.threads} thread(s)")
+    res = {}
+    for impl in ("official-style", "ours"):
+        cmd = [sys.executable, __file__, "--_run", impl, "--frames", str(args.frames), "--rounds", str(args.rounds),
+               "--iterations", str(args.iterations), "--threads", str(args.threads)]
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode:
+            raise SystemExit(out.stderr)
+        r = res[impl] = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"  {impl:>15}: protocol {r['protocol_wall_s']:.1f} s wall / {r['protocol_cpu_s']:.1f} s cpu; "
+              f"one iteration {r['iter_wall_s']:.2f} s wall / {r['iter_cpu_s']:.2f} s cpu; "
+              f"peak RSS {r['peak_rss_mb']:.0f} MB")
+    o, u = res["official-style"], res["ours"]
+    print(f"  speed-up: protocol {o['protocol_wall_s'] / u['protocol_wall_s']:.2f}x wall, "
+          f"{o['protocol_cpu_s'] / u['protocol_cpu_s']:.2f}x cpu; iteration "
+          f"{o['iter_wall_s'] / u['iter_wall_s']:.2f}x wall, {o['iter_cpu_s'] / u['iter_cpu_s']:.2f}x cpu")
+    print("  golden README (official code, 240x432, 2 threads, idle machine): 10.5 s per tt-MCC iteration, "
+          "0.55 s/frame inference")
+
+
+if __name__ == "__main__":
+    main()
