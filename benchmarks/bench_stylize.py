@@ -9,7 +9,9 @@ Compares, in the same run and on the same random weights and frames, our pipelin
 three strengths from one pass) with a straightforward port (NCHW, autograd ``no_grad``, instance norm
 composed from mean/var as written in the spec, plain interpolate + pad + conv; network only, no
 colour step).  The spec measured ~7.7 s per 480x854 frame for such a port on this machine's CPU.
-The style predictor runs once per style image (cached) and is timed separately.
+The style predictor runs once per style image (cached) and is timed separately.  On a machine
+whose cores are busy with other work, set OMP_NUM_THREADS=1: OpenMP threads waiting for a
+descheduled partner inflate both wall and CPU time of every small op.
 """
 from __future__ import annotations
 
@@ -73,7 +75,7 @@ def main(argv=None) -> int:
     ap.add_argument("--full", action="store_true", help="480x854 frames (default 240x427)")
     ap.add_argument("--frames", type=int, default=4, help="frames per timed call (default 4)")
     ap.add_argument("--repeats", type=int, default=3, help="timed repeats, medians reported (default 3)")
-    ap.add_argument("--batch", type=int, nargs="+", help="batch sizes to try for ours (default: 1 and the automatic one)")
+    ap.add_argument("--batch", type=int, nargs="+", help="batch sizes to try for ours (default: 1, --frames, automatic)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--no-reference", action="store_true", help="skip the straightforward port")
     args = ap.parse_args(argv)
@@ -109,7 +111,7 @@ def main(argv=None) -> int:
         st.stylize_pair(frames, style)
 
     if not args.batch:
-        args.batch = sorted({1, min(len(frames), st.auto_batch_size(h, w))})
+        args.batch = sorted({1, len(frames), min(len(frames), st.auto_batch_size(h, w))})
     if not args.no_reference:
         run_ref()                                            # warm-up
     for b in args.batch:

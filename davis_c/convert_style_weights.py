@@ -56,7 +56,11 @@ def _read_saved_model(path: str) -> dict[str, np.ndarray]:
     """TF2 SavedModel: its files key variables by object-graph ids, so ask TF for (name, value)."""
     tf = _import_tf()
     obj = tf.saved_model.load(path)
-    return {v.name: v.numpy() for v in obj.variables}
+    variables = getattr(obj, "variables", None)
+    if variables is None:
+        raise ConversionError(f"{path}: the loaded SavedModel has no `variables` list (not the TF-Hub "
+                              "arbitrary-image-stylization module?)")
+    return {v.name: v.numpy() for v in variables}
 
 
 def _resolve_hub(handle: str) -> str:

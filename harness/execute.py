@@ -209,8 +209,6 @@ class UnitRunner:
 
     def __init__(self, setup: RunSetup, vos=None, source: Source | None = None) -> None:
         self.setup = setup
-        if setup.threads:
-            torch.set_num_threads(setup.threads)
         self.vos = vos if vos is not None else build_model(setup.config, setup.checkpoint, setup.random_init,
                                                            setup.device)
         self.source = source if source is not None else open_source(**setup.source)
@@ -311,6 +309,8 @@ _WORKER: UnitRunner | None = None
 
 def init_worker(setup: RunSetup) -> None:
     global _WORKER
+    if setup.threads:  # share the cores between the workers instead of oversubscribing them
+        torch.set_num_threads(setup.threads)
     _WORKER = UnitRunner(setup)
 
 

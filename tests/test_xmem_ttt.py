@@ -59,7 +59,7 @@ def _train(model, batch, kind, steps, lr):
     return losses
 
 
-@pytest.mark.parametrize("kind, idx, lr", [("mcc", [0, 2, 5, 9], 1e-5),
+@pytest.mark.parametrize("kind, idx, lr", [("mcc", [0, 4, 9], 1e-5),
                                            ("ent", [0, 4, 9], 1e-3),
                                            ("ae", [0], 1e-5)])
 def test_loss_decreases_on_a_fixed_sample(vos, video, kind, idx, lr):
@@ -101,21 +101,28 @@ def test_gradients_reach_the_trained_parameters(vos, video):
                       if n.startswith(("key_proj.", "decoder.hidden_update."))}
 
 
-def test_adapt_leaves_original_untouched_and_seeds_reproduce(vos, video):
+def test_adapt_leaves_original_untouched(vos, video):
     frames, masks = video
     before = {k: v.clone() for k, v in vos.state_dict().items()}
     # the preset's octuplets are exercised above; 3-frame samples keep this end-to-end run cheap
     params = dict(ttt.load_preset("xmem_mcc"), rounds=2, iterations=1, resolution=None, lr=1e-5, num_frames=3)
-    a = ttt.adapt(vos, frames, masks[0], seed=3, **params)
-    b = ttt.adapt(vos, frames, masks[0], seed=3, **params)
+    adapted = ttt.adapt(vos, frames, masks[0], seed=3, **params)
     for k, v in vos.state_dict().items():
         assert torch.equal(v, before[k]), k
+    assert adapted.ttt_log["pseudo_label_passes"] == 2 and len(adapted.ttt_log["losses"]) == 2
+    changed = [k for k, v in adapted.state_dict().items() if not torch.equal(v, before[k])]
+    assert changed and all(not k.endswith(("running_mean", "running_var", "num_batches_tracked")) for k in changed)
+    probs = adapted.segment(frames, masks[0])
+    assert probs.shape == (3, len(frames), H, W) and np.isfinite(probs).all()
+
+
+def test_adapt_seeds_reproduce(vos, video):
+    frames, masks = video
+    params = dict(ttt.load_preset("xmem_ent"), rounds=1, iterations=2, resolution=None, lr=1e-4, num_frames=3)
+    a, b = (ttt.adapt(vos, frames, masks[0], seed=5, **params) for _ in range(2))
+    assert a.ttt_log["losses"] == b.ttt_log["losses"]
     sa, sb = a.state_dict(), b.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
-    assert a.ttt_log["losses"] == b.ttt_log["losses"] and a.ttt_log["pseudo_label_passes"] == 2
-    assert any(not torch.equal(sa[k], before[k]) for k in sa)
-    probs = a.segment(frames, masks[0])
-    assert probs.shape == (3, len(frames), H, W) and np.isfinite(probs).all()
 
 
 def test_octuplet_sampler():

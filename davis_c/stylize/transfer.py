@@ -147,9 +147,9 @@ def _check_frames(frames: np.ndarray) -> np.ndarray:
 class StyleTransfer:
     """The network on one device with a per-style-image cache of its 13 (gamma, beta) pairs.
 
-    ``batch_size`` frames go through the transformer at once; by default as many as hold about
-    4 (CPU) or 16 (GPU) DAVIS 480p frames' worth of pixels, which measured faster than single frames
-    on CPU too.  Everything runs under ``torch.inference_mode`` in channels-last.  On CUDA, TF32 is
+    ``batch_size`` frames go through the transformer at once; by default one on CPU (measured: at
+    480p batching helps only when the cores are oversubscribed, and hurts single-threaded) and
+    about 16 DAVIS 480p frames' worth of pixels on GPUs.  Everything runs under ``torch.inference_mode`` in channels-last.  On CUDA, TF32 is
     off by default (``allow_tf32=False``) so GPU and CPU results are the same float32 computation.
     """
 
@@ -170,9 +170,10 @@ class StyleTransfer:
         self._params: dict[str, StyleParams] = {}
 
     def auto_batch_size(self, height: int, width: int) -> int:
-        """Frames per transformer call: ~4 (CPU) or ~16 (GPU) 480x854 frames' worth of pixels, 1..32."""
-        frames_worth = 4 if self.device.type == "cpu" else 16
-        return max(1, min(32, frames_worth * 480 * 856 // (height * width)))
+        """Frames per transformer call: 1 on CPU; ~16 480x854 frames' worth of pixels (1..32) otherwise."""
+        if self.device.type == "cpu":
+            return 1
+        return max(1, min(32, 16 * 480 * 856 // (height * width)))
 
     def _to_input(self, images: np.ndarray) -> Tensor:
         """uint8 NHWC -> float32 NCHW in [0, 1] (channels-last memory: the permute is free)."""

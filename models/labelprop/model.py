@@ -58,7 +58,8 @@ class LabelPropagation(nn.Module):
         """Soft masks (K+1, T, H, W) float32: background first, then objects in ascending id.
 
         Frame 0 is the first-frame annotation moved to the feature grid and back (as the
-        reference saves it).  Unknown keyword arguments (other models' options) are rejected.
+        reference saves it).  ``radius=float("inf")`` lifts the spatial restriction (None keeps
+        the model default).  Unknown keyword arguments (other models' options) are rejected.
         """
         if unused:
             raise TypeError(f"labelprop.segment got unknown options {sorted(unused)}; "
