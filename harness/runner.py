@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from harness.data import DataError, open_source, select_variants, select_videos
+from harness.data import open_source, select_variants, select_videos
 from harness.execute import (RunSetup, SetupError, UnitRunner, build_model, find_checkpoint, init_worker,
                              resolve_ttt, run_in_worker)
 from harness.methods import load_method

@@ -158,3 +158,28 @@ def test_segment_interface(golden, golden_xmem):
     assert void.shape == (3, 1, 120, 216) and (void[:, 0].argmax(0)[:8, :8] == 0).all()
     empty = golden_xmem.segment(frames[:2], np.zeros_like(mask))
     assert empty.shape == (1, 2, 120, 216) and (empty == 1).all()
+
+
+def test_count_usage_rule_of_eval_py():
+    from models.xmem import DEFAULT_CONFIG
+    from models.xmem.inference import count_usage_rule
+
+    assert not count_usage_rule(390, DEFAULT_CONFIG)          # 390 / 5 * 128 = 9984 < 10000
+    assert count_usage_rule(391, DEFAULT_CONFIG)
+    assert count_usage_rule(40, {**DEFAULT_CONFIG, **LONG_CONFIG})
+    assert not count_usage_rule(10**6, {**DEFAULT_CONFIG, "enable_long_term": False})
+
+
+def test_long_term_removal_drops_ties_and_config_checks():
+    from models.xmem.memory import MemoryConfig, MemoryStore
+
+    store = MemoryStore(count_usage=True)
+    store.add(torch.arange(8.0).view(1, 2, 4), torch.zeros(1, 3, 4), torch.ones(1, 1, 4), None)
+    store.use_count = torch.tensor([[[0.5, 0.1, 0.1, 0.9]]])
+    store.life_count = torch.ones(1, 1, 4)
+    assert store.remove_obsolete(4) == 0 and store.size == 4
+    # asked to drop one element: both tied at the threshold go (official behaviour)
+    assert store.remove_obsolete(3) == 2
+    assert store.key.tolist() == [[[0.0, 3.0], [4.0, 7.0]]] and store.value.shape == (1, 3, 2)
+    with pytest.raises(ValueError, match="min_mid_term_frames"):
+        MemoryConfig(min_mid_term_frames=1)

@@ -12,7 +12,6 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from models.stcn.inference import aggregate, labels_to_onehot, normalise, pad_divide_by, propagate, unpad

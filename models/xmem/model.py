@@ -133,7 +133,8 @@ def _single_to_multi_object(state: dict[str, torch.Tensor]) -> dict[str, torch.T
 
 
 def load(checkpoint: str | Path | Mapping[str, Any] | None = None, device: Any = None, **config: Any) -> XMem:
-    """Build XMem, load ``checkpoint`` (path or state dict) strictly, move to ``device``, eval mode.
+    """Build XMem, load ``checkpoint`` (path or state dict) strictly, move to ``device`` (None: CUDA
+    when available), eval mode.
 
     ``config`` holds eval options (see :data:`DEFAULT_CONFIG`) and, without a checkpoint, the
     dims ``key_dim``/``value_dim``/``hidden_dim`` (64/512/64).  With a checkpoint the dims come
@@ -153,6 +154,6 @@ def load(checkpoint: str | Path | Mapping[str, Any] | None = None, device: Any =
     model = XMem(**{"key_dim": 64, "value_dim": 512, "hidden_dim": 64, **dims}, **config)
     if state is not None:
         load_strict(model, state, source)
-    if device is not None:
-        model.to(device)
-    return model.eval()
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return model.to(torch.device(device)).eval()
