@@ -135,3 +135,21 @@ def test_octuplet_sampler():
     assert xmem_ttt.sample_indices(50, 1, 10, rng) == [0]
     same = [xmem_ttt.sample_indices(60, 8, 10, np.random.default_rng(7)) for _ in range(2)]
     assert same[0] == same[1]
+
+
+def test_methods_and_presets_registered():
+    from harness.methods import load_method
+    from models.xmem import DEFAULT_CONFIG
+
+    expected = {"xmem": None, "xmem+mcc": "mcc", "xmem+ent": "ent", "xmem+ae": "ae"}
+    for method, kind in expected.items():
+        _, config = load_method(method)
+        assert config["model"] == "xmem" and config["checkpoint"] == "XMem.pth"
+        assert set(config["segment"]) <= set(DEFAULT_CONFIG)
+        if kind is None:
+            assert config["ttt"] is None
+            continue
+        preset = ttt.load_preset(config["ttt"])
+        assert preset["kind"] == kind and preset["model"] == "xmem" and preset["lr"] == 1e-6
+        assert preset["num_frames"] == (1 if kind == "ae" else 8)
+        assert set(preset["segment"]) <= set(DEFAULT_CONFIG)

@@ -37,7 +37,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 def normalise(frames: np.ndarray | torch.Tensor, device=None, dtype=torch.float32) -> torch.Tensor:
     """uint8 RGB (T, H, W, 3) -> normalised float (T, 3, H, W), like ToTensor + Normalize."""
-    x = torch.as_tensor(np.ascontiguousarray(frames) if isinstance(frames, np.ndarray) else frames)
+    if isinstance(frames, np.ndarray):  # torch wants a writable, contiguous buffer
+        frames = frames if frames.flags.writeable and frames.flags.c_contiguous else np.array(frames)
+    x = torch.as_tensor(frames)
     if x.dtype != torch.uint8 or x.dim() != 4 or x.shape[-1] != 3:
         raise ValueError(f"frames must be uint8 (T, H, W, 3), got {tuple(x.shape)} {x.dtype}")
     x = x.to(device).permute(0, 3, 1, 2).to(torch.float32).div_(255)
@@ -75,7 +77,7 @@ def labels_to_onehot(first_mask: np.ndarray | torch.Tensor) -> tuple[torch.Tenso
 
     Objects are the non-zero labels in sorted order; 255 (DAVIS void) is not an object.
     """
-    m = torch.as_tensor(np.asarray(first_mask)) if not isinstance(first_mask, torch.Tensor) else first_mask
+    m = first_mask if isinstance(first_mask, torch.Tensor) else torch.from_numpy(np.array(first_mask))
     if m.dim() != 2:
         raise ValueError(f"first_mask must be a (H, W) label map, got shape {tuple(m.shape)}")
     ids = tuple(int(v) for v in torch.unique(m).tolist() if v not in (0, 255))

@@ -99,7 +99,7 @@ def loss_from_batch(vos: nn.Module, batch: dict[str, torch.Tensor], kind: str) -
 
 def _class_map(first_mask: np.ndarray | torch.Tensor, device) -> tuple[torch.Tensor, int]:
     """Label map -> class map 0..K (sorted non-zero labels, 255 void = background), K."""
-    m = torch.as_tensor(np.asarray(first_mask)).to(device).long()
+    m = torch.from_numpy(np.array(first_mask)).to(device).long()
     if m.dim() != 2:
         raise ValueError(f"first_mask must be a (H, W) label map, got shape {tuple(m.shape)}")
     ids = [int(v) for v in torch.unique(m).tolist() if v not in (0, 255)]
@@ -130,7 +130,7 @@ def loss(vos: nn.Module, frames: np.ndarray, first_mask: np.ndarray, kind: str, 
     cls0, k = _class_map(first_mask, device)
     maps = torch.zeros((frames.shape[0], *cls0.shape), dtype=torch.long, device=device)
     if labels is not None:
-        maps[:] = torch.as_tensor(np.asarray(labels)[: frames.shape[0]], device=device).long()
+        maps[:] = torch.from_numpy(np.array(labels[: frames.shape[0]])).to(device).long()
     maps[0] = cls0
     presence = label_presence(maps[:1], k + 1)
     targets = np.random.default_rng(seed).choice(np.flatnonzero(presence[0, 1:]) + 1, min(k, max_obj),

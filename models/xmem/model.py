@@ -100,6 +100,10 @@ class XMem(XMemNet):
         """XMem octuplets (distinct frames grown from frame 0); see :func:`models.xmem.ttt.sample_indices`."""
         return xmem_ttt.sample_indices(n_frames, num_frames, max_jump, rng)
 
+    def ttt_max_sampled_frames(self, num_frames: int, max_jump: int) -> int:
+        """How many leading frames :meth:`ttt_sample_indices` can reach (training frames to prepare)."""
+        return xmem_ttt.max_sampled_frames(num_frames, max_jump)
+
     def extra_repr(self) -> str:
         return f"key_dim={self.key_dim}, value_dim={self.value_dim}, hidden_dim={self.hidden_dim}"
 
