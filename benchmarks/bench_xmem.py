@@ -191,7 +191,7 @@ def cmd_memory(args) -> None:
                                                     "enable_long_term_count_usage": True},
         "long-term off (working memory only)": {"enable_long_term": False},
     }
-    print(f"XMem memory over {args.frames} synthetic frames at {args.size} (2 objects, mem_every 5)")
+    print(f"XMem memory over {args.frames} synthetic frames at {args.size} (2 objects, mem_every 5)", flush=True)
     for name, cfg in configs.items():
         cmd = [sys.executable, __file__, "_memory_child", "--frames", str(args.frames), "--size", args.size,
                "--threads", str(args.threads), "--config", json.dumps(cfg)]
@@ -199,7 +199,7 @@ def cmd_memory(args) -> None:
         r = json.loads(out.strip().splitlines()[-1])
         print(f"  {name:42s} peak RSS {r['peak_rss_mb']:7.0f} MB | max elements work {r['max_work_elements']:6d} "
               f"long {r['max_long_elements']:6d} (HW={r['hw']}) | consolidations {r['consolidations']:3d} "
-              f"removals {r['removals']:3d} | {r['seconds']:.0f} s")
+              f"removals {r['removals']:3d} | {r['seconds']:.0f} s", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
