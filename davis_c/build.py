@@ -4,11 +4,15 @@
     python -m davis_c.build --sample                                 # synthetic sample, minutes, no download
     python -m davis_c.build --root DAVIS --style-weights magenta.pth --styles DAVIS-C/styles   # + style1..4
 
-Work is split in tasks of one (strength, video), computed in ``--workers`` processes and written in a fixed
-order by this process into one shard per (strength, corruption); a shard is renamed into place only when
-all its videos are in, so a killed build resumes where it stopped (complete shards are kept) and the
-result is byte-identical to an uninterrupted build whatever ``--workers`` is.  The seed of every
-(corruption, strength, video) is derived from ``--seed`` and the names (:func:`davis_c.store.derive_seed`).
+Work is split in tasks of one (strength, video) for the weight-free corruptions and of one video with all
+its strengths for the neural styles (the network has no severity input: one pass per (frame, style) gives
+low, med and high), computed in ``--workers`` processes and written in a fixed order by this process into
+one shard per (strength, corruption); a shard is renamed into place only when all its videos are in, so a
+killed build resumes where it stopped (complete shards are kept) and the result is byte-identical to an
+uninterrupted build whatever ``--workers`` is.  The seed of every (corruption, strength, video) is derived
+from ``--seed`` and the names (:func:`davis_c.store.derive_seed`).  Style shards also record the weights'
+SHA-256 and the style images' md5s (``davis_c.stylize.describe_style_setup``, incl. the
+``style_weights_random_init`` flag); other weights or images rebuild them on rerun.
 """
 from __future__ import annotations
 
@@ -84,41 +88,85 @@ def _digest(chunks: Sequence[bytes]) -> str:
 # ------------------------------------------------------------------------------------------------ workers
 @dataclass(frozen=True)
 class _Task:
+    """One video under some (strength, corruptions) jobs.  ``group`` names the shards it feeds (one
+    strength's weight-free corruptions, or every strength of the neural styles) for the progress bar."""
+
     root: str
     image_set: str
     resolution: str
     year: str
-    strength: str
+    group: str
     video: str
-    corruptions: tuple[str, ...]
+    jobs: tuple[tuple[str, tuple[str, ...]], ...]   # ((strength, corruption names), ...)
     seed: int
     codec: str
+
+    @property
+    def variants(self) -> list[tuple[str, str]]:
+        return [(s, n) for s, names in self.jobs for n in names]
 
 
 _WORKER_DS: dict[tuple, DavisDataset] = {}
 
 
-def _init_worker(style_weights: str | None, styles_dir: str | None, device: str | None) -> None:
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def limit_torch_threads(workers: int) -> int | None:
+    """In a worker process of a ``--workers N`` build, give torch ``cores // N`` threads (at least 1):
+    by default every process would start one thread per core and N of them oversubscribe the CPU.
+    Only when torch is already imported (the neural styles load it); returns the count set, or None."""
+    if workers <= 1 or "torch" not in sys.modules:
+        return None
+    import torch
+
+    n = max(1, _cpu_count() // workers)
+    torch.set_num_threads(n)
+    return n
+
+
+def _init_worker(style_weights: str | None, styles_dir: str | None, device: str | None,
+                 workers: int = 1) -> None:
     if style_weights:
         C.load_styles(style_weights, styles_dir, device)
+        if workers > 1:
+            # embeddings at torch's default thread count, as a --workers 1 build computes them: the
+            # predictor's results differ in the last bits with the thread count (frames must not)
+            C.warm_styles()
+    limit_torch_threads(workers)
 
 
-def _run_task(task: _Task) -> dict[str, list[bytes]]:
-    """Corrupt one video at one strength with every requested corruption; returns encoded frames."""
+def _run_task(task: _Task) -> dict[tuple[str, str], list[bytes]]:
+    """Corrupt one video with every (strength, corruption) of the task; returns encoded frames per pair.
+
+    All strengths of one corruption come from :func:`davis_c.corruptions.corrupt_strengths`, so a neural
+    style runs its network once per frame for low, med and high."""
     key = (task.root, task.image_set, task.resolution, task.year)
     ds = _WORKER_DS.get(key)
     if ds is None:
         ds = _WORKER_DS[key] = DavisDataset(task.root, task.image_set, task.resolution, task.year)
     jpegs, frames = read_frames(ds, task.video)  # fully checked once by the clean shard
-    severity = C.STRENGTHS[task.strength]
-    out: dict[str, list[bytes]] = {}
-    for name in task.corruptions:
-        seed = derive_seed(task.seed, name, task.strength, task.video)
+    out: dict[tuple[str, str], list[bytes]] = {}
+    names = list(dict.fromkeys(n for _, ns in task.jobs for n in ns))
+    for name in names:
+        strengths = [s for s, ns in task.jobs if name in ns]
         if name == "crf_compression" and task.codec == "jpeg":
-            out[name] = _crf.crf_jpegs(jpegs, severity)  # ffmpeg's own JPEG files, as released
+            for s in strengths:  # ffmpeg's own JPEG files, as released
+                out[s, name] = _crf.crf_jpegs(jpegs, C.STRENGTHS[s])
             continue
-        result = C.corrupt(frames, name, severity, seed=seed, source_jpegs=jpegs)
-        out[name] = [encode_frame(f, task.codec) for f in result]
+        sevs = {s: C.STRENGTHS[s] for s in strengths}
+        seeds = {C.STRENGTHS[s]: derive_seed(task.seed, name, s, task.video) for s in strengths}
+        results = C.corrupt_strengths(frames, name, list(sevs.values()), seeds=seeds, source_jpegs=jpegs)
+        encoded: dict[int, list[bytes]] = {}  # low and med of a style are the same array: encode once
+        for s, sev in sevs.items():
+            res = results[sev]
+            if id(res) not in encoded:
+                encoded[id(res)] = [encode_frame(f, task.codec) for f in res]
+            out[s, name] = encoded[id(res)]
     return out
 
 
@@ -129,7 +177,7 @@ class _Runner:
         self.pool = None
         if workers > 1:
             self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_init_worker, initargs=init_args)
+                                            initializer=_init_worker, initargs=(*init_args, workers))
         else:
             _init_worker(*init_args)
         self.ahead = 2 * workers
@@ -159,6 +207,30 @@ class _Runner:
 
 
 # ------------------------------------------------------------------------------------------------ build
+#: attributes of ``davis_c.stylize.describe_style_setup`` (+ our key) stored on style shards and the index
+_STYLE_ATTRS = ("style_weights_sha256", "style_weights_random_init", "style_images_md5", "style_images_official",
+                "style_key")
+
+
+def _describe_styles(style_weights: str | os.PathLike, styles_dir: str | os.PathLike) -> dict[str, Any]:
+    """What the style shards are made from (weights sha256, random-init flag, style images' md5s); also
+    checks the weights file and the style images, so a bad setup fails before any work."""
+    from davis_c import stylize  # imports torch: only when styles are built
+
+    try:
+        return dict(stylize.describe_style_setup(style_weights, styles_dir))
+    except (OSError, ValueError) as exc:  # CheckpointError is a ValueError
+        raise BuildError(f"style setup ({style_weights}, {styles_dir}): {exc}") from exc
+
+
+def _style_key(build_key: str, setup: dict[str, Any]) -> str:
+    """Key of a style shard: the build's settings plus the weights' SHA-256 and the style images' md5s,
+    so other weights or images rebuild the styles on rerun."""
+    ident = {"build_key": build_key, "style_weights_sha256": setup.get("style_weights_sha256"),
+             "style_images_md5": setup.get("style_images_md5")}
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
+
+
 def sample_root(cache: str | os.PathLike | None = None) -> Path:
     """The synthetic DAVIS sample in a cache folder (``$DAVIS_C_CACHE`` or ``~/.cache/davis_c``), made once."""
     from davis_c.sample import MARKER, make_sample
@@ -231,6 +303,12 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
             skipped[n] = STYLE_HELP
         names = [n for n in names if n not in neural]
         log(f"skipping {', '.join(neural)}: {STYLE_HELP}")
+    style_setup: dict[str, Any] | None = None
+    if any(C.get(n).kind == "neural" for n in names):
+        style_setup = _describe_styles(style_weights, styles_dir)  # validates weights + images before any work
+        if style_setup.get("style_weights_random_init"):
+            log("note: the style weights are randomly initialised (test/demo weights, not the real styles); "
+                "the style shards are flagged style_weights_random_init = True")
     ffmpeg = None
     if "crf_compression" in names:
         try:
@@ -254,8 +332,11 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
               "source_sha256": sources}
     build_key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
     common = {k: v for k, v in config.items() if k != "source_sha256"} | {"build_key": build_key}
+    style_attrs = (style_setup | {"style_key": _style_key(build_key, style_setup)}) if style_setup else {}
 
-    def existing(path: Path) -> bool:
+    def existing(path: Path, neural: bool = False) -> bool:
+        """A complete shard of this build that can be kept.  Other settings are refused; a style shard
+        made with other weights or style images (its ``style_key``) is rebuilt."""
         attrs = read_shard_attrs(path)
         if attrs is None:
             return False
@@ -263,6 +344,9 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
             raise BuildError(f"{path}: existing shard was built with other settings or source frames "
                              f"(seed/codec/videos/set/version/DAVIS files differ); use --force to rebuild, or "
                              "another --out")
+        if neural and attrs.get("style_key") != style_attrs["style_key"] and not force:
+            log(f"{path.name}: built with other style weights or style images; rebuilding it")
+            return False
         return attrs.get("build_key") == build_key and not force
 
     clean_path = shard_path(out, None, None)
@@ -281,46 +365,55 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
         built.append("clean")
 
     # -- corrupted shards ----------------------------------------------------------------------------
-    todo = {s: [n for n in names if not existing(shard_path(out, s, n))] for s in strs}
+    # weight-free: one task per (strength, video), strength after strength; neural: one task per video
+    # with every strength, so each frame goes through the network once per style
+    is_neural = {n: C.get(n).kind == "neural" for n in names}
+    todo = {s: [n for n in names if not existing(shard_path(out, s, n), is_neural[n])] for s in strs}
     reused = [f"{s}/{n}" for s in strs for n in names if n not in todo[s]]
-    tasks = [_Task(str(root), image_set, resolution, str(year), s, v, tuple(todo[s]), int(seed), codec)
-             for s in strs if todo[s] for v in vids]
+    task_args = (str(root), image_set, resolution, str(year))
+    tasks = [_Task(*task_args, s, v, ((s, tuple(n for n in todo[s] if not is_neural[n])),), int(seed), codec)
+             for s in strs if any(not is_neural[n] for n in todo[s]) for v in vids]
+    neural_jobs = tuple((s, tuple(n for n in todo[s] if is_neural[n])) for s in strs)
+    neural_jobs = tuple(j for j in neural_jobs if j[1])
+    if neural_jobs:
+        tasks += [_Task(*task_args, "styles", v, neural_jobs, int(seed), codec) for v in vids]
     n_frames = {v: len(ds.frame_paths(v)[0]) for v in vids}
     runner = _Runner(min(workers, len(tasks)), (str(style_weights) if style_weights else None,
                                                 str(styles_dir) if styles_dir else None, device)) if tasks else None
-    writers: dict[str, ShardWriter] = {}
+    writers: dict[tuple[str, str], ShardWriter] = {}
     bars: dict[str, tqdm] = {}
     variants = 0
     try:
         for task, result in (runner.map(tasks) if runner else ()):
-            s = task.strength
-            if not writers:
-                for n in task.corruptions:
+            if task.group not in bars:
+                for s, n in task.variants:
                     c = C.get(n)
                     attrs = common | {"kind": "corrupted", "variant": f"{s}/{n}", "strength": s,
                                       "severity": C.STRENGTHS[s], "corruption": n, "corruption_kind": c.kind,
                                       "parameters": c.parameters(C.STRENGTHS[s]), "random": c.random}
                     if n == "crf_compression":
                         attrs["ffmpeg"] = ffmpeg
-                    writers[n] = ShardWriter(shard_path(out, s, n), attrs)
-                bars[s] = tqdm(total=len(vids) * len(task.corruptions), desc=f"{s}: {len(writers)} shards",
-                               unit="video-variant", disable=not progress)
-            for n in task.corruptions:
-                images = result[n]
+                    if c.kind == "neural":
+                        attrs |= style_attrs
+                    writers[s, n] = ShardWriter(shard_path(out, s, n), attrs)
+                bars[task.group] = tqdm(total=len(vids) * len(task.variants),
+                                        desc=f"{task.group}: {len(task.variants)} shards",
+                                        unit="video-variant", disable=not progress)
+            for s, n in task.variants:
+                images = result[s, n]
                 if len(images) != n_frames[task.video]:
-                    raise BuildError(f"{n} returned {len(images)} frames for {n_frames[task.video]} "
+                    raise BuildError(f"{s}/{n} returned {len(images)} frames for {n_frames[task.video]} "
                                      f"in video {task.video!r}")
-                writers[n].add_video(task.video, images, {
+                writers[s, n].add_video(task.video, images, {
                     "seed": derive_seed(seed, n, s, task.video), "n_frames": len(images),
                     "source_sha256": sources[task.video]})
                 variants += len(images)
-            bars[s].update(len(task.corruptions))
+            bars[task.group].update(len(task.variants))
             if task.video == vids[-1]:
-                for n, w in writers.items():
-                    w.commit()
+                for s, n in task.variants:
+                    writers.pop((s, n)).commit()
                     built.append(f"{s}/{n}")
-                writers.clear()
-                bars[s].close()
+                bars[task.group].close()
     except BaseException:
         for w in writers.values():
             w.abort()
@@ -331,12 +424,26 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
         runner.close()
 
     # -- index: every complete shard of this build, in benchmark order --------------------------------
-    present = [(s, n) for s in C.STRENGTHS for n in C.CORRUPTIONS
-               if read_shard_attrs(shard_path(out, s, n)) and
-               read_shard_attrs(shard_path(out, s, n)).get("build_key") == build_key]
+    # style shards only with one weights/style-images setup: this build's, else the first one found
+    present, setup_key, index_style = [], style_attrs.get("style_key"), dict(style_attrs)
+    for s in C.STRENGTHS:
+        for n in C.CORRUPTIONS:
+            attrs = read_shard_attrs(shard_path(out, s, n))
+            if not attrs or attrs.get("build_key") != build_key:
+                continue
+            if C.get(n).kind == "neural":
+                if setup_key is None and attrs.get("style_key"):
+                    setup_key = attrs["style_key"]
+                    index_style = {k: attrs[k] for k in _STYLE_ATTRS if k in attrs}
+                if attrs.get("style_key") != setup_key:
+                    log(f"not linked in the index: {s}/{n} (built with other style weights or images)")
+                    continue
+            present.append((s, n))
     index_attrs = common | {"strengths": [s for s in C.STRENGTHS if any(p[0] == s for p in present)],
                             "corruptions": [n for n in C.CORRUPTIONS if any(p[1] == n for p in present)],
                             "severities": dict(C.STRENGTHS), "source_sha256": sources}
+    if any(C.get(n).kind == "neural" for _, n in present):
+        index_attrs |= index_style
     write_index(out, index_attrs, [(None, None)] + present)
     elapsed = time.perf_counter() - t0
     size = out.stat().st_size + sum(p.stat().st_size for p in sdir.glob("*.h5"))
@@ -344,6 +451,8 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
                "frame_variants": variants, "seconds": round(elapsed, 2), "bytes": size,
                "strengths": index_attrs["strengths"], "corruptions": index_attrs["corruptions"],
                "videos": len(vids)}
+    if style_setup:
+        summary["style_setup"] = style_setup
     log(f"DAVIS-C store {out}: {len(present)} corrupted shards + clean ({len(vids)} videos, "
         f"{size / 2**20:.1f} MiB); built {len(built)} shard(s) now, reused {len(reused)}; "
         f"{variants} frame-variants in {elapsed:.1f} s"

@@ -170,27 +170,144 @@ def test_no_ffmpeg_skips_crf_and_builds_the_rest(tiny_davis_sample, tmp_path, mo
                                 "defocus_blur", "pixelate", "cartoon", "motion_blur"]
 
 
+class _CountingStyle:
+    """Stands in for davis_c.stylize.StyleCorruption: counts network passes (one per all_strengths call)."""
+
+    def __init__(self, i: int) -> None:
+        self.i, self.passes = i, []
+
+    def all_strengths(self, frames):
+        self.passes.append(len(frames))
+        return {3: frames // self.i, 4: frames // self.i, 5: 255 - frames}
+
+    def __call__(self, frames, sev):
+        self.passes.append(len(frames))
+        return self.all_strengths(frames)[sev]
+
+
+def _fake_setup(sha: str):
+    return {"style_weights_sha256": sha, "style_weights_random_init": False,
+            "style_images_md5": {f"{j}.png": "0" * 32 for j in range(1, 5)}, "style_images_official": False}
+
+
 def test_styles_need_weights_and_plug_in(tiny_davis_sample, tmp_path, monkeypatch):
     with pytest.raises(B.BuildError, match="--style-weights"):
         B.build(tiny_davis_sample, tmp_path / "x.h5", corruptions=["style1"], **QUIET)
     import davis_c.stylize as stylize
 
     seen = {}
+    styles = {f"style{i}": _CountingStyle(i) for i in range(1, 5)}
+    plain_calls = []
+    styles["style3"] = lambda frames, sev: plain_calls.append(sev) or ((255 - frames) if sev == 5 else frames // 3)
 
     def fake_loader(weights, styles_dir, device=None):  # stands in for the network (tested by its owner)
         seen["args"] = (str(weights), str(styles_dir), device)
-        return {f"style{i}": (lambda frames, sev, i=i: (255 - frames) if sev == 5 else frames // i)
-                for i in range(1, 5)}
+        return dict(styles)
+
+    def fake_describe(weights, styles_dir):
+        seen["describe"] = (str(weights), str(styles_dir))
+        return _fake_setup(seen.get("sha", "a" * 64))
 
     monkeypatch.setattr(stylize, "load_style_corruptions", fake_loader)
+    monkeypatch.setattr(stylize, "describe_style_setup", fake_describe)
     monkeypatch.setattr(B.C, "_STYLES", {})
-    s = B.build(tiny_davis_sample, tmp_path / "x.h5", corruptions=["style2"], style_weights=tmp_path / "w.pth",
-                styles_dir=tmp_path, **QUIET)
-    assert seen["args"][0].endswith("w.pth") and s["corruptions"] == ["style2"]
+    kw = {"style_weights": tmp_path / "w.pth", "styles_dir": tmp_path, "codec": "png", **QUIET}
+    s = B.build(tiny_davis_sample, tmp_path / "x.h5", corruptions=["style2", "style3"], **kw)
+    assert seen["args"][0].endswith("w.pth") and seen["describe"][0].endswith("w.pth")
+    assert s["corruptions"] == ["style2", "style3"] and len(s["built"]) == 1 + 6
     with davis_c.open(tmp_path / "x.h5") as store:
         v = store.videos[0]
+        n_videos, n_frames = len(store.videos), len(store.clean(v).frames)
         np.testing.assert_array_equal(store["low", "style2", v].frames, store["med", "style2", v].frames)
-        assert store.shard_attrs("high", "style2")["corruption_kind"] == "neural"
+        np.testing.assert_array_equal(store["high", "style2", v].frames, 255 - store.clean(v).frames)
+        for st in ("low", "med", "high"):
+            attrs = store.shard_attrs(st, "style2")
+            assert attrs["corruption_kind"] == "neural"
+            assert attrs["style_weights_sha256"] == "a" * 64 and attrs["style_weights_random_init"] is False
+            assert attrs["style_images_md5"] == _fake_setup("")["style_images_md5"] and attrs["style_key"]
+        assert store.attrs["style_weights_sha256"] == "a" * 64 and store.attrs["style_key"] == attrs["style_key"]
+    # one network pass per (video, style) serves low, med and high; a plain callable: one call per strength
+    assert styles["style2"].passes == [n_frames] * n_videos
+    assert sorted(plain_calls) == [3] * n_videos + [4] * n_videos + [5] * n_videos
+
+    # rerun: same weights -> reused; other weights -> the style shards (only) are rebuilt
+    s = B.build(tiny_davis_sample, tmp_path / "x.h5", corruptions=["style2"], **kw)
+    assert s["built"] == [] and len(styles["style2"].passes) == n_videos
+    seen["sha"] = "b" * 64
+    s = B.build(tiny_davis_sample, tmp_path / "x.h5", corruptions=["style2"], **kw)
+    assert s["built"] == ["low/style2", "med/style2", "high/style2"]
+    assert len(styles["style2"].passes) == 2 * n_videos
+    with davis_c.open(tmp_path / "x.h5") as store:  # style3 (old weights) is not mixed into the index
+        assert store.corruptions == ["style2"] and store.attrs["style_weights_sha256"] == "b" * 64
+        assert store.shard_attrs("high", "style2")["style_weights_sha256"] == "b" * 64
+
+
+def test_bad_style_setup_fails_before_any_work(tiny_davis_sample, tmp_path, shared):
+    out = tmp_path / "x.h5"
+    with pytest.raises(B.BuildError, match="style weights not found"):
+        B.build(tiny_davis_sample, out, corruptions=["style1"], style_weights=tmp_path / "missing.pt",
+                styles_dir=shared / "davis_c_styles", **QUIET)
+    with pytest.raises(B.BuildError, match="style images missing"):
+        B.build(tiny_davis_sample, out, corruptions=["style1"], style_weights=tmp_path / "missing.pt",
+                styles_dir=tmp_path, **QUIET)
+    assert _nothing_published(out) and not (tmp_path / "x_shards" / "clean.h5").exists()
+
+
+def test_corrupt_strengths_one_pass_or_per_severity(monkeypatch):
+    frames = np.random.default_rng(0).integers(0, 256, (3, 16, 20, 3), dtype=np.uint8)
+    counting = _CountingStyle(2)
+    monkeypatch.setattr(B.C, "_STYLES", {"style1": counting, "style2": lambda f, sev: f // sev})
+    out = B.C.corrupt_strengths(frames, "style1", [3, 4, 5])
+    assert counting.passes == [3] and sorted(out) == [3, 4, 5]
+    np.testing.assert_array_equal(out[5], 255 - frames)
+    out = B.C.corrupt_strengths(frames, "style2", [3, 5])
+    np.testing.assert_array_equal(out[5], frames // 5)
+    out = B.C.corrupt_strengths(frames, "glass_blur", [3, 5], seeds={3: 7, 5: 9})
+    np.testing.assert_array_equal(out[5], davis_c.corrupt(frames, "glass_blur", 5, seed=9))
+
+
+def test_workers_limit_torch_threads(monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(B, "_cpu_count", lambda: 8)
+    try:
+        assert B.limit_torch_threads(1) is None and torch.get_num_threads() == before
+        B._init_worker(None, None, None, 3)  # a worker of --workers 3 on 8 cores
+        assert torch.get_num_threads() == 2
+        assert B.limit_torch_threads(16) == 1 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    monkeypatch.delitem(sys.modules, "torch")  # a weight-free worker never imports torch
+    assert B.limit_torch_threads(2) is None and "torch" not in sys.modules
+
+
+def test_style_worker_embeds_styles_before_limiting_threads(monkeypatch):
+    """Style embeddings are computed at torch's default thread count in every worker, as in a --workers 1
+    build (the predictor's last bits depend on the thread count; the stored frames must not)."""
+    import torch
+
+    before = torch.get_num_threads()
+    seen = []
+
+    class Transfer:
+        def style_params(self, style):
+            seen.append((style, torch.get_num_threads()))
+
+    class Style:
+        def __init__(self, i):
+            self.transfer, self.style = Transfer(), i
+
+    monkeypatch.setattr(B, "_cpu_count", lambda: 8)
+    monkeypatch.setattr(B.C, "_STYLES", {})
+    monkeypatch.setattr(B.C, "load_styles",
+                        lambda w, d, dev=None: B.C.set_styles({f"style{i}": Style(i) for i in range(1, 5)}))
+    try:
+        B._init_worker("w.pt", "styles", None, 2)
+        after = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [(i, before) for i in range(1, 5)] and after == 4
 
 
 def test_sample_cli(tmp_path, monkeypatch):

@@ -28,7 +28,8 @@ from davis_c.corruptions import imagenet_c as _ic
 from davis_c.corruptions import motion as _motion
 from davis_c.corruptions._common import check_frames
 
-__all__ = ["Corruption", "CORRUPTIONS", "STRENGTHS", "NEURAL", "corrupt", "get", "names", "load_styles",
+__all__ = ["Corruption", "CORRUPTIONS", "STRENGTHS", "NEURAL", "corrupt", "corrupt_strengths", "get", "names",
+           "load_styles", "warm_styles",
            "set_styles", "styles_loaded", "StylesNotLoaded", "FfmpegUnavailable"]
 
 FfmpegUnavailable = _crf.FfmpegUnavailable
@@ -190,3 +191,51 @@ def corrupt(frames: np.ndarray, corruption: str, severity: int, *, seed: int = 0
     if out.dtype != np.uint8 or out.shape != video.shape:
         raise RuntimeError(f"{c.name} returned {out.dtype} {out.shape} for input {video.shape}")
     return out[0] if single else out
+
+
+def corrupt_strengths(frames: np.ndarray, corruption: str, severities: Sequence[int], *,
+                      seeds: Mapping[int, int] | None = None,
+                      source_jpegs: Sequence[bytes] | None = None) -> dict[int, np.ndarray]:
+    """Several severities of one corruption of one video: ``{severity: uint8 frames}``.
+
+    The stylization network has no severity input, so a neural style whose callable offers
+    ``all_strengths(frames) -> {3: low, 4: med, 5: high}`` (``davis_c.stylize.StyleCorruption``) runs
+    once for all of them; a severity it does not return, a plain callable and every other corruption
+    take one :func:`corrupt` call per severity (``seeds[severity]``, default 0).
+    """
+    c = get(corruption)
+    sevs = [c.check_severity(s) for s in dict.fromkeys(severities)]
+    seeds = seeds or {}
+    out: dict[int, np.ndarray] = {}
+    fn = _STYLES.get(c.name) if c.kind == "neural" else None
+    all_strengths = getattr(fn, "all_strengths", None)
+    if all_strengths is not None and sevs:
+        frames = np.asarray(frames)
+        single = frames.ndim == 3
+        video = check_frames(frames[None] if single else frames, f"corrupt_strengths({corruption!r})")
+        produced = all_strengths(video)
+        for s in sevs:
+            if s not in produced:
+                continue
+            res = np.asarray(produced[s])
+            if res.dtype != np.uint8 or res.shape != video.shape:
+                raise RuntimeError(f"{c.name} returned {res.dtype} {res.shape} for input {video.shape}")
+            out[s] = res[0] if single else res
+    for s in sevs:
+        if s not in out:
+            out[s] = corrupt(frames, corruption, s, seed=seeds.get(s, 0), source_jpegs=source_jpegs)
+    return {s: out[s] for s in sevs}
+
+
+def warm_styles() -> int:
+    """Compute every loaded style's embedding now (``StyleCorruption.transfer.style_params``); returns how
+    many.  The builder calls it in a worker before lowering torch's thread count: the style predictor's
+    oneDNN convolutions give last-bit-different embeddings at other thread counts, and the stored
+    frames must not depend on ``--workers``."""
+    n = 0
+    for fn in _STYLES.values():
+        transfer, style = getattr(fn, "transfer", None), getattr(fn, "style", None)
+        if transfer is not None and style is not None and hasattr(transfer, "style_params"):
+            transfer.style_params(style)
+            n += 1
+    return n
