@@ -89,6 +89,7 @@ def write_mask(path: str | os.PathLike, labels: np.ndarray) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:
             img.save(fh, format="PNG")
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; masks are data meant to be shared and re-scored
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

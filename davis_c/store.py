@@ -15,7 +15,8 @@ Layout (``format = "davis-c/1"``)::
       /<video>.attrs    seed (derived), frame_names, source_sha256
 
 Every shard's root attributes say what it is (``kind``, ``strength``, ``severity``, ``corruption``,
-``parameters``, ``codec``, ``seed``, ``toolkit_version``, ...) and carry ``complete = True``; shards are
+``parameters``, ``codec``, ``seed``, ``toolkit_version``, ...; style shards and the index also the weights'
+SHA-256, ``style_weights_random_init`` and the style images' md5s) and carry ``complete = True``; shards are
 written to ``<name>.<pid>.partial`` and renamed into place only when complete.  No timestamps are stored,
 so the same build gives byte-identical files.
 """

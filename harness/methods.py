@@ -4,7 +4,9 @@ A method is ``model[+ttt]`` (``stcn``, ``stcn+mcc``, ...).  Its preset names the
 checkpoint file, the keyword arguments of ``segment`` and the test-time-training preset.  Users
 change a preset without editing it: ``--config FILE`` merges a YAML file on top and
 ``--set key=value`` sets one (dotted) key with a YAML-typed value (``--set segment.top_k=30``,
-``--set ttt_params.iterations=2``, ``--set resolution=null``).  The fully resolved dict is what
+``--set ttt_params.iterations=2``, ``--set resolution=null``); a bare model option that the preset
+already has in ``load`` or ``segment`` may be given without its section (``--set top_k=30``,
+``--set encoder=pixels k=10``).  The fully resolved dict is what
 ``run.json`` records, so every number can be traced to the settings that produced it.
 """
 from __future__ import annotations
@@ -90,11 +92,30 @@ def parse_set(item: str) -> tuple[list[str], Any]:
     return parts, value
 
 
+def _resolve_shorthand(config: Mapping[str, Any], parts: list[str], item: str) -> list[str]:
+    """Let ``--set k=10`` mean ``segment.k=10`` when the preset already has that model setting.
+
+    Users think in the model's own option names (``encoder``, ``top_k``); the section they live in
+    is an implementation detail of the preset, so a bare name that is not a top-level setting is
+    looked up in ``load`` and ``segment`` (it must be found in exactly one of them).
+    """
+    if len(parts) != 1 or parts[0] in DEFAULTS:
+        return parts
+    homes = [section for section in ("load", "segment")
+             if isinstance(config.get(section), Mapping) and parts[0] in config[section]]
+    if len(homes) == 1:
+        return [homes[0], parts[0]]
+    where = "both load and segment" if homes else "neither load nor segment of this method"
+    raise MethodError(f"--set {item!r}: {parts[0]!r} is not a top-level setting and is in {where}; "
+                      f"write it as load.{parts[0]}=... or segment.{parts[0]}=...")
+
+
 def apply_set(config: Mapping[str, Any], items: Iterable[str]) -> dict[str, Any]:
     """Apply ``--set`` overrides in order; intermediate dicts are created as needed."""
     out = copy.deepcopy(dict(config))
     for item in items:
         parts, value = parse_set(item)
+        parts = _resolve_shorthand(out, parts, item)
         node = out
         for i, part in enumerate(parts[:-1]):
             child = node.get(part)

@@ -35,9 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--method", help="method preset name (see --list), e.g. stcn, stcn+mcc")
     g.add_argument("--list", action="store_true", help="print the methods and their presets, then exit")
     g.add_argument("--config", metavar="FILE", help="YAML file merged over the preset (or a whole new method)")
-    g.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one setting, dotted keys, YAML values (e.g. segment.top_k=30, "
-                        "ttt_params.iterations=2, resolution=null); repeatable")
+    g.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="override settings, dotted keys, YAML values (e.g. segment.top_k=30 "
+                        "ttt_params.iterations=2 resolution=null); a model option the preset has may be "
+                        "given bare (top_k=30, encoder=pixels k=10); repeatable")
     g.add_argument("--checkpoint", metavar="PATH", help="model weights (default: the preset's file in ., ./saves/ "
                    "or $DAVIS_C_CHECKPOINTS)")
     g.add_argument("--random-init", action="store_true",

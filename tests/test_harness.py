@@ -102,8 +102,17 @@ def test_set_overrides_are_dotted_and_yaml_typed(tmp_path):
     assert cfg["ttt_params"] == {"iterations": 2, "lr": 1e-5}
     assert cfg["resolution"] is None and cfg["load"] == {"single_object": True}
     assert cfg["description"] == "a b=c"
+    # a bare model option goes to the section of the preset that has it
+    _, cfg = methods.load_method("stcn", overrides=["top_k=3"])
+    assert cfg["segment"]["top_k"] == 3 and "top_k" not in cfg
+    _, cfg = methods.load_method("labelprop", overrides=["encoder=resnet18", "k=5", "temperature=0.05",
+                                                         "checkpoint=crw.pth"])
+    assert cfg["load"]["encoder"] == "resnet18" and cfg["checkpoint"] == "crw.pth"
+    assert cfg["segment"]["k"] == 5 and cfg["segment"]["temperature"] == 0.05
+    with pytest.raises(methods.MethodError, match="neither load nor segment"):
+        methods.load_method("stcn", overrides=["nonsense=3"])
     with pytest.raises(methods.MethodError, match="unknown setting"):
-        methods.load_method("stcn", overrides=["top_k=3"])
+        methods.load_method("stcn", config_file=None, overrides=["nonsense.x=3"])
     with pytest.raises(methods.MethodError, match="key=value"):
         methods.load_method("stcn", overrides=["segment.top_k"])
     with pytest.raises(methods.MethodError, match="not a mapping"):

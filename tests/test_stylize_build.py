@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import davis_c
+from davis_c import corruptions
 from davis_c.build import build
 from davis_c.sample import make_sample
 from davis_c.stylize import StyleTransfer, describe_style_setup, load_style_corruptions, save_random_style_weights
@@ -21,6 +22,7 @@ def built(tmp_path_factory, shared):
     passes = []
     real = StyleTransfer.stylize_pair
     with pytest.MonkeyPatch.context() as mp:   # count the network passes of the build
+        mp.setattr(corruptions, "_STYLES", {})   # the in-process build installs styles: keep them local
         mp.setattr(StyleTransfer, "stylize_pair", lambda self, frames, style: passes.append(len(frames))
                    or real(self, frames, style))
         build(root, d / "davis_c.h5", corruptions=["style1"], style_weights=weights, styles_dir=styles,
@@ -74,8 +76,10 @@ def test_style_build_byte_identical_across_workers(built, tmp_path):
     hashes = []
     for n in (1, 2):
         out = tmp_path / f"w{n}" / "davis_c.h5"
-        build(root, out, corruptions=["style1", "style2"], style_weights=weights, styles_dir=styles, workers=n,
-              device="cpu", progress=False, log=lambda *_: None)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(corruptions, "_STYLES", {})
+            build(root, out, corruptions=["style1", "style2"], style_weights=weights, styles_dir=styles,
+                  workers=n, device="cpu", progress=False, log=lambda *_: None)
         hashes.append({p.relative_to(out.parent).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
                        for p in sorted(out.parent.rglob("*.h5"))})
     assert hashes[0] == hashes[1] and len(hashes[0]) == 1 + 1 + 6
