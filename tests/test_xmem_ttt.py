@@ -125,6 +125,15 @@ def test_adapt_seeds_reproduce(vos, video):
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
+def test_adapt_draws_octuplets_with_the_xmem_sampler(vos, video):
+    frames, masks = video
+    params = dict(ttt.load_preset("xmem_mcc"), rounds=1, iterations=1, resolution=None, lr=1e-5)
+    adapted = ttt.adapt(vos, frames, masks[0], seed=1, **params)
+    (idx,), = adapted.ttt_log["samples"]
+    # 8 distinct frames grown from frame 0 (the official fallback may send the last one back to 0)
+    assert len(idx) == 8 and idx[0] == 0 and len(set(idx[:-1])) == 7 and idx[:-1] == sorted(idx[:-1])
+
+
 def test_octuplet_sampler():
     rng = np.random.default_rng(0)
     for _ in range(50):

@@ -214,9 +214,13 @@ def adapt(vos: nn.Module, frames: np.ndarray, first_mask: np.ndarray, kind: str,
 
     rng = np.random.default_rng(seed)
     cls0, k = _class_map(first_mask, device)
-    n_sampled = 1 if num_frames == 1 else min(frames.shape[0], _SAMPLED_FRAMES)
-    # Inference is causal and samples never reach past frame 20, so pseudo-labels of frames 0..20
-    # from a pass over those frames equal the official full-video pass where it matters.
+    indices_fn = getattr(model, "ttt_sample_indices", None)  # models with their own sample shape (XMem)
+    reach = getattr(model, "ttt_max_sampled_frames", None)
+    n_reach = reach(num_frames, jump) if callable(reach) else _SAMPLED_FRAMES
+    n_sampled = 1 if num_frames == 1 else min(frames.shape[0], n_reach)
+    # Inference is causal and samples never reach past frame n_reach - 1 (20 for triplets with jump
+    # 10), so pseudo-labels of those frames from a pass over them equal the official full-video pass
+    # where it matters.
     sampled = frames[:n_sampled]
     images = model.prepare(sampled)
     train_frames = _resize_short_side(sampled, resolution)
@@ -243,7 +247,7 @@ def adapt(vos: nn.Module, frames: np.ndarray, first_mask: np.ndarray, kind: str,
         optimiser = _adam(params_list, lr, weight_decay)
         for _ in range(iterations):
             samples = [sample_triplet(presence, num_frames=num_frames, max_jump=jump, check_last=kind == "mcc",
-                                      max_obj=max_obj, rng=rng) for _ in range(batch_size)]
+                                      max_obj=max_obj, rng=rng, indices_fn=indices_fn) for _ in range(batch_size)]
             log["samples"].append([idx for idx, _ in samples])
             batch = build_batch(train_images, labels, samples, k, pad)
             optimiser.zero_grad(set_to_none=True)

@@ -10,6 +10,8 @@ come from one seeded ``numpy.random.Generator``.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -52,18 +54,22 @@ def label_presence(labels: torch.Tensor, n_classes: int) -> np.ndarray:
 
 
 def sample_triplet(presence: np.ndarray, *, num_frames: int = 3, max_jump: int = 10, check_last: bool = True,
-                   max_obj: int = 6, rng: np.random.Generator) -> tuple[list[int], list[int]]:
+                   max_obj: int = 6, rng: np.random.Generator,
+                   indices_fn: Callable[..., list[int]] | None = None) -> tuple[list[int], list[int]]:
     """Choose (frame indices, object classes) for one sample.
 
     ``presence`` (T, K+1) says which classes each frame's pseudo-label shows; row 0 is the given
     mask.  Objects: a random choice of at most ``max_obj`` of frame 0's objects (their order only
-    matters when there are more than ``max_obj``).
+    matters when there are more than ``max_obj``).  ``indices_fn(n_frames, num_frames, max_jump,
+    rng)`` replaces :func:`sample_indices` for models whose samples have another shape (XMem's
+    octuplets).
     """
     n_frames = presence.shape[0]
     all_labels = int(presence[0].sum())
+    draw = indices_fn or sample_indices
     trials = 0
     while True:
-        idx = sample_indices(n_frames, num_frames, max_jump, rng)
+        idx = draw(n_frames, num_frames, max_jump, rng)
         first, last = presence[idx[0]], presence[idx[-1]]
         objects = np.flatnonzero(first[1:]) + 1
         if len(objects) == 0:
