@@ -24,13 +24,12 @@ from pathlib import Path
 
 import numpy as np
 import skimage.color as skc
-from skimage.filters import gaussian
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from davis_c.build import build  # noqa: E402
 from davis_c.corruptions import STRENGTHS, corrupt, names  # noqa: E402
-from davis_c.corruptions.glass import GLASS_BLUR  # noqa: E402
+from davis_c.corruptions.glass import glass_blur_reference  # noqa: E402
 from davis_c.davis import DavisDataset  # noqa: E402
 from davis_c.sample import make_sample  # noqa: E402
 from davis_c.store import encode_frame  # noqa: E402
@@ -39,17 +38,7 @@ FULL = 1999 * 30
 TIMINGS = Path(__file__).resolve().parents[2] / "shared" / "golden" / "davis_c" / "timings.json"
 
 
-def official_glass(frame: np.ndarray, severity: int) -> np.ndarray:
-    """The official per-pixel loop (spec §4.5), for timing only."""
-    sigma, d, iters = GLASS_BLUR[severity - 1]
-    x = np.uint8(gaussian(frame / 255.0, sigma=sigma, channel_axis=-1) * 255)
-    hgt, wid = frame.shape[:2]
-    for _ in range(iters):
-        for h in range(hgt - d, d, -1):
-            for w in range(wid - d, d, -1):
-                dx, dy = np.random.randint(-d, d, size=(2,))
-                x[h, w] = x[h + dy, w + dx]
-    return np.clip(gaussian(x / 255.0, sigma=sigma, channel_axis=-1), 0, 1) * 255
+official_glass = glass_blur_reference
 
 
 def official_hsv(frame: np.ndarray, name: str, severity: int) -> np.ndarray:

@@ -8,7 +8,7 @@ import pytest
 from skimage.filters import gaussian
 
 from davis_c.corruptions import corrupt
-from davis_c.corruptions.glass import GLASS_BLUR, _gaussian_u8, glass_blur_noshuffle
+from davis_c.corruptions.glass import GLASS_BLUR, _gaussian_u8, glass_blur_noshuffle, glass_blur_reference
 
 SEVERITIES = (3, 4, 5)
 
@@ -20,17 +20,7 @@ def data(golden):
         json.loads((d / "random_stats.json").read_text())["results"]
 
 
-def _reference_loop(frame, severity):
-    """The official algorithm as the spec states it (per-pixel global-RNG draws, copy semantics), slow."""
-    sigma, d, iters = GLASS_BLUR[severity - 1]
-    x = np.uint8(gaussian(frame / 255.0, sigma=sigma, channel_axis=-1) * 255)
-    hgt, wid = frame.shape[:2]
-    for _ in range(iters):
-        for h in range(hgt - d, d, -1):
-            for w in range(wid - d, d, -1):
-                dx, dy = np.random.randint(-d, d, size=(2,))
-                x[h, w] = x[h + dy, w + dx]
-    return np.clip(gaussian(x / 255.0, sigma=sigma, channel_axis=-1), 0, 1) * 255
+_reference_loop = glass_blur_reference  # the official loop, as the spec states it
 
 
 @pytest.mark.parametrize("severity", SEVERITIES)

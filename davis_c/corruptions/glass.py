@@ -19,7 +19,8 @@ import numpy as np
 
 from davis_c.corruptions._common import check_frame
 
-__all__ = ["GLASS_BLUR", "glass_blur", "glass_blur_noshuffle", "draw_offsets", "gaussian_weights"]
+__all__ = ["GLASS_BLUR", "glass_blur", "glass_blur_noshuffle", "glass_blur_reference", "draw_offsets",
+           "gaussian_weights"]
 
 #: (sigma, max_delta, iterations) (severity 1..5)
 GLASS_BLUR = ((0.7, 1, 2), (0.9, 2, 1), (1, 2, 3), (1.1, 3, 2), (1.5, 4, 2))
@@ -138,3 +139,22 @@ def glass_blur_noshuffle(frame: np.ndarray, severity: int) -> np.ndarray:
     """The deterministic part of glass_blur (blur, uint8 truncation, blur); used to test the blur steps."""
     sigma = GLASS_BLUR[severity - 1][0]
     return _gaussian_u8(_gaussian_u8(check_frame(frame), sigma, final=False), sigma, final=True)
+
+
+def glass_blur_reference(frame: np.ndarray, severity: int) -> np.ndarray:
+    """The official per-pixel Python loop, drawing from NumPy's global RNG (float output, unrounded).
+
+    Kept only as the yardstick for exactness tests and the speed benchmark: it takes seconds per
+    480p frame, which is why :func:`glass_blur` pre-draws the same offsets and runs a compiled loop.
+    """
+    from skimage.filters import gaussian
+
+    sigma, d, iters = GLASS_BLUR[severity - 1]
+    x = np.uint8(gaussian(frame / 255.0, sigma=sigma, channel_axis=-1) * 255)
+    hgt, wid = frame.shape[:2]
+    for _ in range(iters):
+        for h in range(hgt - d, d, -1):
+            for w in range(wid - d, d, -1):
+                dx, dy = np.random.randint(-d, d, size=(2,))
+                x[h, w] = x[h + dy, w + dx]
+    return np.clip(gaussian(x / 255.0, sigma=sigma, channel_axis=-1), 0, 1) * 255

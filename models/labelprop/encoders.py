@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from models.inputs import check_frames
 from models.checkpoint import CheckpointError, load_strict, read_state_dict
 from models.resnet import resnet18
 
@@ -87,9 +88,7 @@ class PixelEncoder(nn.Module):
 
     def cell_descriptors(self, frames: np.ndarray) -> torch.Tensor:
         """(T, H, W, 3) uint8 -> (T, 5, h, w): scaled Lab colour and grid position per cell."""
-        frames = np.asarray(frames)
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-            raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
+        frames = check_frames(frames)
         h, w = _grid(*frames.shape[1:3])
         out = np.empty((len(frames), 5, h, w), dtype=np.float32)
         rows, cols = np.mgrid[0:h, 0:w].astype(np.float32)

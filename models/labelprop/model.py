@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from models.inputs import check_video
 from models.labelprop.encoders import (PixelEncoder, ResNet18Encoder, encoder_state_dict,
                                        load_resnet18_weights)
 from models.labelprop.propagation import (FrameFeatures, label_values_of, labels_to_grid,
@@ -64,12 +65,7 @@ class LabelPropagation(nn.Module):
         if unused:
             raise TypeError(f"labelprop.segment got unknown options {sorted(unused)}; "
                             "it takes k, radius, context, temperature")
-        frames = np.asarray(frames)
-        first_mask = np.asarray(first_mask)
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-            raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
-        if first_mask.shape != frames.shape[1:3]:
-            raise ValueError(f"first_mask shape {first_mask.shape} does not match frames {frames.shape[1:3]}")
+        frames, first_mask = check_video(frames, first_mask)
         opts = dict(self.defaults)
         opts.update({key: value for key, value in
                      {"k": k, "radius": radius, "context": context, "temperature": temperature}.items()

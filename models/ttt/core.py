@@ -22,6 +22,7 @@ from PIL import Image
 from torch import nn
 from tqdm.auto import tqdm
 
+from models.inputs import check_frames
 from models.ttt.sampler import build_batch, label_presence, sample_triplet
 
 __all__ = ["KINDS", "normalise_kind", "trainable_parameters", "loss_from_batch", "loss", "adapt"]
@@ -199,9 +200,7 @@ def adapt(vos: nn.Module, frames: np.ndarray, first_mask: np.ndarray, kind: str,
     kind = normalise_kind(kind)
     num_frames = _DEFAULT_FRAMES[kind] if num_frames is None else int(num_frames)
     segment = dict(segment or {})
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.shape} {frames.dtype}")
+    frames = check_frames(frames)
     if kind != "ae" and frames.shape[0] < 2:
         raise ValueError(f"tt-{kind} needs a video of at least 2 frames, got {frames.shape[0]}")
     start = time.perf_counter()

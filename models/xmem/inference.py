@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from models.inputs import check_video
 from models.xmem.memory import MemoryConfig, MemoryManager
 from models.xmem.network import IMAGENET_MEAN, IMAGENET_STD, XMemNet, aggregate
 
@@ -179,12 +180,7 @@ def iterate_video(net: XMemNet, frames: np.ndarray, first_mask: np.ndarray, cfg:
     inspect the memories after every frame.  Must run under ``torch.inference_mode()`` or
     ``torch.no_grad()`` unless gradients are wanted.
     """
-    frames = np.asarray(frames)
-    first_mask = np.asarray(first_mask)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
-    if first_mask.shape != frames.shape[1:3]:
-        raise ValueError(f"first_mask shape {first_mask.shape} does not match frames {frames.shape[1:3]}")
+    frames, first_mask = check_video(frames, first_mask)
     labels = object_labels(first_mask)
     if not labels:
         raise ValueError("first_mask has no object label")
