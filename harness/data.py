@@ -12,6 +12,8 @@ can be re-opened from its :meth:`spec` in a worker process (HDF5 handles must no
 """
 from __future__ import annotations
 
+import abc
+
 import fnmatch
 import os
 from pathlib import Path
@@ -49,7 +51,7 @@ def _strength_key(name: str) -> tuple[int, str]:
     return (STRENGTH_ORDER.index(name) if name in STRENGTH_ORDER else len(STRENGTH_ORDER), name)
 
 
-class Source:
+class Source(abc.ABC):
     """Common interface: ``variants``, ``videos``, ``load(variant, video)``, ``check(...)``, ``spec()``."""
 
     kind: str = ""
@@ -57,8 +59,9 @@ class Source:
     variants: list[str]
     videos: list[str]
 
+    @abc.abstractmethod
     def load(self, variant: str, video: str) -> Video:
-        raise NotImplementedError
+        """Frames and annotations of one (variant, video)."""
 
     def check(self, videos: Iterable[str], variants: Iterable[str] = ()) -> None:
         """Fail before any work when a selected video has no annotations or frames (cheap: no decoding)."""
