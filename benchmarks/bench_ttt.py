@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import models.ttt as ttt  # noqa: E402
 from bench_stcn import GOLDEN, official_style  # noqa: E402
+from davis_c.masks import write_mask  # noqa: E402
 from models import golden_init  # noqa: E402
 from models.stcn import STCN  # noqa: E402
 from models.stcn.inference import aggregate, normalise, pad_divide_by  # noqa: E402
@@ -136,9 +137,14 @@ def _official_batch(folder: Path, idx: list[int]) -> dict:
 
 
 def _write_labels(folder: Path, probs: np.ndarray) -> None:
+    """Pseudo-labels as DAVIS palette PNGs, as the official loop writes them.
+
+    (A palette-less Pillow "P" image is saved 1-bit and turns label 2 into 1, which would silently
+    train the official-style loop on fewer objects.)
+    """
     (folder / "labels").mkdir(exist_ok=True)
     for t, lab in enumerate(probs.argmax(0).astype(np.uint8)):
-        Image.frombytes("P", lab.shape[::-1], lab.tobytes()).save(folder / "labels" / f"{t:05d}.png")
+        write_mask(folder / "labels" / f"{t:05d}.png", lab)
 
 
 def official_protocol(base: STCN, frames, mask, rounds, iterations, lr, seed, folder: Path, timings: dict):
