@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.cbam import CBAM
 from models.resnet import Bottleneck, BasicBlock, ResNetTrunk
 
 __all__ = ["conv_cat", "ResBlock", "CBAM", "FeatureFusionBlock", "KeyEncoder", "ValueEncoder", "KeyProjection",
@@ -81,49 +82,6 @@ class ResBlock(nn.Module):
         r = conv_cat(self.conv1, [(F.relu(per_item), False), (F.relu(shared), True)])
         r = self.conv2(F.relu(r))
         return conv_cat(self.downsample, [(per_item, False), (shared, True)]) + r
-
-
-class _ChannelGate(nn.Module):
-    def __init__(self, channels: int, reduction: int = 16) -> None:
-        super().__init__()
-        # index 0 is the official Flatten, so the linears sit at mlp.1 and mlp.3
-        self.mlp = nn.Sequential(nn.Flatten(), nn.Linear(channels, channels // reduction), nn.ReLU(),
-                                 nn.Linear(channels // reduction, channels))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        att = self.mlp(x.mean(dim=(2, 3))) + self.mlp(x.amax(dim=(2, 3)))
-        return x * torch.sigmoid(att)[:, :, None, None]
-
-
-class _BasicConv(nn.Module):
-    def __init__(self, in_ch: int, out_ch: int, kernel: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(in_ch, out_ch, kernel, padding=(kernel - 1) // 2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x)
-
-
-class _SpatialGate(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.spatial = _BasicConv(2, 1, 7)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = torch.cat([x.amax(dim=1, keepdim=True), x.mean(dim=1, keepdim=True)], 1)
-        return x * torch.sigmoid(self.spatial(pooled))
-
-
-class CBAM(nn.Module):
-    """Channel gate then spatial gate; returns the gated tensor."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.ChannelGate = _ChannelGate(channels)
-        self.SpatialGate = _SpatialGate()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.SpatialGate(self.ChannelGate(x))
 
 
 class FeatureFusionBlock(nn.Module):

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.cbam import CBAM
 from models.resnet import resnet18, resnet50
 
 __all__ = ["XMemNet", "aggregate", "similarity", "IMAGENET_MEAN", "IMAGENET_STD"]
@@ -57,49 +58,6 @@ class GroupResBlock(nn.Module):
         out = self.conv2(F.relu(self.conv1(F.relu(g))))
         skip = g if self.downsample is None else self.downsample(g)
         return out + skip
-
-
-class _SpatialConv(nn.Module):
-    # only exists to give the 7x7 conv the official name ``SpatialGate.spatial.conv``
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(2, 1, 7, padding=3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x)
-
-
-class ChannelGate(nn.Module):
-    def __init__(self, channels: int, reduction: int = 16) -> None:
-        super().__init__()
-        self.mlp = nn.Sequential(nn.Flatten(), nn.Linear(channels, channels // reduction), nn.ReLU(),
-                                 nn.Linear(channels // reduction, channels))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        att = self.mlp(x.mean((2, 3))) + self.mlp(x.amax((2, 3)))
-        return x * torch.sigmoid(att)[:, :, None, None]
-
-
-class SpatialGate(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.spatial = _SpatialConv()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = torch.cat([x.amax(1, keepdim=True), x.mean(1, keepdim=True)], 1)
-        return x * torch.sigmoid(self.spatial(pooled))
-
-
-class CBAM(nn.Module):
-    """Channel gate, then spatial gate, on a plain (batch, C, h, w) tensor."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.ChannelGate = ChannelGate(channels)
-        self.SpatialGate = SpatialGate()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.SpatialGate(self.ChannelGate(x))
 
 
 class FeatureFusionBlock(nn.Module):
