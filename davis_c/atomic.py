@@ -1,0 +1,96 @@
+"""The one way this toolkit writes a file: completely, or not at all.
+
+Every writer (masks, unit JSON, CSVs, reports, shard indexes, exports) goes through :func:`atomic_write`
+(or its two shorthands): the content is written to a temporary file in the target's own folder, given
+the final file mode, optionally fsynced, then renamed over the target with ``os.replace`` (atomic on
+POSIX within one file system).  A crash or an error at any point leaves the old file (or none) and no
+half-written one; the temporary file is removed on error.  Temporary names start with ``.<name>`` and
+contain :data:`TEMP_MARK`, so :func:`remove_stale_temps` can clean what a ``kill -9`` left behind.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Iterator
+
+__all__ = ["FILE_MODE", "DIR_MODE", "TEMP_MARK", "atomic_write", "write_bytes_atomic", "write_text_atomic",
+           "remove_stale_temps"]
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: mode of every file the toolkit writes (what ``open`` would give under the umask; mkstemp alone gives
+#: 0600, but results and masks are data meant to be shared and re-scored)
+FILE_MODE = 0o666 & ~_umask()
+#: mode of the folders it creates
+DIR_MODE = 0o777 & ~_umask()
+#: part of every temporary name, so stale temporaries are recognisable
+TEMP_MARK = ".tmp-"
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb", *, file_mode: int = FILE_MODE, fsync: bool = False,
+                 encoding: str | None = None, newline: str | None = None) -> Iterator[IO]:
+    """Context manager yielding a file object whose content replaces ``path`` when the block exits cleanly.
+
+    ``mode`` is ``"wb"`` or ``"w"`` (text, ``encoding`` defaults to UTF-8).  Parent folders are created.
+    On an exception inside the block (or while flushing/renaming) the temporary file is removed and the
+    exception propagates; ``path`` is untouched.
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_write mode must be 'w' or 'wb', got {mode!r}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{TEMP_MARK}", suffix=".tmp", dir=path.parent)
+    try:
+        os.chmod(tmp, file_mode)
+        if mode == "w":
+            fh = os.fdopen(fd, "w", encoding=encoding or "utf-8", newline=newline)
+        else:
+            fh = os.fdopen(fd, "wb")
+        with fh:
+            yield fh
+            fh.flush()
+            if fsync:
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, file_mode: int = FILE_MODE,
+                       fsync: bool = False) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`); returns the path."""
+    with atomic_write(path, "wb", file_mode=file_mode, fsync=fsync) as fh:
+        fh.write(data)
+    return Path(path)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str, *, file_mode: int = FILE_MODE, fsync: bool = False,
+                      newline: str | None = "") -> Path:
+    """Write ``text`` (UTF-8, newlines as given) to ``path`` atomically; returns the path."""
+    with atomic_write(path, "w", file_mode=file_mode, fsync=fsync, newline=newline) as fh:
+        fh.write(text)
+    return Path(path)
+
+
+def remove_stale_temps(folder: str | os.PathLike, recursive: bool = True) -> int:
+    """Delete temporary files left by an interrupted :func:`atomic_write` under ``folder``; returns the count."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    pattern = f"**/.*{TEMP_MARK}*" if recursive else f".*{TEMP_MARK}*"
+    n = 0
+    for p in folder.glob(pattern):
+        if p.is_file():
+            with contextlib.suppress(OSError):
+                p.unlink()
+                n += 1
+    return n

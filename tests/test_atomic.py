@@ -1,0 +1,36 @@
+"""davis_c.atomic: the one atomic writer: complete file or the old one, right mode, no temporaries left."""
+import os
+import stat
+
+import pytest
+
+from davis_c.atomic import FILE_MODE, TEMP_MARK, atomic_write, remove_stale_temps, write_bytes_atomic, write_text_atomic
+
+
+def test_write_replaces_and_sets_mode(tmp_path):
+    p = tmp_path / "sub" / "a.txt"
+    write_text_atomic(p, "one\n")
+    write_text_atomic(p, "two\n")
+    assert p.read_text() == "two\n"
+    assert stat.S_IMODE(p.stat().st_mode) == FILE_MODE
+    assert [q.name for q in p.parent.iterdir()] == ["a.txt"]
+
+
+def test_error_keeps_old_file_and_removes_temp(tmp_path):
+    p = write_bytes_atomic(tmp_path / "b.bin", b"old")
+    with pytest.raises(RuntimeError):
+        with atomic_write(p, "wb") as fh:
+            fh.write(b"half")
+            raise RuntimeError("boom")
+    assert p.read_bytes() == b"old"
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["b.bin"]
+
+
+def test_remove_stale_temps(tmp_path):
+    (tmp_path / "d").mkdir()
+    stale = tmp_path / "d" / f".x.json{TEMP_MARK}abc.tmp"
+    stale.write_text("x")
+    keep = tmp_path / "d" / "x.json"
+    keep.write_text("y")
+    assert remove_stale_temps(tmp_path) == 1
+    assert not stale.exists() and keep.exists()
