@@ -1,41 +1,59 @@
 """Method registry: one YAML preset per method in ``harness/methods/<method>.yaml``.
 
 A method is ``model[+ttt]`` (``stcn``, ``stcn+mcc``, ...).  Its preset names the model, the
-checkpoint file, the keyword arguments of ``segment`` and the test-time-training preset.  Users
-change a preset without editing it: ``--config FILE`` merges a YAML file on top and
-``--set key=value`` sets one (dotted) key with a YAML-typed value (``--set segment.top_k=30``,
-``--set ttt_params.iterations=2``, ``--set resolution=null``); a bare model option that the preset
-already has in ``load`` or ``segment`` may be given without its section (``--set top_k=30``,
-``--set encoder=pixels k=10``).  The fully resolved dict is what
-``run.json`` records, so every number can be traced to the settings that produced it.
+checkpoint file, the keyword arguments of ``segment`` and the test-time-training preset.  A preset
+may inherit another with ``base: <method>`` and state only what differs (``stcn+mcc`` is
+``base: stcn`` + ``ttt: stcn_mcc``); bases may chain, cycles are refused.  Users change a preset
+without editing it: ``--config FILE`` merges a YAML file on top and ``--set key=value`` sets one
+(dotted) key with a YAML-typed value (``--set segment.top_k=30``, ``--set ttt_params.iterations=2``,
+``--set resolution=null``); a bare model option that the preset already has in ``load`` or
+``segment`` may be given without its section (``--set top_k=30``, ``--set encoder=pixels k=10``).
+
+Merging, dotted overrides and type checking are OmegaConf's (the config library of SAM 2 and
+Cutie): every resolved method is checked against the :class:`MethodConfig` schema, so an unknown
+key or a value of the wrong type (``--set resolution=abc``) fails before any work with the key named.
+The fully resolved dict is what ``run.json`` records, so every number can be traced to the settings
+that produced it.
 """
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 import yaml
+from omegaconf import MISSING, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 __all__ = ["METHODS_DIR", "MethodError", "available_methods", "load_method", "parse_set", "apply_set",
            "merge", "DEFAULTS"]
 
 METHODS_DIR = Path(__file__).resolve().parent / "methods"
 
+
+@dataclasses.dataclass
+class MethodConfig:
+    """The schema of a resolved method (OmegaConf structured config): keys, types and defaults."""
+
+    description: str = ""
+    model: str = MISSING                    # models.load_model name, or "pkg.module:function"
+    checkpoint: Optional[str] = None        # weights file name, looked up as given / ./saves / $DAVIS_C_CHECKPOINTS
+    download: Optional[str] = None          # where the official weights come from (shown when missing)
+    load: Dict[str, Any] = dataclasses.field(default_factory=dict)        # models.load_model keywords
+    segment: Dict[str, Any] = dataclasses.field(default_factory=dict)     # vos.segment keywords
+    ttt: Optional[str] = None               # models.ttt preset name, or None for no TTT
+    ttt_params: Dict[str, Any] = dataclasses.field(default_factory=dict)  # overrides of the TTT preset
+    resolution: Optional[int] = 480         # shorter side fed to the model; None keeps the source size
+    random_init_scale: float = 1.0          # golden_init s used by --random-init
+
+
 #: Keys every resolved method has; values are the defaults used when a preset leaves one out.
 DEFAULTS: dict[str, Any] = {
-    "description": "",
-    "model": None,
-    "checkpoint": None,
-    "download": None,
-    "load": {},
-    "segment": {},
-    "ttt": None,
-    "ttt_params": {},
-    "resolution": 480,
-    "random_init_scale": 1.0,
-}
+    f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING
+    else (None if f.default == MISSING else f.default)
+    for f in dataclasses.fields(MethodConfig)}
 _SCI_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 # Keys whose values are free-form keyword dicts (their sub-keys are not checked here).
 _DICT_KEYS = ("load", "segment", "ttt_params")
@@ -65,14 +83,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    """Recursive dict merge: mappings merge key by key, anything else in ``top`` replaces."""
-    out = copy.deepcopy(dict(base))
-    for key, value in top.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
+    """Recursive merge of two plain config dicts (OmegaConf's rules): mappings merge key by key,
+    anything else in ``top`` replaces (lists too)."""
+    merged = OmegaConf.merge(OmegaConf.create(dict(base)), OmegaConf.create(dict(top)))
+    return OmegaConf.to_container(merged)
 
 
 def parse_set(item: str) -> tuple[list[str], Any]:
@@ -111,41 +125,64 @@ def _resolve_shorthand(config: Mapping[str, Any], parts: list[str], item: str) -
 
 
 def apply_set(config: Mapping[str, Any], items: Iterable[str]) -> dict[str, Any]:
-    """Apply ``--set`` overrides in order; intermediate dicts are created as needed."""
-    out = copy.deepcopy(dict(config))
+    """Apply ``--set`` overrides in order (OmegaConf dotted update); intermediate dicts are created."""
+    cfg = OmegaConf.create(copy.deepcopy(dict(config)))
     for item in items:
         parts, value = parse_set(item)
-        parts = _resolve_shorthand(out, parts, item)
-        node = out
-        for i, part in enumerate(parts[:-1]):
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                raise MethodError(f"--set {item!r}: {'.'.join(parts[:i + 1])} is {child!r}, not a mapping")
-            node = child
-        node[parts[-1]] = value
-    return out
+        parts = _resolve_shorthand(OmegaConf.to_container(cfg), parts, item)
+        for i in range(1, len(parts)):
+            node = OmegaConf.select(cfg, ".".join(parts[:i]))
+            if node is not None and not OmegaConf.is_dict(node):
+                raise MethodError(f"--set {item!r}: {'.'.join(parts[:i])} is {node!r}, not a mapping")
+        try:
+            OmegaConf.update(cfg, ".".join(parts), value, merge=False, force_add=True)
+        except OmegaConfBaseException as exc:
+            raise MethodError(f"--set {item!r}: {str(exc).splitlines()[0]}") from None
+    return OmegaConf.to_container(cfg)
 
 
 def _validate(config: dict[str, Any], origin: str) -> dict[str, Any]:
     unknown = sorted(set(config) - set(DEFAULTS))
     if unknown:
         raise MethodError(f"{origin}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(DEFAULTS)}")
-    resolved = merge(DEFAULTS, config)
-    if not resolved["model"] or not isinstance(resolved["model"], str):
+    config = dict(config)
+    for key in _DICT_KEYS:                      # "segment:" with nothing after it means an empty mapping
+        if key in config and config[key] is None:
+            config[key] = {}
+    if not config.get("model") or not isinstance(config["model"], str):
         raise MethodError(f"{origin}: 'model' must name a model (e.g. stcn)")
     for key in _DICT_KEYS:
-        if resolved[key] is None:
-            resolved[key] = {}
-        if not isinstance(resolved[key], dict):
-            raise MethodError(f"{origin}: {key!r} must be a mapping, got {resolved[key]!r}")
-    if resolved["ttt"] is not None and not isinstance(resolved["ttt"], str):
-        raise MethodError(f"{origin}: 'ttt' must be a preset name or null, got {resolved['ttt']!r}")
-    res = resolved["resolution"]
+        if key in config and not isinstance(config[key], Mapping):
+            raise MethodError(f"{origin}: {key!r} must be a mapping, got {config[key]!r}")
+    res = config.get("resolution", DEFAULTS["resolution"])
     if res is not None and (isinstance(res, bool) or not isinstance(res, int) or res <= 0):
         raise MethodError(f"{origin}: 'resolution' must be a positive shorter-side length or null, got {res!r}")
+    try:
+        schema = OmegaConf.structured(MethodConfig)
+        resolved = OmegaConf.to_container(OmegaConf.merge(schema, OmegaConf.create(config)), throw_on_missing=True)
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None) or "?"
+        raise MethodError(f"{origin}: setting {key!r}: {str(exc).splitlines()[0]}") from None
     return resolved
+
+
+def _read_preset(name: str, methods_dir: Path, chain: tuple[str, ...] = ()) -> tuple[dict[str, Any], list[str]]:
+    """Preset ``name`` with its ``base:`` chain merged in (base first); returns (config, files read)."""
+    if name in chain:
+        raise MethodError(f"method presets inherit in a cycle: {' -> '.join((*chain, name))}")
+    path = methods_dir / f"{name}.yaml"
+    if not path.is_file():
+        where = f"base of {chain[-1]!r}" if chain else "method"
+        raise MethodError(f"unknown {where} {name!r}; available: {', '.join(available_methods(methods_dir))} "
+                          f"(or describe a new one with --config FILE)")
+    config = _read_yaml(path)
+    base = config.pop("base", None)
+    if base is None:
+        return config, [str(path)]
+    if not isinstance(base, str):
+        raise MethodError(f"{path}: 'base' must name another method preset, got {base!r}")
+    parent, files = _read_preset(base, methods_dir, (*chain, name))
+    return merge(parent, config), [*files, str(path)]
 
 
 def load_method(name: str | None = None, *, config_file: str | Path | None = None,
@@ -161,15 +198,19 @@ def load_method(name: str | None = None, *, config_file: str | Path | None = Non
     config: dict[str, Any] = {}
     origin = []
     if name is not None:
-        path = Path(methods_dir) / f"{name}.yaml"
-        if not path.is_file():
-            raise MethodError(f"unknown method {name!r}; available: {', '.join(available_methods(methods_dir))} "
-                              f"(or describe a new one with --config FILE)")
-        config = _read_yaml(path)
-        origin.append(str(path))
+        config, files = _read_preset(name, Path(methods_dir))
+        origin.extend(files)
     if config_file is not None:
         config_file = Path(config_file)
-        config = merge(config, _read_yaml(config_file))
+        top = _read_yaml(config_file)
+        base = top.pop("base", None)
+        if base is not None:            # a user file may inherit a shipped preset too
+            if not isinstance(base, str):
+                raise MethodError(f"{config_file}: 'base' must name a method preset, got {base!r}")
+            parent, files = _read_preset(base, Path(methods_dir))
+            config = merge(config, parent) if config else parent
+            origin.extend(files)
+        config = merge(config, top)
         origin.append(str(config_file))
         if name is None:
             name = config_file.stem
