@@ -1,1 +1,45 @@
-"""Run VOS methods over DAVIS / DAVIS-C and score them exactly as the official DAVIS evaluator."""
+"""Run VOS methods over DAVIS / DAVIS-C and score them exactly as the official DAVIS evaluator.
+
+The public face (imported lazily, so ``import harness`` and ``--help`` stay fast)::
+
+    from harness import j_measure, f_measure, evaluate_video      # metrics on masks in memory
+    from harness import evaluate_results                          # a DAVIS results folder -> scores
+    from harness import RunRequest, plan_run, execute, summary_table, load_method   # running methods
+    from harness import score_predictions                         # scoring another tool's masks
+
+Module map: ``metrics`` (exact J&F), ``evaluate`` (official-format evaluator CLI), ``methods`` (method
+presets), ``runner`` (planning a run and executing its units), ``execute`` (one unit: adapt, segment,
+score, write), ``units`` (the unit list, shards), ``data`` (data sources: DAVIS folder, DAVIS-C store or
+folders), ``results`` (unit records and run.json on disk), ``resolution`` (model input size), ``run``
+(the ``python -m harness.run`` CLI).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = ["j_measure", "f_measure", "evaluate_video", "evaluate_results", "RunRequest", "plan_run", "execute",
+           "summary_table", "load_method", "score_predictions"]
+
+_HOME = {
+    "j_measure": "harness.metrics",
+    "f_measure": "harness.metrics",
+    "evaluate_video": "harness.metrics",
+    "evaluate_results": "harness.evaluate",
+    "RunRequest": "harness.runner",
+    "plan_run": "harness.runner",
+    "execute": "harness.runner",
+    "summary_table": "harness.runner",
+    "load_method": "harness.methods",
+    "score_predictions": "harness.score",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOME:
+        return getattr(importlib.import_module(_HOME[name]), name)
+    raise AttributeError(f"module 'harness' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
