@@ -7,12 +7,12 @@ map), atomically so that an interrupted run never leaves a truncated PNG behind.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from davis_c.atomic import atomic_write
 from davis_c.errors import DavisError
 
 __all__ = ["DAVIS_PALETTE", "palette_colors", "read_mask", "write_mask"]
@@ -70,7 +70,7 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
 
 
 def write_mask(path: str | os.PathLike, labels: np.ndarray) -> Path:
-    """Write a ``(H, W)`` id map as a DAVIS palette PNG (temp file + ``os.replace``; parents are created)."""
+    """Write a ``(H, W)`` id map as a DAVIS palette PNG (atomically via ``davis_c.atomic``; parents are created)."""
     path = Path(path)
     labels = np.asarray(labels)
     if labels.ndim != 2:
@@ -84,17 +84,8 @@ def write_mask(path: str | os.PathLike, labels: np.ndarray) -> Path:
             raise ValueError(f"{path}: mask ids must lie in 0..255 (got {labels.min()}..{labels.max()})")
         labels = labels.astype(np.uint8)
     img = _to_palette_image(labels)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            img.save(fh, format="PNG")
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; masks are data meant to be shared and re-scored
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path, "wb") as fh:   # 0644-like mode: masks are data meant to be shared and re-scored
+        img.save(fh, format="PNG")
     return path
 
 

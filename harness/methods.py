@@ -21,7 +21,7 @@ import copy
 import dataclasses
 import re
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Dict, Iterable, Mapping, Optional
 
 import yaml
 from omegaconf import MISSING, OmegaConf

@@ -11,7 +11,7 @@ import argparse
 import hashlib
 import os
 import sys
-import tempfile
+from davis_c.atomic import write_bytes_atomic
 import urllib.request
 from pathlib import Path
 from typing import Sequence
@@ -45,10 +45,7 @@ def download_official_styles(out: str | os.PathLike, base_url: str = STYLES_URL,
                           f"repository into {out} by hand)") from exc
         if _md5(data) != md5:
             raise ValueError(f"{url}: md5 {_md5(data)} is not the official {md5}; not written")
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
+        write_bytes_atomic(target, data)
     return out
 
 

@@ -8,8 +8,6 @@ as the ``davis_c`` corruption callables (contract 4).
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
@@ -113,15 +111,10 @@ def save_random_style_weights(path: str | Path, seed: int = 0) -> Path:
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
     """``torch.save`` to a temp file in the same folder, then rename: no half-written weights."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from davis_c.atomic import atomic_write
+
+    with atomic_write(path, "wb") as fh:
+        torch.save(obj, fh)
 
 
 @contextmanager
