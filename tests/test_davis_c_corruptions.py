@@ -1,4 +1,4 @@
-"""DAVIS-C corruptions against the goldens produced by the official generator (shared/golden/davis_c)."""
+"""DAVIS-C corruptions against the goldens produced by the official generator (tests/golden/davis_c)."""
 from __future__ import annotations
 
 import hashlib

@@ -1,7 +1,7 @@
 """Neural styles (style1..style4): architecture, colour preservation, strengths, plug-in.
 
 No real weights exist in CI, so the network runs with deterministic random weights; the facts
-checked come from shared/spec/stylization.md (shapes, counts, size rules, the worked colour
+checked come from the official graph's specification (shapes, counts, size rules, the worked colour
 examples) and from outputs of Magenta's own TensorFlow graph recorded in tests/data.  Style images
 are downsized where the property under test allows it (the full-size predictor costs 17-34 GMACs
 per image); two tests use a style image at its real size (1.png, 2.png).
