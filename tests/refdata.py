@@ -2,12 +2,13 @@
 
 Reference data are files this repository did not compute: the golden vectors produced by running the
 official code (``tests/golden/<set>/``, each with its README and PROVENANCE note), four real DAVIS-2016
-videos (``tests/data/real_davis16/``) and the four official DAVIS-C style images
-(``tests/data/davis_c_styles/``).  A clone of the repository holds all of them, so the suite needs
+videos (``tests/data/real_davis16/``), the four official DAVIS-C style images
+(``tests/data/davis_c_styles/``) and the specifications of the official systems that some tests
+parse (``tests/data/spec/``).  A clone of the repository holds all of them, so the suite needs
 nothing beside it.
 
 Set ``DAVIS_C_SHARED`` to a folder laid out like the project's shared reference folder
-(``golden/``, ``real_davis16/``, ``davis_c_styles/``) to test against that copy instead, e.g. a newer
+(``golden/``, ``real_davis16/``, ``davis_c_styles/``, ``spec/``) to test against that copy instead, e.g. a newer
 golden set; it then replaces the in-repository copies for every name (no mixing of two copies).
 
     from refdata import reference_path
@@ -34,6 +35,7 @@ TOP_LEVEL = {
     "golden": _TESTS / "golden",
     "real_davis16": _TESTS / "data" / "real_davis16",
     "davis_c_styles": _TESTS / "data" / "davis_c_styles",
+    "spec": _TESTS / "data" / "spec",
 }
 
 

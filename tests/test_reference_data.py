@@ -53,9 +53,10 @@ def test_lookup_uses_the_repository_copy_unless_overridden(monkeypatch, tmp_path
     assert reference_path("golden/xmem/meta.json") == TESTS / "golden" / "xmem" / "meta.json"
     assert ReferenceData() / "davis_c_styles" / "1.png" == TESTS / "data" / "davis_c_styles" / "1.png"
     assert reference_path("real_davis16") == TOP_LEVEL["real_davis16"]
+    assert reference_path("spec/stylization.md") == TESTS / "data" / "spec" / "stylization.md"
     assert (reference_path("real_davis16") / "ImageSets" / "480p" / "val.txt").is_file()
     monkeypatch.setenv(ENV_VAR, str(tmp_path))  # a newer shared folder replaces every name
     assert reference_path("golden/xmem") == tmp_path / "golden" / "xmem"
     assert ReferenceData() / "real_davis16" == tmp_path / "real_davis16"
     with pytest.raises(KeyError, match="davis_c_styles"):
-        reference_path("spec/xmem.md")
+        reference_path("paper/table1.md")
