@@ -6,7 +6,7 @@ Prints, per corruption and strength, our wall and CPU seconds per frame (corrupt
 the build does; CPU includes ffmpeg children), frame-variants per second, and the ratio of the official
 per-frame time to our CPU time.  The official time is measured in this run (CPU) where the official code can
 run here (glass_blur's pure-Python loop, scikit-image brightness/saturate), otherwise it is the golden
-README's reference timing (``shared/golden/davis_c/timings.json``, official env, + 5 ms for cv2.imwrite).
+README's reference timing (``tests/golden/davis_c/timings.json``, official env, + 5 ms for cv2.imwrite).
 CPU time is reported because the machine is shared: wall time grows with other jobs' load.  Then a whole
 10 x 3 build of the sample with ``--workers`` processes and the projected time of the full DAVIS-C
 (1999 frames x 30 variants), from its wall time and from its CPU time spread over the cores.
@@ -26,6 +26,7 @@ import numpy as np
 import skimage.color as skc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # refdata: tests/golden or $DAVIS_C_SHARED
 
 from davis_c.build import build  # noqa: E402
 from davis_c.corruptions import STRENGTHS, corrupt, names  # noqa: E402
@@ -33,9 +34,25 @@ from davis_c.corruptions.glass import glass_blur_reference  # noqa: E402
 from davis_c.davis import DavisDataset  # noqa: E402
 from davis_c.sample import make_sample  # noqa: E402
 from davis_c.store import encode_frame  # noqa: E402
+from refdata import reference_path  # noqa: E402
 
 FULL = 1999 * 30
-TIMINGS = Path(__file__).resolve().parents[2] / "shared" / "golden" / "davis_c" / "timings.json"
+TIMINGS = reference_path("golden/davis_c/timings.json")
+
+
+def reference_timings(path: Path = TIMINGS) -> tuple[dict, dict]:
+    """(official_env seconds per frame by "<name>_s<sev>", crf seconds per frame by severity) from the
+    golden timings; a missing file or number stops the benchmark instead of printing a made-up ratio."""
+    if not path.is_file():
+        raise SystemExit(f"reference timings not found: {path} (tests/golden, or set DAVIS_C_SHARED)")
+    data = json.loads(path.read_text())
+    try:
+        official = data["official_env"]
+        crf = {sev: data["crf_pipeline_per_frame_30frame_clip"][f"s{sev}"] for sev in STRENGTHS.values()}
+        official["imwrite_jpeg95_float_input"]
+    except KeyError as err:
+        raise SystemExit(f"{path}: reference number {err} missing") from None
+    return official, crf
 
 
 official_glass = glass_blur_reference
@@ -66,8 +83,8 @@ def main(argv=None) -> int:
     p.add_argument("--official-glass", type=int, nargs="*", default=[3, 4, 5],
                    help="severities at which to time the official glass loop (6-10 s each)")
     args = p.parse_args(argv)
-    ref = json.loads(TIMINGS.read_text())["official_env"] if TIMINGS.is_file() else {}
-    imwrite = ref.get("imwrite_jpeg95_float_input", 0.005)
+    ref, crf_ref = reference_timings()
+    imwrite = ref["imwrite_jpeg95_float_input"]
 
     with tempfile.TemporaryDirectory(prefix="bench_davis_c_") as tmp:
         root = make_sample(Path(tmp) / "DAVIS", videos=args.videos, frames=args.frames, height=480, width=854)
@@ -96,7 +113,8 @@ def main(argv=None) -> int:
                 source = "golden timings.json"
                 official = ref.get(f"{name}_s{sev}")
                 if name == "crf_compression":
-                    official = ref.get("crf_compression_s%d" % sev, (0.136, 0.132, 0.123)[sev - 3])
+                    official = crf_ref[sev]
+                    source = "golden timings.json (ffmpeg pipeline)"
                 elif name == "glass_blur" and sev in args.official_glass:
                     np.random.seed(0)
                     c1 = cpu_seconds()
@@ -109,7 +127,9 @@ def main(argv=None) -> int:
                         official_hsv(f, name, sev)
                     official = (cpu_seconds() - c1) / 4
                     source = "scikit-image, this run (CPU)"
-                if official is not None and name != "crf_compression":
+                if official is None:
+                    raise SystemExit(f"{TIMINGS}: no reference time for {name}_s{sev} in official_env")
+                if name != "crf_compression":
                     official += imwrite
                 ratio = f"{official / cpu:7.1f}" if official else "    n/a"  # official / our CPU time
                 print(f"{name:16s} {sev:3d} {ours:12.4f} {cpu:11.4f} {1 / ours:9.1f} "

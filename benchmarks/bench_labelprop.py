@@ -20,13 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import sys
 import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-GOLDEN_README_CASE_A_S = 19.0  # shared/golden/labelprop/README.md: reference test(), case A, loaded 2-core CPU
+GOLDEN_README_CASE_A_S = 19.0  # tests/golden/labelprop/README.md: reference test(), case A, loaded 2-core CPU
 
 
 def _peak_rss_mb() -> float:
@@ -131,9 +132,12 @@ def _golden_case_a(threads: int) -> float | None:
 
     from models.labelprop import propagate
 
-    path = Path(__file__).resolve().parents[2] / "shared" / "golden" / "labelprop" / "cases.npz"
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from refdata import reference_path  # tests/golden or $DAVIS_C_SHARED
+
+    path = reference_path("golden/labelprop/cases.npz")
     if not path.is_file():
-        return None
+        raise SystemExit(f"golden case A not found: {path} (tests/golden, or set DAVIS_C_SHARED)")
     torch.set_num_threads(threads)
     with np.load(path) as data:
         feats = torch.from_numpy(data["features"].astype(np.float32))

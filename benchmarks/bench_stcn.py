@@ -3,7 +3,7 @@
     python benchmarks/bench_stcn.py                      # 240x432 and 480x864, 12 frames, 1 thread
     python benchmarks/bench_stcn.py --frames 6 --sizes 240x432 --threads 2
 
-The video is the 240x432 golden video (``shared/golden/stcn/inference.npz``), upsampled 2x for
+The video is the 240x432 golden video (``tests/golden/stcn/inference.npz``), upsampled 2x for
 480x864 as in the golden README; weights are golden-init (the cost depends on the architecture,
 not on the weights).  Each measurement runs in its own process (so peak RSS is its own):
 
@@ -27,6 +27,7 @@ import math
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,12 +36,14 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # refdata: tests/golden or $DAVIS_C_SHARED
 
 from models import golden_init  # noqa: E402
 from models.stcn import STCN  # noqa: E402
 from models.stcn.inference import aggregate, labels_to_onehot, normalise, pad_divide_by  # noqa: E402
+from refdata import reference_path  # noqa: E402
 
-GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "golden" / "stcn" / "inference.npz"
+GOLDEN = reference_path("golden/stcn/inference.npz")
 OFFICIAL = {"240x432": {2: 0.55, 1: 1.10}, "480x864": {2: 2.33, 1: 4.40}}  # golden README, s/frame
 
 
@@ -116,7 +119,7 @@ def official_style(net: STCN, frames: np.ndarray, mask: np.ndarray, top_k=20, me
 
 
 # ----------------------------------------------------------------------------- one measurement
-def run_one(impl: str, size: str, n_frames: int, threads: int) -> dict:
+def run_one(impl: str, size: str, n_frames: int, threads: int, out_dir: Path) -> dict:
     torch.set_num_threads(threads)
     frames, mask = load_video(size, n_frames)
     net = golden_init(STCN(), seed=0, s=1.0).eval()
@@ -125,7 +128,7 @@ def run_one(impl: str, size: str, n_frames: int, threads: int) -> dict:
     wall, cpu = time.perf_counter(), time.process_time()
     probs = fn(frames, mask)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    np.save(f"/tmp/bench_stcn_{impl}_{size}.npy", probs[:, :, ::4, ::4])
+    np.save(out_dir / f"{impl}_{size}.npy", probs[:, :, ::4, ::4])
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"wall_s_per_frame": wall / n_frames, "cpu_s_per_frame": cpu / n_frames, "peak_rss_mb": peak_mb}
 
@@ -136,24 +139,33 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--frames", type=int, default=12, help="frames of the video (max 12)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per measurement")
     ap.add_argument("--_run", nargs=2, metavar=("IMPL", "SIZE"), help=argparse.SUPPRESS)
+    ap.add_argument("--_out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args._run:
-        print(json.dumps(run_one(args._run[0], args._run[1], args.frames, args.threads)))
+        print(json.dumps(run_one(args._run[0], args._run[1], args.frames, args.threads, args._out)))
         return
+    if not GOLDEN.is_file():
+        raise SystemExit(f"golden video not found: {GOLDEN} (tests/golden, or set DAVIS_C_SHARED)")
+    with tempfile.TemporaryDirectory(prefix="bench_stcn_") as tmp:  # private: two runs never collide
+        _compare(args, Path(tmp))
+
+
+def _compare(args: argparse.Namespace, tmp: Path) -> None:
     print(f"STCN inference, 2 objects, {args.frames} frames, {args.threads} thread(s); s/frame wall | cpu")
     for size in args.sizes:
         res = {}
         for impl in ("official-style", "ours"):
             out = subprocess.run([sys.executable, __file__, "--frames", str(args.frames), "--threads",
-                                  str(args.threads), "--_run", impl, size], capture_output=True, text=True)
+                                  str(args.threads), "--_run", impl, size, "--_out", str(tmp)],
+                                 capture_output=True, text=True)
             if out.returncode:
                 raise SystemExit(out.stderr)
             res[impl] = json.loads(out.stdout.strip().splitlines()[-1])
             r = res[impl]
             print(f"  {size} {impl:>15}: {r['wall_s_per_frame']:.3f} | {r['cpu_s_per_frame']:.3f} s/frame, "
                   f"peak RSS {r['peak_rss_mb']:.0f} MB")
-        a = np.load(f"/tmp/bench_stcn_official-style_{size}.npy")
-        b = np.load(f"/tmp/bench_stcn_ours_{size}.npy")
+        a = np.load(tmp / f"official-style_{size}.npy")
+        b = np.load(tmp / f"ours_{size}.npy")
         ratio_w = res["official-style"]["wall_s_per_frame"] / res["ours"]["wall_s_per_frame"]
         ratio_c = res["official-style"]["cpu_s_per_frame"] / res["ours"]["cpu_s_per_frame"]
         off = OFFICIAL[size].get(args.threads)

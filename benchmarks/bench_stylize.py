@@ -25,11 +25,13 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # refdata: tests/data or $DAVIS_C_SHARED
 
 from davis_c.stylize import StyleNet, StyleTransfer, read_style_image  # noqa: E402
 from davis_c.stylize.architecture import EXPAND, RESIDUAL  # noqa: E402
+from refdata import reference_path  # noqa: E402
 
-STYLE = Path(__file__).resolve().parents[2] / "shared" / "davis_c_styles" / "1.png"
+STYLE = reference_path("davis_c_styles/1.png")
 
 
 def naive_stylize(net: StyleNet, content: torch.Tensor, params) -> torch.Tensor:

@@ -3,7 +3,7 @@
     python benchmarks/bench_ttt.py                       # 20 frames 120x216, 2 rounds x 10 iterations
     python benchmarks/bench_ttt.py --rounds 1 --iterations 3 --threads 2
 
-The video: the 240x432 golden video (``shared/golden/stcn/inference.npz``) downsampled 2x to
+The video: the 240x432 golden video (``tests/golden/stcn/inference.npz``) downsampled 2x to
 120x216 and played forward then backward to 20 frames, 2 objects, golden-init weights.  Both runs
 follow the identical protocol: initial pseudo-label pass, per round a pseudo-label refresh (tt-MCC),
 a new Adam, ``iterations`` cycle steps on triplets 0 < i < j (jump 10), then a final inference.

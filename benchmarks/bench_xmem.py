@@ -2,9 +2,9 @@
 
 ``speed``: seconds per frame of our XMem (golden-init weights, eval.py defaults, 2 objects) at the
 given sizes, next to a reference measured in the same run: with ``--official DIR`` the official code
-itself (a checkout of github.com/hkchengrex/XMem) on the same weights and frames, otherwise our
-network with the official dense top-k read (the k weights scattered into an (N x P) affinity
-matrix, then one dense matmul).  The official rough timings of ``shared/golden/xmem/meta.json`` are
+itself (a checkout of github.com/hkchengrex/XMem) on the same weights and frames, otherwise (the
+default, said so in the output) OUR network with the official dense top-k read (the k weights
+scattered into an (N x P) affinity matrix, then one dense matmul).  The official rough timings of ``tests/golden/xmem/meta.json`` are
 shown for context.  Frame 0 (mask only) is not timed; the figure is the median over frames
 1..T-1 (memory frames included, as in a real video).
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -29,7 +28,10 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-META = Path(os.environ.get("DAVIS_C_SHARED", REPO.parent / "shared")) / "golden" / "xmem" / "meta.json"
+sys.path.insert(0, str(REPO / "tests"))  # refdata: tests/golden or $DAVIS_C_SHARED
+from refdata import reference_path  # noqa: E402
+
+META = reference_path("golden/xmem/meta.json")
 
 
 def synthetic_video(frames: int, height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -123,11 +125,16 @@ def cmd_speed(args) -> None:
 
     torch.set_num_threads(args.threads)
     model = _model()
-    official = json.loads(META.read_text())["cpu_timing_rough"] if META.is_file() else {}
+    if not META.is_file():
+        raise SystemExit(f"golden meta.json not found: {META} (tests/golden, or set DAVIS_C_SHARED)")
+    official = json.loads(META.read_text())["cpu_timing_rough"]
     print(f"XMem s/frame, 2 objects, {args.frames} frames (median of frames 1..T-1, best of {args.repeats} "
           "alternating runs after a warm-up), "
           f"torch threads={torch.get_num_threads()}, float32 CPU")
-    ref_name = "official code (same run)" if args.official else "dense read (same run)"
+    ref_name = "official code (same run)" if args.official else "ours+dense read (same run)"
+    if not args.official:
+        print("reference: OUR network with the official dense top-k read (not the official code); "
+              "pass --official XMem/ (a checkout of the official repository) to time the official code")
     print(f"{'size':>9} | {'ours':>7} | {ref_name:>21} | ratio | official 1 thr / 2 thr (meta.json)")
     ours_read = memory.topk_readout
     official_run = official_timer(args.official, model.state_dict()) if args.official else None

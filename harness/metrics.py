@@ -1,6 +1,6 @@
 """DAVIS region (J) and boundary (F) measures, numerically identical to the official DAVIS-2017 toolkit.
 
-Definitions (see the project's ``shared/spec/evaluation.md``): J is the IoU with J = 1 when both masks are
+Definitions (those of the official ``davis2017-evaluation`` code): J is the IoU with J = 1 when both masks are
 empty; F compares one-pixel boundary maps (``_seg2bmap`` of the official code: a pixel is a boundary pixel
 when the mask differs from its east, south or south-east neighbour, with the official last-row/column
 rules) matched within a disk of radius ``ceil(bound_th * diagonal)``; per-object statistics are the mean,

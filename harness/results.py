@@ -1,4 +1,4 @@
-"""Result files of a harness run (contract 7): where they live, how they are written and read.
+"""Result files of a harness run: where they live, how they are written and read.
 
 Layout under ``--out`` (default ``results/``)::
 

@@ -2,7 +2,7 @@
 
     python -m leaderboard.build --results results/ --out leaderboard_out/
 
-Reads files only (contract 7); never imports the models, so it runs anywhere pandas and
+Reads files only (the layout of :mod:`harness.results`); never imports the models, so it runs anywhere pandas and
 matplotlib do. Partial trees build: missing or failed units are marked, never averaged away.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Write a synthetic results tree in the harness format (contract 7), for tests and demos.
+"""Write a synthetic results tree in the harness format (:mod:`harness.results`), for tests and demos.
 
 Real results take GPU hours; the leaderboard's tables, plots and report can be exercised (and
 shown in the README) on made-up numbers with the same layout. Every run.json written here says

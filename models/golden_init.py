@@ -1,4 +1,4 @@
-"""The "golden init v1" weight recipe used by every golden vector in ``shared/golden``.
+"""The "golden init v1" weight recipe used by every golden vector in ``tests/golden`` (docs/testing.md).
 
 No official weights can be downloaded here, so the goldens were produced with weights drawn by a
 fixed recipe from one seeded generator.  Reproducing the recipe bit for bit lets tests compare our

@@ -1,26 +1,31 @@
-"""Shared fixtures: where the golden vectors live, and a small synthetic DAVIS sample."""
+"""Shared fixtures: where the reference data live (goldens, real videos, style images), and small
+synthetic DAVIS samples.  The lookup itself is ``tests/refdata.py`` (also used by the benchmarks)."""
 from __future__ import annotations
 
-import os
+import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("DAVIS_C_SHARED", REPO.parent / "shared"))
-GOLDEN = SHARED / "golden"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # refdata, whatever pytest's import mode
+from refdata import ENV_VAR, ReferenceData, reference_path  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def golden() -> Path:
-    if not GOLDEN.is_dir():
-        pytest.fail(f"golden vectors not found at {GOLDEN} (set DAVIS_C_SHARED to the shared/ folder)")
-    return GOLDEN
+    """``tests/golden`` (or ``$DAVIS_C_SHARED/golden``): one folder per golden set, each with its README."""
+    path = reference_path("golden")
+    if not path.is_dir():
+        pytest.fail(f"golden vectors not found at {path} (unset {ENV_VAR} to use the copy in tests/golden, "
+                    f"or point it at a folder holding golden/)")
+    return path
 
 
 @pytest.fixture(scope="session")
-def shared() -> Path:
-    return SHARED
+def shared() -> ReferenceData:
+    """``shared / "real_davis16"``, ``shared / "davis_c_styles" / "1.png"``: reference data by name
+    (in the repository, or under ``$DAVIS_C_SHARED``)."""
+    return ReferenceData()
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""DAVIS-C corruptions against the goldens produced by the official generator (shared/golden/davis_c)."""
+"""DAVIS-C corruptions against the goldens produced by the official generator (tests/golden/davis_c)."""
 from __future__ import annotations
 
 import hashlib
@@ -121,13 +121,17 @@ def test_jpeg95_round_trip_matches_official_files(gold, name):
 
 @pytest.mark.parametrize("severity", SEVERITIES)
 def test_gaussian_noise_statistics_and_seed(gold, severity):
+    """Seeded, our stream is the official one (legacy global RNG seeded once, frame 0 then frame 1), so
+    each seed's statistics match the golden's to float64 summation noise (measured <= 3e-14); seeds
+    differ from each other by 0.011 to 0.11 (golden README: spread about +-0.01), so 1e-9 tells them apart."""
     ref = gold["stats"][f"gaussian_noise_s{severity}"]
     for seed in (0, 1, 2):
         diff = corrupt(gold["large"], "gaussian_noise", severity, seed=seed).astype(float) - gold["large"]
         want = ref["per_seed"][seed]["u8"]
-        assert abs(diff.mean() - want["mean_diff"]) < 0.05
-        assert abs(diff.std() - want["std_diff"]) < 0.1
-        assert abs(np.abs(diff).mean() - want["mean_absdiff"]) < 0.05
+        assert abs(diff.mean() - want["mean_diff"]) < 1e-9, seed
+        assert abs(diff.std() - want["std_diff"]) < 1e-9, seed
+        assert abs(np.abs(diff).mean() - want["mean_absdiff"]) < 1e-9, seed
+        assert abs(np.abs(diff).std() - want["std_absdiff"]) < 1e-9, seed
     a = corrupt(gold["small"][:2], "gaussian_noise", severity, seed=7)
     np.testing.assert_array_equal(a, corrupt(gold["small"][:2], "gaussian_noise", severity, seed=7))
     assert (a != corrupt(gold["small"][:2], "gaussian_noise", severity, seed=8)).mean() > 0.5

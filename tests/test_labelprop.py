@@ -29,6 +29,8 @@ def test_goldens(cases, name):
     out = propagate(feats, cases["first_frame_labels"], return_neighbours=True, return_probs=True,
                     **_params(cases, name))
     np.testing.assert_array_equal(out["label_values"], cases["label_values"])
+    # golden README tolerances (atol 1e-5); measured on an AVX-512 Xeon, 1 and 2 threads: soft 3.6e-7,
+    # up_last 3.6e-7, top-k weights 3e-8, no neighbour set changed, no label differs
     # soft maps on the grid (the values fed back as context): atol 1e-5
     assert np.abs(out["soft"] - cases[f"{name}_soft"]).max() <= 1e-5
     # upsampled last frame: atol 1e-5

@@ -1,4 +1,4 @@
-"""Leaderboard tables against numbers aggregated by hand from the unit files (contract 7)."""
+"""Leaderboard tables against numbers aggregated by hand from the unit files (layout: harness.results)."""
 from __future__ import annotations
 
 import json

@@ -1,7 +1,7 @@
 """Neural styles (style1..style4): architecture, colour preservation, strengths, plug-in.
 
 No real weights exist in CI, so the network runs with deterministic random weights; the facts
-checked come from shared/spec/stylization.md (shapes, counts, size rules, the worked colour
+checked come from the official graph's specification (shapes, counts, size rules, the worked colour
 examples) and from outputs of Magenta's own TensorFlow graph recorded in tests/data.  Style images
 are downsized where the property under test allows it (the full-size predictor costs 17-34 GMACs
 per image); two tests use a style image at its real size (1.png, 2.png).
@@ -198,7 +198,8 @@ def test_colour_preservation_equals_opencv_sequence():
     ycc = cv2.cvtColor(g, cv2.COLOR_BGR2YCrCb)
     ycc[..., 1:] = cv2.cvtColor(c, cv2.COLOR_BGR2YCrCb)[..., 1:]
     official = cv2.cvtColor(ycc, cv2.COLOR_YCrCb2BGR)
-    assert np.abs(preserve_colour(c, g) - official).max() < 1e-3    # spec: closed form within 3.3e-5
+    # measured 6.1e-5 (4 float32 ulps at values 128..255) on seeds 0-19, 1 and 2 threads; 8 ulps allowed
+    assert np.abs(preserve_colour(c, g) - official).max() <= 1.25e-4
 
 
 def test_to_uint8_rounds_half_to_even_then_saturates():
@@ -282,7 +283,9 @@ def test_clear_errors(tmp_path, shared):
 def test_matches_official_magenta_graph(shared):
     """Outputs of Magenta's own ``build_model`` graph (TF, tf-slim) run with the weights of
     ``StyleNet(seed=3)``: case a with a small style image, case b with 2.png at its full size.
-    Measured when recorded: embedding within 3.4e-6, image within 7.5e-6 (1 of ~10k uint8 flips)."""
+    Measured when recorded: embedding within 3.4e-6, image within 7.5e-6 (1 of ~10k uint8 flips);
+    re-measured on an AVX-512 Xeon, 1 and 2 threads: embedding 3.6e-6, image 1.07e-5 (case b).
+    Tolerances: 1e-5 and 3e-5 (about 3x the largest measured value, for other CPUs' kernels)."""
     from pathlib import Path
 
     from davis_c.stylize.transfer import _content_digest
@@ -298,5 +301,5 @@ def test_matches_official_magenta_graph(shared):
         with torch.inference_mode():
             emb = net.embed(t(style))
             out = net.stylize(t(g[f"content_{case}"]), net.style_norm_params(emb))
-        assert np.abs(emb.numpy() - g[f"emb_{case}"]).max() < 5e-5, case
-        assert np.abs(out.permute(0, 2, 3, 1).numpy() - g[f"out_{case}"]).max() < 5e-5, case
+        assert np.abs(emb.numpy() - g[f"emb_{case}"]).max() <= 1e-5, case
+        assert np.abs(out.permute(0, 2, 3, 1).numpy() - g[f"out_{case}"]).max() <= 3e-5, case

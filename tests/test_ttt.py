@@ -48,6 +48,8 @@ def test_loss_gradient_and_one_adam_step_match_official(base, ttt_golden, kind):
     opt.zero_grad()
     value = ttt.loss_from_batch(net, batch, kind)
     value.backward()
+    # golden README tolerances; measured (AVX-512 Xeon, 1 and 2 threads): loss <= 6.4e-8, grad norm
+    # <= 5.1e-7, loss after the step <= 2e-7 relative (the official float32-vs-float64 gaps: README)
     np.testing.assert_allclose(value.item(), z[f"{kind}_loss_before"], rtol=1e-5)
     grads = [p.grad for _, p in named]
     total = torch.sqrt(sum(g.double().pow(2).sum() for g in grads if g is not None)).item()

@@ -1,7 +1,7 @@
 """cartoon: imgaug 0.4.0's ``stylize_cartoon`` re-implemented with OpenCV/numpy (imgaug does not import
 under NumPy 2).
 
-Steps (``shared/spec/davis_c.md`` §4.8): median blur, mean-shift segmentation, edge detection (Canny for
+Steps (those of imgaug 0.4.0): median blur, mean-shift segmentation, edge detection (Canny for
 images whose longer side is < 400 px, a squared-Laplacian percentile rule otherwise, i.e. DAVIS 480p),
 binarisation, suppression of dense blobs and isolated specks, blackening of edge pixels, and an 8-bit HSV
 saturation boost.  The official script passes OpenCV's BGR array to a function told it is RGB; we reproduce

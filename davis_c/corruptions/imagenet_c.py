@@ -2,7 +2,7 @@
 
 Each function takes one uint8 RGB frame and returns the uint8 array the official script hands to its JPEG
 encoder (float results rounded half-to-even, as ``cv2.imwrite`` does).  Formulas follow Hendrycks'
-``make_imagenet_c.py`` as used (unmodified) by ``DAVIS-C/davisc_create.py``; see ``shared/spec/davis_c.md``.
+``make_imagenet_c.py`` as used (unmodified) by ``DAVIS-C/davisc_create.py``.
 """
 from __future__ import annotations
 

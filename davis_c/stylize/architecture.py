@@ -3,8 +3,8 @@
 Every learned layer is listed once here, under its TensorFlow scope.  The PyTorch modules
 (:mod:`.network`) and the TF-name -> PyTorch-name table (:mod:`.tf_names`) are both built from
 these tuples, so the network and the weight converter cannot drift apart.  Facts (names, shapes,
-padding, the ``Conv_1_0c_5x5`` / ``Conv2d_1a_1x1`` naming quirks) are those of
-``shared/spec/stylization.md`` §1.
+padding, the ``Conv_1_0c_5x5`` / ``Conv2d_1a_1x1`` naming quirks) are those of the official
+Magenta graph and checkpoint.
 """
 from __future__ import annotations
 

@@ -3,8 +3,7 @@
 The official script keeps the luma of the stylized image and the chroma of the content by a
 BGR<->YCrCb round trip in OpenCV, but feeds it RGB arrays.  The forward and inverse conversions
 mislabel the channels the same way, so the result's channel order is right and the only effect is
-that the luma weights of R and B are swapped: Y' = 0.114 R + 0.587 G + 0.299 B
-(``shared/spec/stylization.md`` §4).  We compute that same sequence with OpenCV's float
+that the luma weights of R and B are swapped: Y' = 0.114 R + 0.587 G + 0.299 B.  We compute that same sequence with OpenCV's float
 coefficients; it works on torch tensors so it can run on the GPU next to the network, and on
 numpy arrays for convenience.  No clipping happens here: only :func:`to_uint8` saturates.
 """

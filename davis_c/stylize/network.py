@@ -1,6 +1,6 @@
 """PyTorch port of Magenta's arbitrary-image-stylization network (Ghiasi et al., BMVC 2017).
 
-Two parts, exactly as in the TF graph (``shared/spec/stylization.md`` §1):
+Two parts, exactly as in the TF graph:
 
 * style predictor: Inception-v3 trunk to Mixed_6e (ReLU6, batch norm without gamma, eps 1e-3,
   average pools that exclude padding), spatial mean, a 768 -> 100 bottleneck (the style

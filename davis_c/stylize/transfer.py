@@ -3,7 +3,7 @@
 The network has no severity input, so one pass per (frame, style) gives every strength:
 severities 1-4 apply the official colour preservation (so ``low`` == ``med``, as in the official
 release) and severity 5 keeps the stylized colours.  :func:`load_style_corruptions` exposes that
-as the ``davis_c`` corruption callables (contract 4).
+as ``davis_c`` corruption callables (``fn(frames uint8 (T, H, W, 3), severity) -> uint8``).
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ __all__ = [
 
 #: corruption name -> style image file name in the styles folder (official ``DAVIS-C/styles``).
 STYLES: dict[str, str] = {f"style{j}": f"{j}.png" for j in range(1, 5)}
-#: md5 of the official style images (``shared/spec/stylization.md`` §0).
+#: md5 of the official style images (the files of the official DAVIS-C release's ``styles/`` folder).
 OFFICIAL_STYLE_MD5: dict[str, str] = {
     "1.png": "af173fb2312fcbf94dfdc08eaf264e7a", "2.png": "982ba04b5a50d53a88e5c5a3340dbb9c",
     "3.png": "14a40773c3440e4967bd6ba0e315282c", "4.png": "07274021ead7512c02e8eb54bb5f10fc",
@@ -287,7 +287,7 @@ def _setup_attrs(info: Mapping[str, Any], styles_dir: Path) -> dict[str, Any]:
 
 def load_style_corruptions(weights_path: str | Path, styles_dir: str | Path,
                            device: str | torch.device | None = None) -> dict[str, Callable[[np.ndarray, int], np.ndarray]]:
-    """The four DAVIS-C neural styles as corruption callables (contract 4).
+    """The four DAVIS-C neural styles as corruption callables (same signature as the others).
 
     ``weights_path``: a state dict written by ``davis_c.convert_style_weights``; ``styles_dir``:
     folder with the official ``1.png .. 4.png``.  Keys ``style1..style4``; each value maps uint8

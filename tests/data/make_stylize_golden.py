@@ -4,7 +4,7 @@ Needs, in one environment, this toolkit (torch) and TensorFlow + tf-slim (+ tf_k
 plus a checkout of github.com/magenta/magenta (only ``magenta/models/arbitrary_image_stylization`` and
 ``magenta/models/image_stylization`` are imported; the losses module is not needed)::
 
-    python tests/data/make_stylize_golden.py --magenta path/to/magenta --styles ../shared/davis_c_styles
+    python tests/data/make_stylize_golden.py --magenta path/to/magenta --styles tests/data/davis_c_styles
 
 Recorded with TensorFlow 2.21.0 (v1 graph mode, CPU), tf-slim 1.1.0, magenta@526d3eb1.
 """
