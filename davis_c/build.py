@@ -45,7 +45,7 @@ import davis_c
 from davis_c import corruptions as C
 from davis_c.codec import CODECS
 from davis_c.corruptions import crf as _crf
-from davis_c.cli import cli_main
+from davis_c.cli import cli_main, raise_if_terminated
 from davis_c.davis import DavisDataset, DavisError
 from davis_c.locks import OutputLock
 from davis_c.store import (FORMAT, INTEGRITY, ShardWriter, StoreError, decode_frame, derive_seed, encode_frame,
@@ -456,6 +456,7 @@ def _build_locked(ds: DavisDataset, root: Path, out: Path, t0: float, *, vids, s
     variants = 0
     try:
         for task, result in (runner.map(tasks) if runner else ()):
+            raise_if_terminated()
             if task.group not in bars:
                 for s, n in task.variants:
                     c = C.get(n)

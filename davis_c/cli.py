@@ -26,7 +26,7 @@ from typing import Callable, Iterator, Sequence
 
 from davis_c.locks import LockHeld
 
-__all__ = ["Terminated", "cli_main", "sigterm_as_interrupt", "describe_os_error", "os_error_cause",
+__all__ = ["Terminated", "cli_main", "sigterm_as_interrupt", "raise_if_terminated", "describe_os_error", "os_error_cause",
            "is_output_full", "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_TERMINATED"]
 
 EXIT_ERROR = 2
@@ -49,6 +49,17 @@ _FULL = (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG)
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM received: raised in the main thread, handled like Ctrl-C (status 143)."""
+
+
+#: set by the SIGTERM handler: Python drops an exception raised while a ``__del__`` or weakref callback
+#: runs (h5py has many), so long loops also call :func:`raise_if_terminated` at safe points
+_TERMINATED = threading.Event()
+
+
+def raise_if_terminated() -> None:
+    """Raise :class:`Terminated` if SIGTERM arrived (and its exception may have been swallowed)."""
+    if _TERMINATED.is_set():
+        raise Terminated()
 
 
 def _errno_of(exc: BaseException) -> int | None:
@@ -104,15 +115,13 @@ def sigterm_as_interrupt() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    fired = False
-
     def handler(signum, frame):
-        nonlocal fired
-        if fired:
+        if _TERMINATED.is_set():
             return
-        fired = True
+        _TERMINATED.set()
         raise Terminated()
 
+    _TERMINATED.clear()
     previous = signal.signal(signal.SIGTERM, handler)
     try:
         yield
@@ -129,7 +138,9 @@ def cli_main(prog: str, interrupted: str = "finished work is kept; rerun the sam
         def wrapper(argv: Sequence[str] | None = None) -> int:
             try:
                 with sigterm_as_interrupt():
-                    return main(argv)
+                    code = main(argv)
+                    raise_if_terminated()  # a SIGTERM whose exception was swallowed on the way
+                    return code
             except Terminated:
                 print(f"{prog}: terminated (SIGTERM): {interrupted}", file=sys.stderr)
                 return EXIT_TERMINATED

@@ -66,8 +66,10 @@ def _hints(func: Callable) -> dict[str, Any]:
 
 
 def _check_call(func: Callable, options: Mapping[str, Any], section: str, where: str,
-                defaults: Mapping[str, Any] | None = None) -> list[str]:
-    """Problems of passing ``options`` as keyword arguments to ``func``."""
+                defaults: Mapping[str, Any] | None = None, strict: bool = False) -> list[str]:
+    """Problems of passing ``options`` as keyword arguments to ``func``.  A name taken through ``**kwargs``
+    is checked against ``defaults`` when given; otherwise it is refused with ``strict`` (the registry's
+    models reject unknown options) and left to the callee without."""
     try:
         sig = inspect.signature(func)
     except (TypeError, ValueError):
@@ -83,13 +85,15 @@ def _check_call(func: Callable, options: Mapping[str, Any], section: str, where:
             hint = hints.get(name, inspect.Parameter.empty)
             if hint is inspect.Parameter.empty and params[name].default not in (inspect.Parameter.empty, None):
                 hint = type(params[name].default)
-        elif var_kw:
-            ref = (defaults or {}).get(name)
-            if ref is None:
-                continue  # taken through **kwargs without a known default: the callee checks it
-            hint = type(ref)
+        elif var_kw and defaults is not None and name in defaults:
+            if defaults[name] is None:
+                continue
+            hint = type(defaults[name])
+        elif var_kw and defaults is None and not strict:
+            continue  # taken through **kwargs of a plugin model: the callee checks it
         else:
-            problems.append(f"{section}.{name}: not an option of {where} (options: {', '.join(named) or 'none'})")
+            known = named + sorted(n for n in (defaults or {}) if n not in named)
+            problems.append(f"{section}.{name}: not an option of {where} (options: {', '.join(known) or 'none'})")
             continue
         if not value_fits(value, hint):
             problems.append(f"{section}.{name}={value!r}: {where} expects {_hint_text(hint)}")
@@ -125,10 +129,11 @@ def check_options(config: Mapping[str, Any], vos: Any = None, ttt: Mapping[str, 
         return
     model_defaults = getattr(vos, "config", None)
     model_defaults = model_defaults if isinstance(model_defaults, Mapping) else None
+    registry = ":" not in str(config["model"])
     segment = getattr(vos, "segment", None)
     if callable(segment):
         problems += _check_call(segment, config.get("segment") or {}, "segment",
-                                f"{type(vos).__name__}.segment", model_defaults)
+                                f"{type(vos).__name__}.segment", model_defaults, strict=registry)
     user_ttt = config.get("ttt_params") or {}
     if ttt is not None and user_ttt:
         hook = getattr(vos, "test_time_adapt", None)
@@ -137,7 +142,7 @@ def check_options(config: Mapping[str, Any], vos: Any = None, ttt: Mapping[str, 
         else:
             from models import ttt as ttt_mod
 
-            problems += _check_call(ttt_mod.adapt, user_ttt, "ttt_params", "models.ttt.adapt")
+            problems += _check_call(ttt_mod.adapt, user_ttt, "ttt_params", "models.ttt.adapt", strict=True)
     if problems:
         raise MethodError("settings that do not fit the model (nothing was run or written): "
                           + "; ".join(problems))

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from davis_c.cli import raise_if_terminated
 from davis_c.locks import OutputLock
 from harness.data import open_source, select_variants, select_videos
 from harness.execute import (RunSetup, SetupError, UnitRunner, build_model, find_checkpoint, init_worker,
@@ -187,6 +188,7 @@ def execute(plan: Plan, workers: int = 1, progress: bool = True) -> list[dict]:
 
     def _done(rec: dict) -> None:
         nonlocal failed
+        raise_if_terminated()
         records.append(rec)
         failed += rec["status"] == "failed"
         last = f"{rec['JF']:.3f}" if rec.get("JF") is not None else "failed"
