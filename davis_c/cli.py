@@ -26,7 +26,7 @@ from typing import Callable, Iterator, Sequence
 
 from davis_c.locks import LockHeld
 
-__all__ = ["Terminated", "cli_main", "sigterm_as_interrupt", "raise_if_terminated", "describe_os_error", "os_error_cause",
+__all__ = ["Terminated", "cli_main", "sigterm_as_interrupt", "raise_if_terminated", "with_path", "describe_os_error", "os_error_cause",
            "is_output_full", "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_TERMINATED"]
 
 EXIT_ERROR = 2
@@ -94,6 +94,17 @@ def os_error_cause(exc: BaseException) -> str:
 def is_output_full(exc: BaseException) -> bool:
     """True for disk full / read-only / quota: nothing more can be written, so stop instead of going on."""
     return isinstance(exc, OSError) and _errno_of(exc) in _FULL
+
+
+def with_path(exc: OSError, path: str | os.PathLike) -> OSError:
+    """``exc`` with ``path`` as its file name when it has none (a failed ``write`` or h5py's errors name
+    no file), keeping the errno; use as ``raise with_path(exc, path) from exc``."""
+    if not isinstance(exc, OSError) or exc.filename is not None:
+        return exc
+    code = _errno_of(exc)
+    new = OSError(code, os.strerror(code) if code else " ".join(str(exc).split()), os.fspath(path))
+    new.__cause__ = exc
+    return new
 
 
 def describe_os_error(exc: OSError) -> str:

@@ -66,14 +66,9 @@ def masks_digest(masks: np.ndarray) -> str:
 
 def _named(exc: OSError, path: Path) -> OSError:
     """The same I/O error with the file named (h5py's errors name none), for one-line messages."""
-    if isinstance(exc, OSError) and exc.filename is None:
-        from davis_c.cli import _errno_of
+    from davis_c.cli import with_path
 
-        code = _errno_of(exc)
-        new = OSError(code, os.strerror(code) if code else " ".join(str(exc).split()), str(path))
-        new.__cause__ = exc
-        return new
-    return exc
+    return with_path(exc, path)
 
 
 class StoreError(ValueError):
@@ -185,8 +180,11 @@ class ShardWriter:
             self._f.attrs["complete"] = True
             self._f.close()
             os.replace(self.tmp, self.final)
-        except OSError as exc:
-            raise _named(exc, self.final) from exc
+        except BaseException as exc:  # the caller may no longer hold this writer: remove the partial here
+            self.abort()
+            if isinstance(exc, OSError):
+                raise _named(exc, self.final) from exc
+            raise
         return self.final
 
     def abort(self) -> None:

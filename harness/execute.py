@@ -25,7 +25,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from davis_c.cli import is_output_full
+from davis_c.cli import is_output_full, with_path
 from harness.data import Source, open_source, split_variant
 from harness.identity import data_id, data_identity
 from harness.methods import merge
@@ -231,7 +231,7 @@ class UnitRunner:
             raise
         except OSError as exc:
             if is_output_full(exc):  # disk full / read-only: every unit would fail; stop the run
-                raise
+                raise with_path(exc, unit.mask_dir(out) if self.setup.save_masks else path) from exc
             record = self._failed(unit, exc)
         except Exception as exc:  # recorded, not fatal: the run goes on with the next unit
             record = self._failed(unit, exc)

@@ -133,10 +133,8 @@ def test_run_disk_full_one_line_status_2(tiny_davis_sample, fake_cfg, tmp_path, 
     assert len(list(out.rglob("seed*.json"))) == 1  # the unit before the failure is kept; the run stopped
 
 
-def test_evaluate_and_leaderboard_read_only_one_line(tiny_davis_sample, tmp_path, monkeypatch, capsys):
+def test_evaluate_read_only_one_line(tiny_davis_sample, tmp_path, monkeypatch, capsys):
     import harness.evaluate as E
-    import leaderboard.build as L
-    from harness.evaluate import main as evaluate_main
 
     results = tmp_path / "pred"
     shutil.copytree(tiny_davis_sample / "Annotations" / "480p", results)
@@ -145,18 +143,25 @@ def test_evaluate_and_leaderboard_read_only_one_line(tiny_davis_sample, tmp_path
         raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
 
     monkeypatch.setattr(E, "write_text_atomic", read_only)
-    assert evaluate_main(["--davis", str(tiny_davis_sample), "--results", str(results), "--quiet"]) == 2
+    assert E.main(["--davis", str(tiny_davis_sample), "--results", str(results), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "read-only file system" in err[0] and "global_results-val.csv" in err[0]
-    from leaderboard.synthetic import main as synth_main
 
-    assert synth_main(["--out", str(tmp_path / "demo")]) == 0
-    monkeypatch.setattr(L, "_write_text", read_only)
-    monkeypatch.setattr(L, "_write_csv", read_only)
+
+def test_leaderboard_disk_full_one_line(tiny_davis_sample, fake_cfg, tmp_path, monkeypatch, capsys):
+    import leaderboard.build as L
+
+    assert _run("--config", fake_cfg, "--allow-plugin", "--data", tiny_davis_sample, "--out", tmp_path / "R") == 0
+
+    def full(path, *a, **kw):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(L, "_write_text", full)
+    monkeypatch.setattr(L, "_write_csv", full)
     capsys.readouterr()
-    assert L.main(["--results", str(tmp_path / "demo"), "--out", str(tmp_path / "lb")]) == 2
+    assert L.main(["--results", str(tmp_path / "R"), "--out", str(tmp_path / "lb")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "read-only file system" in err[0] and str(tmp_path / "lb") in err[0]
+    assert len(err) == 1 and "no space left on device" in err[0] and str(tmp_path / "lb") in err[0]
 
 
 # ------------------------------------------------------------------------------------- 8: SIGTERM
@@ -195,15 +200,17 @@ def test_bad_set_value_stops_before_run_json(tiny_davis_sample, tmp_path, capsys
 
 
 def test_shipped_presets_fit_their_models():
-    from harness.execute import build_model
+    from harness.execute import build_model, resolve_ttt
     from harness.methods import available_methods, load_method
     from harness.options import check_options
-    from harness.execute import resolve_ttt
 
+    models: dict[str, object] = {}
     for name in available_methods():
         _, cfg = load_method(name)
-        vos = build_model(cfg, None, True, "cpu")
-        check_options(cfg, vos, resolve_ttt(cfg))  # raises on a misfit
+        key = f"{cfg['model']} {sorted(cfg['load'].items())}"
+        if key not in models:  # one random-init model per (model, load options)
+            models[key] = build_model(cfg, None, True, "cpu")
+        check_options(cfg, models[key], resolve_ttt(cfg))  # raises on a misfit
 
 
 # ------------------------------------------------------------------------------------- 10: plugins

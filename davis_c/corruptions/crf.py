@@ -17,6 +17,7 @@ in the ``imageio-ffmpeg`` wheel.
 """
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import os
@@ -117,7 +118,11 @@ def _run(stream, exe: str, cwd: str, step: str) -> None:
     args = ffmpeg.compile(stream, cmd=exe, overwrite_output=True)
     res = subprocess.run(args, cwd=cwd, capture_output=True)
     if res.returncode != 0:
-        tail = res.stderr.decode("utf-8", "replace").strip().splitlines()[-5:]
+        text = res.stderr.decode("utf-8", "replace")
+        for code in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):  # the disk, not ffmpeg: an OSError like any write
+            if os.strerror(code) in text:
+                raise OSError(code, os.strerror(code), cwd)
+        tail = text.strip().splitlines()[-5:]
         raise RuntimeError(f"ffmpeg failed in crf_compression step '{step}': {' | '.join(tail)}")
 
 
