@@ -165,9 +165,9 @@ def plan_run(req: RunRequest, notify: Callable[[str], None] = print) -> Plan:
             notices.append(RANDOM_INIT_BANNER)
         # one run per (method, shard) writes into --out at a time; LockHeld names the holder
         lock = OutputLock(run_lock_path(req.out, name, req.shard), f"the results of {name!r} in {req.out}")
+        check_done_units(units, str(req.out), source, str(data))  # finished units of other data: refused
         write_run_json(req.out, name, info)
         pending, ok, failed = pending_units(units, req.out)
-        check_done_units(units, str(req.out), source, str(data))  # finished units of other data: refused
     except BaseException:
         if lock is not None:
             lock.release()
