@@ -59,9 +59,13 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, file_mode: int = 
             if fsync:
                 os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None:  # a failed write names no file: name the target
+            from davis_c.cli import with_path
+
+            raise with_path(exc, path) from exc
         raise
 
 

@@ -12,7 +12,15 @@ killed build resumes where it stopped (complete shards are kept) and the result 
 uninterrupted build whatever ``--workers`` is.  The seed of every (corruption, strength, video) is derived
 from ``--seed`` and the names (:func:`davis_c.store.derive_seed`).  Style shards also record the weights'
 SHA-256 and the style images' md5s (``davis_c.stylize.describe_style_setup``, incl. the
-``style_weights_random_init`` flag); other weights or images rebuild them on rerun.
+``style_weights_random_init`` flag); other weights or images rebuild them on rerun.  crf shards record the
+ffmpeg identity (version line and binary SHA-256) in their key: a resumed build with another ffmpeg stops
+(``--force`` rebuilds them), so one store never mixes ffmpeg builds.
+
+Reliability: the build holds ``<out>.lock`` (``davis_c.locks``), so a second build into the same ``--out``
+stops at once naming the holder's pid; every shard records the SHA-256 of every frame, checked on every
+read; crf work folders live in ``<out stem>_shards/.tmp/`` and are removed by the next build; worker
+processes exit when the builder dies; SIGTERM is handled like Ctrl-C (status 143, complete shards kept);
+a full or read-only disk gives one line naming the file and the cause, status 2, and no ``*.partial`` file.
 """
 from __future__ import annotations
 
@@ -21,6 +29,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import shutil
 import sys
 import time
 from collections import deque
@@ -36,11 +45,14 @@ import davis_c
 from davis_c import corruptions as C
 from davis_c.codec import CODECS
 from davis_c.corruptions import crf as _crf
+from davis_c.cli import cli_main, raise_if_terminated
 from davis_c.davis import DavisDataset, DavisError
-from davis_c.store import (FORMAT, ShardWriter, StoreError, decode_frame, derive_seed, encode_frame,
+from davis_c.locks import OutputLock
+from davis_c.store import (FORMAT, INTEGRITY, ShardWriter, StoreError, decode_frame, derive_seed, encode_frame,
                            read_shard_attrs, shard_dir, shard_path, write_index)
+from davis_c.workers import exit_with_parent, stop_pool
 
-__all__ = ["build", "main", "BuildError", "sample_root", "DAVIS_URL"]
+__all__ = ["build", "main", "BuildError", "sample_root", "DAVIS_URL", "lock_path", "temp_area"]
 
 DAVIS_URL = "https://davischallenge.org/davis2017/code.html"
 STYLE_HELP = ("neural styles need --style-weights FILE --styles DIR "
@@ -100,6 +112,7 @@ class _Task:
     jobs: tuple[tuple[str, tuple[str, ...]], ...]   # ((strength, corruption names), ...)
     seed: int
     codec: str
+    tmp_dir: str | None = None   # where crf_compression makes its work folders
 
     @property
     def variants(self) -> list[tuple[str, str]]:
@@ -156,7 +169,7 @@ def _run_task(task: _Task) -> dict[tuple[str, str], list[bytes]]:
         strengths = [s for s, ns in task.jobs if name in ns]
         if name == "crf_compression" and task.codec == "jpeg":
             for s in strengths:  # ffmpeg's own JPEG files, as released
-                out[s, name] = _crf.crf_jpegs(jpegs, C.STRENGTHS[s])
+                out[s, name] = _crf.crf_jpegs(jpegs, C.STRENGTHS[s], task.tmp_dir)
             continue
         sevs = {s: C.STRENGTHS[s] for s in strengths}
         seeds = {C.STRENGTHS[s]: derive_seed(task.seed, name, s, task.video) for s in strengths}
@@ -177,7 +190,8 @@ class _Runner:
         self.pool = None
         if workers > 1:
             self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_init_worker, initargs=(*init_args, workers))
+                                            initializer=_init_pool_worker,
+                                            initargs=(os.getpid(), *init_args, workers))
         else:
             _init_worker(*init_args)
         self.ahead = 2 * workers
@@ -202,8 +216,17 @@ class _Runner:
             yield t, res
 
     def close(self, cancel: bool = False) -> None:
+        """Shut the pool down; ``cancel`` (an error or an interrupt) ends the workers at once."""
         if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=cancel)
+            if cancel:
+                stop_pool(self.pool)
+            else:
+                self.pool.shutdown(wait=True)
+
+
+def _init_pool_worker(parent: int, *init_args) -> None:
+    exit_with_parent(parent)  # never outlive the builder (kill -9 of the parent included)
+    _init_worker(*init_args)
 
 
 # ------------------------------------------------------------------------------------------------ build
@@ -268,6 +291,23 @@ def _remove_stale_partials(folder: Path, pattern: str = "*.partial") -> None:
             p.unlink(missing_ok=True)
 
 
+def lock_path(out: str | os.PathLike) -> Path:
+    """The lock file a build of ``out`` holds: ``<out>.lock`` next to the index."""
+    out = Path(out)
+    return out.with_name(f"{out.name}.lock")
+
+
+def temp_area(out: str | os.PathLike) -> Path:
+    """The build's own temporary folder (crf work folders): ``<out stem>_shards/.tmp``."""
+    return shard_dir(out) / ".tmp"
+
+
+def _ffmpeg_key(build_key: str, ident: dict[str, str]) -> str:
+    """Key of a crf shard: the build's settings plus the ffmpeg version line and binary hash."""
+    return hashlib.sha256(json.dumps({"build_key": build_key, "ffmpeg": ident["version"],
+                                      "ffmpeg_sha256": ident["sha256"]}, sort_keys=True).encode()).hexdigest()
+
+
 def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
           corruptions: Sequence[str] | None = None, strengths: Sequence[str] | None = None,
           videos: Sequence[str] | None = None, image_set: str = "val", resolution: str = "480p",
@@ -275,7 +315,9 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
           style_weights: str | os.PathLike | None = None, styles_dir: str | os.PathLike | None = None,
           device: str | None = None, progress: bool = True,
           log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Build (or complete) a DAVIS-C store; returns a summary dict.  See the module docstring."""
+    """Build (or complete) a DAVIS-C store; returns a summary dict.  See the module docstring.
+
+    Raises :class:`davis_c.locks.LockHeld` when another build holds ``<out>.lock``."""
     t0 = time.perf_counter()
     out = Path(out)
     if codec not in CODECS:
@@ -309,34 +351,55 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
         if style_setup.get("style_weights_random_init"):
             log("note: the style weights are randomly initialised (test/demo weights, not the real styles); "
                 "the style shards are flagged style_weights_random_init = True")
-    ffmpeg = None
+    ffmpeg: dict[str, str] | None = None
     if "crf_compression" in names:
         try:
-            ffmpeg = _crf.ffmpeg_version()
+            ffmpeg = _crf.ffmpeg_identity()
         except _crf.FfmpegUnavailable as exc:
             skipped["crf_compression"] = str(exc)
             names.remove("crf_compression")
             log(f"skipping crf_compression: {exc}")
+        except _crf.FfmpegIdentityError as exc:
+            raise BuildError(f"crf_compression: {exc}") from exc
 
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with OutputLock(lock_path(out), f"the DAVIS-C store {out}"):
+        return _build_locked(ds, root, out, t0, vids=vids, strs=strs, names=names, skipped=skipped,
+                             explicit=explicit, style_setup=style_setup, ffmpeg=ffmpeg, image_set=image_set,
+                             resolution=resolution, year=year, workers=workers, seed=seed, codec=codec,
+                             force=force, style_weights=style_weights, styles_dir=styles_dir, device=device,
+                             progress=progress, log=log)
+
+
+def _build_locked(ds: DavisDataset, root: Path, out: Path, t0: float, *, vids, strs, names, skipped, explicit,
+                  style_setup, ffmpeg, image_set, resolution, year, workers, seed, codec, force, style_weights,
+                  styles_dir, device, progress, log) -> dict[str, Any]:
+    """The build proper, with the output lock held: nothing else writes ``out``, so every leftover of
+    an earlier build (partial shards, crf work folders) can be removed."""
     # -- clean shard (also validates every source video before the heavy work) -------------------------
     sdir = shard_dir(out)
     sdir.mkdir(parents=True, exist_ok=True)
     _remove_stale_partials(sdir)
     _remove_stale_partials(out.parent, f"{out.name}.*.partial")  # an index write that was killed
+    tmp_area = temp_area(out)
+    shutil.rmtree(tmp_area, ignore_errors=True)  # crf work folders of a killed build
     sources: dict[str, str] = {}
     for v in vids:
         jpgs, _ = ds.frame_paths(v)
         sources[v] = _digest([p.read_bytes() for p in jpgs])
     config = {"format": FORMAT, "toolkit_version": davis_c.__version__, "seed": int(seed), "codec": codec,
               "image_set": image_set, "resolution": resolution, "year": str(year), "videos": vids,
-              "source_sha256": sources}
+              "source_sha256": sources, "integrity": INTEGRITY}
     build_key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
     common = {k: v for k, v in config.items() if k != "source_sha256"} | {"build_key": build_key}
     style_attrs = (style_setup | {"style_key": _style_key(build_key, style_setup)}) if style_setup else {}
+    ffmpeg_attrs = ({"ffmpeg": ffmpeg["version"], "ffmpeg_sha256": ffmpeg["sha256"],
+                     "ffmpeg_key": _ffmpeg_key(build_key, ffmpeg)} if ffmpeg else {})
 
     def existing(path: Path, neural: bool = False) -> bool:
-        """A complete shard of this build that can be kept.  Other settings are refused; a style shard
-        made with other weights or style images (its ``style_key``) is rebuilt."""
+        """A complete shard of this build that can be kept.  Other settings are refused (so is a crf
+        shard of another ffmpeg build); a style shard made with other weights or style images (its
+        ``style_key``) is rebuilt."""
         attrs = read_shard_attrs(path)
         if attrs is None:
             return False
@@ -344,6 +407,13 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
             raise BuildError(f"{path}: existing shard was built with other settings or source frames "
                              f"(seed/codec/videos/set/version/DAVIS files differ); use --force to rebuild, or "
                              "another --out")
+        if (attrs.get("corruption") == "crf_compression" and ffmpeg_attrs
+                and attrs.get("ffmpeg_key") != ffmpeg_attrs["ffmpeg_key"] and not force):
+            raise BuildError(f"{path}: existing crf shard was made by another ffmpeg ({attrs.get('ffmpeg')!r}, "
+                             f"sha256 {str(attrs.get('ffmpeg_sha256'))[:16]}...) than this one "
+                             f"({ffmpeg_attrs['ffmpeg']!r} at {ffmpeg['path']}, sha256 "
+                             f"{ffmpeg_attrs['ffmpeg_sha256'][:16]}...); crf output depends on the ffmpeg build: "
+                             "use the same ffmpeg (DAVIS_C_FFMPEG), --force to rebuild every crf shard, or another --out")
         if neural and attrs.get("style_key") != style_attrs["style_key"] and not force:
             log(f"{path.name}: built with other style weights or style images; rebuilding it")
             return False
@@ -371,12 +441,13 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
     todo = {s: [n for n in names if not existing(shard_path(out, s, n), is_neural[n])] for s in strs}
     reused = [f"{s}/{n}" for s in strs for n in names if n not in todo[s]]
     task_args = (str(root), image_set, resolution, str(year))
-    tasks = [_Task(*task_args, s, v, ((s, tuple(n for n in todo[s] if not is_neural[n])),), int(seed), codec)
+    tasks = [_Task(*task_args, s, v, ((s, tuple(n for n in todo[s] if not is_neural[n])),), int(seed), codec,
+                   str(tmp_area))
              for s in strs if any(not is_neural[n] for n in todo[s]) for v in vids]
     neural_jobs = tuple((s, tuple(n for n in todo[s] if is_neural[n])) for s in strs)
     neural_jobs = tuple(j for j in neural_jobs if j[1])
     if neural_jobs:
-        tasks += [_Task(*task_args, "styles", v, neural_jobs, int(seed), codec) for v in vids]
+        tasks += [_Task(*task_args, "styles", v, neural_jobs, int(seed), codec, str(tmp_area)) for v in vids]
     n_frames = {v: len(ds.frame_paths(v)[0]) for v in vids}
     runner = _Runner(min(workers, len(tasks)), (str(style_weights) if style_weights else None,
                                                 str(styles_dir) if styles_dir else None, device)) if tasks else None
@@ -385,6 +456,7 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
     variants = 0
     try:
         for task, result in (runner.map(tasks) if runner else ()):
+            raise_if_terminated()
             if task.group not in bars:
                 for s, n in task.variants:
                     c = C.get(n)
@@ -392,7 +464,7 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
                                       "severity": C.STRENGTHS[s], "corruption": n, "corruption_kind": c.kind,
                                       "parameters": c.parameters(C.STRENGTHS[s]), "random": c.random}
                     if n == "crf_compression":
-                        attrs["ffmpeg"] = ffmpeg
+                        attrs |= ffmpeg_attrs
                     if c.kind == "neural":
                         attrs |= style_attrs
                     writers[s, n] = ShardWriter(shard_path(out, s, n), attrs)
@@ -415,22 +487,33 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
                     built.append(f"{s}/{n}")
                 bars[task.group].close()
     except BaseException:
-        for w in writers.values():
-            w.abort()
-        if runner is not None:
+        if runner is not None:  # first stop the workers (they may still be writing crf work files)
             runner.close(cancel=True)
+        for w in writers.values():  # abort() never raises: every partial file goes
+            w.abort()
+        shutil.rmtree(tmp_area, ignore_errors=True)
         raise
     if runner is not None:
         runner.close()
+    shutil.rmtree(tmp_area, ignore_errors=True)
 
     # -- index: every complete shard of this build, in benchmark order --------------------------------
     # style shards only with one weights/style-images setup: this build's, else the first one found
+    # crf shards likewise only with one ffmpeg identity: this build's, else the first one found
     present, setup_key, index_style = [], style_attrs.get("style_key"), dict(style_attrs)
+    ffmpeg_key, index_ffmpeg = ffmpeg_attrs.get("ffmpeg_key"), dict(ffmpeg_attrs)
     for s in C.STRENGTHS:
         for n in C.CORRUPTIONS:
             attrs = read_shard_attrs(shard_path(out, s, n))
             if not attrs or attrs.get("build_key") != build_key:
                 continue
+            if n == "crf_compression":
+                if ffmpeg_key is None and attrs.get("ffmpeg_key"):
+                    ffmpeg_key = attrs["ffmpeg_key"]
+                    index_ffmpeg = {k: attrs[k] for k in ("ffmpeg", "ffmpeg_sha256", "ffmpeg_key") if k in attrs}
+                if not attrs.get("ffmpeg_key") or attrs.get("ffmpeg_key") != ffmpeg_key:
+                    log(f"not linked in the index: {s}/{n} (made by another ffmpeg build: {attrs.get('ffmpeg')!r})")
+                    continue
             if C.get(n).kind == "neural":
                 if setup_key is None and attrs.get("style_key"):
                     setup_key = attrs["style_key"]
@@ -444,6 +527,8 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
                             "severities": dict(C.STRENGTHS), "source_sha256": sources}
     if any(C.get(n).kind == "neural" for _, n in present):
         index_attrs |= index_style
+    if any(n == "crf_compression" for _, n in present):
+        index_attrs |= index_ffmpeg
     write_index(out, index_attrs, [(None, None)] + present)
     elapsed = time.perf_counter() - t0
     size = out.stat().st_size + sum(p.stat().st_size for p in sdir.glob("*.h5"))
@@ -467,6 +552,7 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
     return summary
 
 
+@cli_main("davis_c.build", "complete shards are kept; rerun the same command to resume")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m davis_c.build",
@@ -516,9 +602,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (BuildError, DavisError, StoreError, _crf.FfmpegUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: complete shards are kept; rerun the same command to resume", file=sys.stderr)
-        return 130
     return 1 if summary.get("incomplete") else 0
 
 

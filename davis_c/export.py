@@ -18,6 +18,8 @@ from typing import Sequence
 
 from tqdm import tqdm
 
+from davis_c.atomic import write_bytes_atomic
+from davis_c.cli import cli_main
 from davis_c.store import DavisCStore, StoreError, decode_frame, encode_frame
 
 __all__ = ["export", "main"]
@@ -26,9 +28,7 @@ __all__ = ["export", "main"]
 def _write(path: Path, data: bytes) -> None:
     if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
         return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    write_bytes_atomic(path, data)
 
 
 def export(h5: str | os.PathLike, out: str | os.PathLike, *, strengths: Sequence[str] | None = None,
@@ -68,6 +68,7 @@ def export(h5: str | os.PathLike, out: str | os.PathLike, *, strengths: Sequence
     return count
 
 
+@cli_main("davis_c.export", "files written so far are complete; rerun the same command to finish")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m davis_c.export",
                                 description="Write a DAVIS-C store as DAVIS-C/<strength>/<corruption>/<video>/"
@@ -83,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         n = export(args.h5, args.out, strengths=args.strengths, corruptions=args.corruptions,
                    videos=args.videos, clean=args.clean, progress=not args.quiet)
-    except (StoreError, KeyError, OSError) as exc:
+    except (StoreError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"exported {n} frames to {args.out}")

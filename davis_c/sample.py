@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from davis_c.cli import cli_main
 from davis_c.masks import write_mask
 
 __all__ = ["make_sample", "render_video", "main"]
@@ -254,6 +255,7 @@ def make_sample(out: str | os.PathLike, *, videos: int = 3, frames: int = 12, he
     return out
 
 
+@cli_main("davis_c.sample", "nothing half-written is left; rerun the same command")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m davis_c.sample",

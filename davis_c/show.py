@@ -15,6 +15,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from davis_c.cli import cli_main
 from davis_c.store import DavisCStore, StoreError
 
 __all__ = ["grid", "main"]
@@ -58,6 +59,7 @@ def grid(store: DavisCStore, video: str, frame: int = 0, tile_width: int = 240) 
     return canvas
 
 
+@cli_main("davis_c.show", "nothing was written")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m davis_c.show",
                                 description="Save a PNG grid of one frame under every corruption x strength.")

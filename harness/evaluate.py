@@ -33,6 +33,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from davis_c.atomic import write_text_atomic
+from davis_c.cli import cli_main
 from davis_c.davis import DavisDataset, DavisError, check_video_name
 from davis_c.masks import read_mask
 from harness.metrics import STAT_NAMES, EvaluationError, VideoScores, bound_radius, score_frame
@@ -86,6 +88,9 @@ def evaluate_sequence(dataset: DavisDataset, results_dir: str | os.PathLike, vid
         if not pred_path.is_file():
             raise EvaluationError(f"video {video!r}: prediction for frame {stem} not found: {pred_path}")
         gt = read_mask(pngs[t])
+        if gt.shape != first.shape:  # as the builder: every annotation of a video has the first one's size
+            raise DavisError(f"video {video!r}: annotation {pngs[t]} is {gt.shape[1]}x{gt.shape[0]} but the "
+                             f"video's first annotation {pngs[0].name} is {first.shape[1]}x{first.shape[0]} (WxH)")
         pred = read_mask(pred_path)
         if pred.shape != gt.shape:
             raise EvaluationError(f"video {video!r}: prediction {pred_path} is {pred.shape[1]}x{pred.shape[0]} "
@@ -152,16 +157,7 @@ def global_scores(scores: Iterable[VideoScores]) -> np.ndarray:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_text_atomic(path, text)
 
 
 def official_csv_names(image_set: str) -> tuple[str, str]:
@@ -226,6 +222,7 @@ def _print_tables(scores: Sequence[VideoScores], image_set: str) -> None:
     print(vid.to_string(**fmt))
 
 
+@cli_main("harness.evaluate", "no CSV file of this run was written")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m harness.evaluate",

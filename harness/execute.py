@@ -3,7 +3,9 @@
 The harness never knows which model it runs: it calls ``models.load_model`` (or a ``module:function``
 named in the method's ``model`` setting), ``models.ttt.adapt`` when the method has a TTT preset, and
 ``segment`` on the result.  A unit that raises (out of memory on one long video, a corrupt file) is
-written as ``status: failed`` with its error and the run goes on; rerunning retries it.
+written as ``status: failed`` with its error and the run goes on; rerunning retries it.  A full or
+read-only disk is not a unit failure: it stops the run (every further unit would fail the same way).
+Every record names the data it was computed on (``data``, ``data_id``: see ``harness.identity``).
 """
 from __future__ import annotations
 
@@ -23,7 +25,9 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from davis_c.cli import is_output_full, with_path
 from harness.data import Source, open_source, split_variant
+from harness.identity import data_id, data_identity
 from harness.methods import merge
 from harness.resolution import model_size, probs_to_labels, resize_frames, resize_mask
 from harness.results import DIR_MODE, FILE_MODE, TEMP_MARK, UNIT_SCHEMA, remove_stale_temps, write_json_atomic
@@ -225,14 +229,23 @@ class UnitRunner:
             record = self._run(unit)
         except (KeyboardInterrupt, SystemExit):
             raise
+        except OSError as exc:
+            if is_output_full(exc):  # disk full / read-only: every unit would fail; stop the run
+                raise with_path(exc, unit.mask_dir(out) if self.setup.save_masks else path) from exc
+            record = self._failed(unit, exc)
         except Exception as exc:  # recorded, not fatal: the run goes on with the next unit
-            if self.setup.device.startswith("cuda"):
-                torch.cuda.empty_cache()
-            tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
-            record = self._base(unit)
-            record.update(status="failed", error=f"{type(exc).__name__}: {exc}",
-                          traceback="".join(tb[-6:]))
+            record = self._failed(unit, exc)
         write_json_atomic(path, record)
+        return record
+
+    def _failed(self, unit: Unit, exc: BaseException) -> dict:
+        """The record of a unit that raised: status failed, the error and the end of its traceback."""
+        if self.setup.device.startswith("cuda"):
+            torch.cuda.empty_cache()
+        tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
+        record = self._base(unit)
+        record.update(status="failed", error=f"{type(exc).__name__}: {exc}",
+                      traceback="".join(tb[-6:]))
         return record
 
     def _base(self, unit: Unit) -> dict:
@@ -240,7 +253,8 @@ class UnitRunner:
         return {"schema": UNIT_SCHEMA, "method": unit.method, "variant": unit.variant, "strength": strength,
                 "corruption": corruption, "video": unit.video, "seed": unit.seed, "status": "ok", "error": None,
                 "random_init": self.setup.random_init, "objects": [], "J": None, "F": None, "JF": None,
-                "n_frames": None, "per_frame": None, "timing": None, "peak_memory_mb": None}
+                "n_frames": None, "per_frame": None, "timing": None, "peak_memory_mb": None,
+                "data": None, "data_id": None, "data_path": self.setup.source.get("data")}
 
     def predict(self, frames: np.ndarray, first_mask: np.ndarray, seed: int):
         """Adapt (if TTT) and segment at the model resolution; labels at the input resolution + timings."""
@@ -271,6 +285,7 @@ class UnitRunner:
         return labels, ttt_s, inference_s, _peak_mb(device)
 
     def _run(self, unit: Unit) -> dict:
+        identity = data_identity(self.source, unit.variant, unit.video)  # what this unit is computed on
         video = self.source.load(unit.variant, unit.video)
         labels, ttt_s, inference_s, peak = self.predict(video.frames, video.masks[0], unit.seed)
         scores = score_video(video.masks, labels, unit.video, list(video.frame_names))
@@ -278,6 +293,7 @@ class UnitRunner:
             self._save_masks(unit, labels, video.frame_names)
         record = self._base(unit)
         record.update(scores)
+        record.update(data=identity, data_id=data_id(identity))
         n = int(len(video.frames))
         record.update(n_frames=n, timing={"ttt_s": ttt_s, "inference_s": inference_s,
                                           "fps": n / inference_s if inference_s > 0 else None},
@@ -307,8 +323,12 @@ class UnitRunner:
 _WORKER: UnitRunner | None = None
 
 
-def init_worker(setup: RunSetup) -> None:
+def init_worker(setup: RunSetup, parent: int | None = None) -> None:
     global _WORKER
+    if parent is not None:  # never outlive the harness (kill -9 of the parent included)
+        from davis_c.workers import exit_with_parent
+
+        exit_with_parent(parent)
     if setup.threads:  # share the cores between the workers instead of oversubscribing them
         torch.set_num_threads(setup.threads)
     _WORKER = UnitRunner(setup)

@@ -64,21 +64,13 @@ def _clean_json(obj: Any) -> Any:
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as JSON to ``path`` via a temporary file in the same folder + ``os.replace``."""
+    """Write ``obj`` as strict JSON to ``path`` atomically and durably (``davis_c.atomic``, fsynced)."""
+    from davis_c.atomic import atomic_write
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{TEMP_MARK}", suffix=".json")
-    try:
-        os.chmod(tmp, FILE_MODE)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(_clean_json(obj), fh, indent=1, allow_nan=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "w", fsync=True) as fh:
+        json.dump(_clean_json(obj), fh, indent=1, allow_nan=False)
+        fh.write("\n")
     return path
 
 

@@ -10,6 +10,7 @@ import argparse
 import sys
 from typing import Sequence
 
+from davis_c.cli import cli_main
 from harness.data import DataError
 from harness.execute import SetupError
 from harness.methods import MethodError, describe_methods
@@ -34,7 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("method")
     g.add_argument("--method", help="method preset name (see --list), e.g. stcn, stcn+mcc")
     g.add_argument("--list", action="store_true", help="print the methods and their presets, then exit")
-    g.add_argument("--config", metavar="FILE", help="YAML file merged over the preset (or a whole new method)")
+    g.add_argument("--config", metavar="FILE", help="YAML file merged over the preset (or a whole new method). "
+                   "A config whose 'model' is 'package.module:function' imports that module, i.e. RUNS ITS CODE: "
+                   "it is refused unless you pass --allow-plugin")
+    g.add_argument("--allow-plugin", action="store_true",
+                   help="allow a --config file to name a 'package.module:function' model (its module is imported "
+                        "and run); not needed when the target is given on the command line (--set model=pkg.mod:f)")
     g.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override settings, dotted keys, YAML values (e.g. segment.top_k=30 "
                         "ttt_params.iterations=2 resolution=null); a model option the preset has may be "
@@ -64,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_main("harness.run", "finished units are kept; rerun the same command to resume")
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.list:
@@ -81,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                          annotations=args.annotations, variants=args.variants, videos=args.videos,
                          seeds=args.seeds, shard=parse_shard(args.shard), workers=args.workers, out=args.out,
                          name=args.name, checkpoint=args.checkpoint, random_init=args.random_init,
-                         device=args.device, save_masks=args.save_masks)
+                         device=args.device, save_masks=args.save_masks, allow_plugin=args.allow_plugin)
         if args.workers < 1:
             raise SetupError("--workers must be at least 1")
         plan = plan_run(req, notify=lambda msg: print(msg, file=sys.stderr))
@@ -99,9 +106,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WorkerDied as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
-    except KeyboardInterrupt:
-        print("interrupted: finished units are kept; rerun the same command to resume", file=sys.stderr)
-        return 130
     print(summary_table(plan))
     failed = sum(unit_status(u.path(plan.setup.out)) == "failed" for u in plan.units)
     return 1 if failed else 0

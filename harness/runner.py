@@ -1,7 +1,9 @@
 """Plan and run a benchmark: resolve everything up front, then run the units that are not done.
 
 ``plan_run`` does every check that can fail before any unit starts (method, data, variants, videos,
-annotations, weights, TTT preset, an incompatible earlier run in ``--out``) and writes ``run.json``;
+annotations, weights, TTT preset, the method's options against the model, a plugin model nobody allowed,
+an incompatible earlier run in ``--out``, finished units computed on other data), takes the results lock
+(``<out>/<method>/.run.lock``, one per ``--shard``) and writes ``run.json``;
 ``execute`` runs the pending units of this shard (in this process or in ``workers`` processes) with
 a progress bar, and ``summary_table`` prints mean J&F per variant and the failures.
 """
@@ -21,14 +23,20 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from davis_c.cli import raise_if_terminated
+from davis_c.locks import OutputLock
 from harness.data import open_source, select_variants, select_videos
 from harness.execute import (RunSetup, SetupError, UnitRunner, build_model, find_checkpoint, init_worker,
                              resolve_ttt, run_in_worker)
+from harness.identity import check_done_units
 from harness.methods import load_method
+from harness.options import check_options, check_plugin
 from harness.results import read_unit, write_run_json
 from harness.units import Unit, make_units, pending_units, shard_units
+from davis_c.workers import stop_pool
 
-__all__ = ["WorkerDied", "RunRequest", "Plan", "plan_run", "execute", "summary_table", "default_data", "RANDOM_INIT_BANNER"]
+__all__ = ["WorkerDied", "RunRequest", "Plan", "plan_run", "execute", "summary_table", "default_data", "RANDOM_INIT_BANNER",
+           "run_lock_path"]
 
 RANDOM_INIT_BANNER = "RANDOM-INIT WEIGHTS (golden init): NOT A REAL MODEL, scores only test the pipeline"
 DEFAULT_DATA = "davis_c.h5"
@@ -59,6 +67,13 @@ class RunRequest:
     random_init: bool = False
     device: str | None = None
     save_masks: bool = False
+    allow_plugin: bool = False   # a config file may name a 'package.module:function' model (runs its code)
+
+
+def run_lock_path(out: str | os.PathLike, method: str, shard: tuple[int, int] = (0, 1)) -> Path:
+    """The lock file a run of ``method`` (one ``--shard``) holds under ``out``."""
+    i, n = shard
+    return Path(out) / method / (".run.lock" if n == 1 else f".run-shard{i}of{n}.lock")
 
 
 @dataclass
@@ -72,6 +87,12 @@ class Plan:
     source_desc: str
     notices: list[str] = field(default_factory=list)
     runner: UnitRunner | None = None   # the in-process runner built while checking the weights
+    lock: OutputLock | None = None     # held from planning to the end of execute()
+
+    def release(self) -> None:
+        """Free the results lock (``execute`` does it when it ends)."""
+        if self.lock is not None:
+            self.lock.release()
 
 
 def default_data(notify: Callable[[str], None] = print) -> Path:
@@ -103,6 +124,8 @@ def plan_run(req: RunRequest, notify: Callable[[str], None] = print) -> Plan:
     (a checkpoint of another model fails here) and ``run.json`` is written or checked.
     """
     method, config = load_method(req.method, config_file=req.config_file, overrides=req.overrides)
+    check_plugin(config["model"], req.overrides, req.allow_plugin,
+                 f"--config {req.config_file}" if req.config_file else f"method {method!r}")
     name = req.name or method
     if "/" in name or "\\" in name or name in (".", "..") or not name.strip():
         raise SetupError(f"--name {name!r}: must be a plain folder name")
@@ -114,6 +137,7 @@ def plan_run(req: RunRequest, notify: Callable[[str], None] = print) -> Plan:
     device = req.device or ("cuda" if torch.cuda.is_available() else "cpu")
     data = Path(req.data) if req.data else default_data(notify)
     source = open_source(data, req.annotations)
+    lock = None
     try:
         variants = select_variants(source.variants, req.variants, str(data))
         videos = select_videos(source.videos, req.videos, str(data))
@@ -125,7 +149,9 @@ def plan_run(req: RunRequest, notify: Callable[[str], None] = print) -> Plan:
                          random_init=req.random_init, device=device, source=source.spec(), out=str(req.out),
                          save_masks=req.save_masks, threads=threads)
         # Built here, in the main process: a wrong checkpoint must stop the run before any unit.
+        check_options(config)  # the loader's options, before the model is built
         vos = build_model(config, checkpoint, req.random_init, device)
+        check_options(config, vos, ttt)  # a bad --set value stops here, before run.json
         from models.checkpoint import sha256_of
 
         info = {"method": name, "config": {**config, "ttt_resolved": ttt}, "toolkit_version": _toolkit_version(),
@@ -137,14 +163,19 @@ def plan_run(req: RunRequest, notify: Callable[[str], None] = print) -> Plan:
         if req.random_init:
             info["note"] = RANDOM_INIT_BANNER
             notices.append(RANDOM_INIT_BANNER)
+        # one run per (method, shard) writes into --out at a time; LockHeld names the holder
+        lock = OutputLock(run_lock_path(req.out, name, req.shard), f"the results of {name!r} in {req.out}")
+        check_done_units(units, str(req.out), source, str(data))  # finished units of other data: refused
         write_run_json(req.out, name, info)
         pending, ok, failed = pending_units(units, req.out)
     except BaseException:
+        if lock is not None:
+            lock.release()
         source.close()
         raise
     runner = UnitRunner(setup, vos=vos, source=source)
     return Plan(setup=setup, units=units, all_units=len(units_all), pending=pending, done_ok=ok,
-                done_failed=failed, source_desc=source.describe(), notices=notices, runner=runner)
+                done_failed=failed, source_desc=source.describe(), notices=notices, runner=runner, lock=lock)
 
 
 def execute(plan: Plan, workers: int = 1, progress: bool = True) -> list[dict]:
@@ -157,6 +188,7 @@ def execute(plan: Plan, workers: int = 1, progress: bool = True) -> list[dict]:
 
     def _done(rec: dict) -> None:
         nonlocal failed
+        raise_if_terminated()
         records.append(rec)
         failed += rec["status"] == "failed"
         last = f"{rec['JF']:.3f}" if rec.get("JF") is not None else "failed"
@@ -173,19 +205,25 @@ def execute(plan: Plan, workers: int = 1, progress: bool = True) -> list[dict]:
                 plan.runner.close()
                 plan.runner = None
             ctx = mp.get_context("spawn")  # fresh interpreters: safe with torch threads, CUDA and HDF5
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_worker,
-                                     initargs=(plan.setup,)) as pool:
+            pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_worker,
+                                       initargs=(plan.setup, os.getpid()))
+            try:
                 futures = [pool.submit(run_in_worker, unit) for unit in todo]
-                try:
-                    for fut in as_completed(futures):
-                        _done(fut.result())
-                except BrokenProcessPool as exc:
-                    raise WorkerDied("a worker process died (killed, or out of host memory?); finished units "
-                                     "are kept: rerun the same command to resume") from exc
+                for fut in as_completed(futures):
+                    _done(fut.result())
+            except BrokenProcessPool as exc:
+                stop_pool(pool)
+                raise WorkerDied("a worker process died (killed, or out of host memory?); finished units "
+                                 "are kept: rerun the same command to resume") from exc
+            except BaseException:  # Ctrl-C, SIGTERM, a full disk: end the workers now, keep finished units
+                stop_pool(pool)
+                raise
+            pool.shutdown(wait=True)
     finally:
         bar.close()
         if plan.runner is not None:
             plan.runner.close()
+        plan.release()
     return records
 
 

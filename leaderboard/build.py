@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from davis_c.cli import cli_main  # one top-level handler: SIGTERM, disk full/read-only -> one line, status 2
 from leaderboard.paper import describe_missing, load_paper_reference, reference_display, split_available
 from leaderboard.plots import make_all_plots
 from leaderboard.report import render_report
@@ -111,6 +112,7 @@ def build(results: str | Path, out: str | Path, *, videos: list[str] | None = No
     return written
 
 
+@cli_main("leaderboard.build", "files already written are complete; rerun to finish")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m leaderboard.build",

@@ -130,7 +130,8 @@ def test_leaderboard_from_harness_run_with_stand_in_models(tiny_davis_sample, tm
         cfg.write_text(yaml.safe_dump({"description": f"stand-in {name}", "model": f"test_leaderboard_e2e:{loader}",
                                        "checkpoint": "none.pth", "segment": {}, "ttt": None, "resolution": None}))
         assert run_main(["--config", str(cfg), "--data", str(tree), "--annotations", str(tiny_davis_sample),
-                         "--out", str(out), "--random-init", "--seeds", "1", "2", "--no-progress"]) == 0
+                         "--out", str(out), "--random-init", "--seeds", "1", "2", "--no-progress",
+                         "--allow-plugin"]) == 0  # the stand-in models are plugins
     _check_leaderboard(out, tmp_path / "lb", "copy", "copy+shift", seeds=[1, 2])
 
 

@@ -7,13 +7,19 @@
 
 Unlike the official script (fixed ``out.mp4`` names in the working directory), every call works in its own
 temporary folder, so parallel builds cannot collide.  The result depends on the ffmpeg/x264/x265 build
-(deterministic for one build, not bitwise portable), so ``ffmpeg_version()`` is recorded with the data.
+(deterministic for one build, not bitwise portable), so ``ffmpeg_identity()`` (the version line and the
+SHA-256 of the binary) is part of the crf shards' build key: a resumed build never mixes ffmpeg builds, and
+an ffmpeg whose version cannot be read is an error (:class:`FfmpegIdentityError`), never "unknown".
+The temporary folders live where the caller says (the builder: the output's own ``.tmp`` folder, emptied
+by the next build), not in the system temp folder, so a killed build leaves nothing outside its output.
 The ffmpeg binary is ``$DAVIS_C_FFMPEG`` if set, else ``ffmpeg`` on the PATH, else the static build shipped
 in the ``imageio-ffmpeg`` wheel.
 """
 from __future__ import annotations
 
+import errno
 import functools
+import hashlib
 import os
 import shutil
 import subprocess
@@ -27,7 +33,11 @@ import numpy as np
 from davis_c.codec import decode_image, encode_image
 from davis_c.corruptions._common import check_frames
 
-__all__ = ["CRF", "FPS", "FfmpegUnavailable", "find_ffmpeg", "ffmpeg_version", "crf_jpegs", "crf_compression"]
+__all__ = ["CRF", "FPS", "FfmpegUnavailable", "FfmpegIdentityError", "find_ffmpeg", "ffmpeg_version",
+           "ffmpeg_identity", "crf_jpegs", "crf_compression", "TEMP_PREFIX"]
+
+#: prefix of the per-call temporary folders
+TEMP_PREFIX = "davis_c_crf_"
 
 #: libx265 CRF (severity 1..5; the official 0 at severity 1-2 is unused and not lossless, so refused)
 CRF = (0, 0, 40, 45, 50)
@@ -36,6 +46,11 @@ FPS = 24
 
 class FfmpegUnavailable(RuntimeError):
     """No usable ffmpeg binary (crf_compression cannot be built; the other corruptions can)."""
+
+
+class FfmpegIdentityError(RuntimeError):
+    """An ffmpeg binary was found but its version cannot be determined: crf data of an unknown build
+    would not be reproducible, so it is not made."""
 
 
 @functools.lru_cache(maxsize=None)
@@ -62,32 +77,67 @@ def find_ffmpeg() -> str:
 
 @functools.lru_cache(maxsize=None)
 def ffmpeg_version() -> str:
-    """First line of ``ffmpeg -version`` (recorded in the store: crf output depends on it)."""
+    """First line of ``ffmpeg -version`` (recorded in the store: crf output depends on it).  Raises
+    :class:`FfmpegIdentityError` when ffmpeg fails or prints no version line."""
     exe = find_ffmpeg()
     try:
         res = subprocess.run([exe, "-version"], capture_output=True, text=True, timeout=60)
     except OSError as exc:
         raise FfmpegUnavailable(f"cannot run ffmpeg at {exe}: {exc}") from exc
-    return (res.stdout.splitlines() or ["unknown"])[0]
+    except subprocess.TimeoutExpired as exc:
+        raise FfmpegIdentityError(f"{exe} -version did not answer in 60 s") from exc
+    lines = [ln.strip() for ln in res.stdout.splitlines() if ln.strip()]
+    if res.returncode != 0 or not lines or not lines[0].lower().startswith("ffmpeg version"):
+        tail = " | ".join((res.stderr or "").strip().splitlines()[-3:])
+        raise FfmpegIdentityError(f"{exe} -version exited {res.returncode} without a version line "
+                                  f"({tail or 'no output'}); crf_compression needs a working ffmpeg whose "
+                                  "version is known (set DAVIS_C_FFMPEG to one)")
+    return lines[0]
+
+
+def ffmpeg_identity() -> dict[str, str]:
+    """``{"version": first line of ffmpeg -version, "sha256": SHA-256 of the binary, "path": its path}``;
+    version and hash are what the crf shards' key records."""
+    exe = find_ffmpeg()
+    return dict(_identity_of(exe, ffmpeg_version()))
+
+
+@functools.lru_cache(maxsize=None)
+def _identity_of(exe: str, version: str) -> dict[str, str]:
+    h = hashlib.sha256()
+    try:
+        with open(os.path.realpath(exe), "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    except OSError as exc:
+        raise FfmpegIdentityError(f"cannot read the ffmpeg binary {exe} to hash it: {exc}") from exc
+    return {"version": version, "sha256": h.hexdigest(), "path": exe}
 
 
 def _run(stream, exe: str, cwd: str, step: str) -> None:
     args = ffmpeg.compile(stream, cmd=exe, overwrite_output=True)
     res = subprocess.run(args, cwd=cwd, capture_output=True)
     if res.returncode != 0:
-        tail = res.stderr.decode("utf-8", "replace").strip().splitlines()[-5:]
+        text = res.stderr.decode("utf-8", "replace")
+        for code in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):  # the disk, not ffmpeg: an OSError like any write
+            if os.strerror(code) in text:
+                raise OSError(code, os.strerror(code), cwd)
+        tail = text.strip().splitlines()[-5:]
         raise RuntimeError(f"ffmpeg failed in crf_compression step '{step}': {' | '.join(tail)}")
 
 
-def crf_jpegs(jpegs: Sequence[bytes], severity: int) -> list[bytes]:
+def crf_jpegs(jpegs: Sequence[bytes], severity: int, tmp_dir: str | os.PathLike | None = None) -> list[bytes]:
     """Run the pipeline on the clean JPEG files of one video (in frame order); returns the output JPEG
-    files' bytes (one per input frame, named 00000.jpg ... by ffmpeg)."""
+    files' bytes (one per input frame, named 00000.jpg ... by ffmpeg).  The work folder is made in
+    ``tmp_dir`` (default: the system's temporary folder) and removed afterwards."""
     if severity not in (3, 4, 5):
         raise ValueError(f"crf_compression is defined for severities 3, 4, 5 (got {severity})")
     if not jpegs:
         raise ValueError("crf_compression: empty video")
     exe = find_ffmpeg()
-    with tempfile.TemporaryDirectory(prefix="davis_c_crf_") as tmp:
+    if tmp_dir is not None:
+        os.makedirs(tmp_dir, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}_", dir=tmp_dir) as tmp:
         src = Path(tmp, "src")
         dst = Path(tmp, "out")
         src.mkdir()
