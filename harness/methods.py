@@ -35,6 +35,10 @@ DEFAULTS: dict[str, Any] = {
     "ttt_params": {},
     "resolution": 480,
     "random_init_scale": 1.0,
+    # report metadata (not used to run anything): the method's name in the DAVIS-C paper's tables
+    # (null when the paper has no such row) and its published numbers with their sources
+    "paper_name": None,
+    "published": [],
 }
 _SCI_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 # Keys whose values are free-form keyword dicts (their sub-keys are not checked here).

@@ -3,6 +3,15 @@
 Tolerances are those of ``shared/golden/cutie/README.md``: probabilities atol 1e-4, label-map
 agreement >= 99.99 %, intermediates within 1e-4 of each tensor's maximum magnitude; memory sizes and
 memory events exactly.
+
+Fast tests run the first frames of each golden in float32 (inference is causal, so a prefix equals the
+start of the full run; only the prefix's own last frame skips memorisation).  The full videos run in
+float64 and, with one thread as the goldens were made, in float32 (``slow``).  Why float64 too
+(measured here): with two threads our float32 run of the default golden flips one attention-mask cell
+of frame 8 (level 1; the official float64 margin of that decision is 1.26e-5), after which
+probabilities differ from the golden by up to 1.5e-3; with one thread it does not flip (max error
+5.0e-5).  Float64 has no such fragility and agrees with the float32 goldens to 3.7e-5 (default),
+3.7e-5 (fifo), i.e. exactly the README's official float32-vs-float64 conditioning.
 """
 from __future__ import annotations
 
@@ -23,28 +32,37 @@ FIFO_CONFIG = dict(mem_every=3, stagger_updates=2, max_mem_frames=3)
 LONG_CONFIG = dict(use_long_term=True, mem_every=1, long_term=dict(max_mem_frames=4, min_mem_frames=2,
                                                                   num_prototypes=16, max_num_tokens=80,
                                                                   buffer_tokens=16))
-#: golden file -> (overrides, frames whose intermediates are stored)
-CASES = {"inference": ({}, (0, 1, 5)), "inference_fifo": (FIFO_CONFIG, (0, 1, 2)),
-         "inference_long": (LONG_CONFIG, (0, 1, 4))}
+#: golden file -> (overrides, frames whose intermediates are stored, frames run by the fast test)
+CASES = {"inference": ({}, (0, 1, 5), 3), "inference_fifo": (FIFO_CONFIG, (0, 1, 2), 4),
+         "inference_long": (LONG_CONFIG, (0, 1, 4), 6)}
 
 
 @pytest.fixture(scope="module")
 def cutie():
-    torch.manual_seed(0)
     return golden_init(load_model("cutie", device="cpu"), seed=0, s=1.2)
 
 
 @pytest.fixture(scope="module")
 def results(cutie, golden):
-    """Each golden video run once (module scope): outputs, memory sizes and the stored intermediates."""
+    """Each golden run once per (name, dtype, frames): outputs, memory sizes, stored intermediates."""
     cache = {}
 
-    def run(name):
-        if name not in cache:
+    def run(name, dtype="float32", frames=None, threads=None):
+        key = (name, dtype, frames, threads)
+        if key not in cache:
             data = dict(np.load(golden / "cutie" / f"{name}.npz"))
-            overrides, debug_frames = CASES[name]
-            cache[name] = (data, _run(cutie, data, overrides, debug_frames))
-        return cache[name]
+            overrides, debug_frames, _ = CASES[name]
+            model = cutie if dtype == "float32" else cutie.double()
+            clip = dict(data, frames=data["frames"][:frames]) if frames else data
+            old = torch.get_num_threads()
+            try:
+                if threads:
+                    torch.set_num_threads(threads)
+                cache[key] = (data, _run(model, clip, overrides, debug_frames))
+            finally:
+                torch.set_num_threads(old)
+                cutie.float()
+        return cache[key]
     return run
 
 
@@ -52,6 +70,7 @@ def _run(model, data, overrides, debug_frames):
     from models.cutie.model import _check_config
 
     cfg = _check_config({**model.config, **overrides})
+    data = dict(data, first_mask=data["first_mask"])
     probs, work, perm, long, area, debug = [], [], [], [], [], {}
     with torch.inference_mode():
         for t, prob, order, core in iterate_video(model, data["frames"], data["first_mask"], cfg, debug=True):
@@ -126,41 +145,68 @@ def _compare_debug(ref: dict, frame: int, last: dict) -> list[str]:
 
 def _check_probabilities(data, res):
     probs = res["probs"]
-    assert probs.shape == (len(data["frames"]), 3, *data["frames"].shape[1:3])
-    np.testing.assert_allclose(probs[..., 1::4, 1::4], data["probs_sub"], rtol=0, atol=PROB_ATOL)
-    np.testing.assert_allclose(probs[data["probs_full_frames"]], data["probs_full"], rtol=0, atol=PROB_ATOL)
-    agreement = (probs.argmax(1) == data["label_maps"]).mean()
+    t = len(probs)
+    assert probs.shape == (t, 3, *data["frames"].shape[1:3])
+    np.testing.assert_allclose(probs[..., 1::4, 1::4], data["probs_sub"][:t], rtol=0, atol=PROB_ATOL)
+    full = [i for i, f in enumerate(data["probs_full_frames"]) if f < t]
+    np.testing.assert_allclose(probs[data["probs_full_frames"][full]], data["probs_full"][full], rtol=0,
+                               atol=PROB_ATOL)
+    agreement = (probs.argmax(1) == data["label_maps"][:t]).mean()
     assert agreement >= AGREEMENT, agreement
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_probabilities_match_the_official_inference(results, name):
-    data, res = results(name)
-    _check_probabilities(data, res)
+def _check_memory(data, res):
+    t = len(res["probs"]) - 1  # the last frame run is treated as the video's end (nothing memorised)
+    if t + 1 == len(data["frames"]):
+        t += 1
+    assert res["work"][:t] == data["mem_work_size"][:t].tolist()
+    assert res["perm"][:t] == data["mem_work_permanent_size"][:t].tolist()
+    assert res["long"][:t] == data["mem_long_size"][:t].tolist()
+    np.testing.assert_allclose(res["area"][:t], data["obj_memory_area_sum"][:t], rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_memory_sizes_and_object_memory(results, name):
-    data, res = results(name)
-    assert res["work"] == data["mem_work_size"].tolist()
-    assert res["perm"] == data["mem_work_permanent_size"].tolist()
-    assert res["long"] == data["mem_long_size"].tolist()
-    np.testing.assert_allclose(res["area"], data["obj_memory_area_sum"], rtol=1e-5)
-
-
-@pytest.mark.parametrize("name", list(CASES))
-def test_intermediates(results, name):
-    data, res = results(name)
+def _check_intermediates(data, res, name):
     checked = []
-    for frame in CASES[name][1]:
+    frames = [f for f in CASES[name][1] if f in res["debug"]]
+    for frame in frames:
         checked += _compare_debug(data, frame, res["debug"][frame])
-    assert len(checked) == sum(k.startswith("dbg_") for k in data)
+    assert len(checked) == sum(k.startswith(tuple(f"dbg_f{f}_" for f in frames)) for k in data)
+    return frames
 
 
+@pytest.mark.parametrize("name", list(CASES))
+def test_first_frames_float32(results, name):
+    """Probabilities, memory and every stored intermediate of the first frames (all debug frames but
+    the default golden's frame 5)."""
+    data, res = results(name, frames=CASES[name][2])
+    _check_probabilities(data, res)
+    _check_memory(data, res)
+    assert len(_check_intermediates(data, res, name)) == (2 if name == "inference" else 3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(CASES))
+def test_full_video_float64(results, name):
+    data, res = results(name, dtype="float64")
+    _check_probabilities(data, res)
+    _check_memory(data, res)
+    _check_intermediates(data, res, name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(CASES))
+def test_full_video_float32_one_thread(results, name):
+    data, res = results(name, threads=1)
+    _check_probabilities(data, res)
+    _check_memory(data, res)
+    _check_intermediates(data, res, name)
+
+
+@pytest.mark.slow
 def test_memory_events_of_the_goldens(results, golden):
     meta = json.loads((golden / "cutie" / "meta.json").read_text())
     for name in CASES:
-        _, res = results(name)
+        _, res = results(name, dtype="float64")
         m = meta[f"{name}.npz"]
         got = {kind: [e for e in res["events"] if e[0] == kind] for kind in ("fifo", "consolidation",
                                                                             "long_term_removal")}
