@@ -21,7 +21,7 @@ import copy
 import dataclasses
 import re
 from pathlib import Path
-from typing import Any, Dict, Iterable, Mapping, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 import yaml
 from omegaconf import MISSING, OmegaConf
@@ -47,6 +47,10 @@ class MethodConfig:
     ttt_params: Dict[str, Any] = dataclasses.field(default_factory=dict)  # overrides of the TTT preset
     resolution: Optional[int] = 480         # shorter side fed to the model; None keeps the source size
     random_init_scale: float = 1.0          # golden_init s used by --random-init
+    # report metadata (not used to run anything): the method's name in the DAVIS-C paper's tables (None when
+    # the paper has no such row) and its published numbers, each with its source (docs/leaderboard.md)
+    paper_name: Optional[str] = None
+    published: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 #: Keys every resolved method has; values are the defaults used when a preset leaves one out.

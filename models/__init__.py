@@ -23,6 +23,7 @@ __all__ = ["load_model", "available_models", "golden_init", "MODEL_LOADERS"]
 MODEL_LOADERS: dict[str, str] = {
     "stcn": "models.stcn:load",
     "xmem": "models.xmem:load",
+    "cutie": "models.cutie:load",
     "labelprop": "models.labelprop:load",
 }
 

@@ -7,19 +7,36 @@ networks with the official code on equal weights.  The recipe is model-agnostic 
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
-__all__ = ["golden_init", "golden_state_dict"]
+__all__ = ["golden_init", "golden_state_dict", "ExtraRule"]
 
 
-def golden_state_dict(state: dict[str, torch.Tensor], seed: int = 0, s: float = 1.0) -> dict[str, torch.Tensor]:
-    """Return a new state dict with the recipe's values for every entry of ``state``."""
+#: a model-specific extension of the recipe: (name, reference tensor, generator, s) -> value, or None
+#: to fall back to the v1 rules (e.g. Cutie's "golden init v2", ``models.cutie.golden``)
+ExtraRule = Callable[[str, torch.Tensor, torch.Generator, float], "torch.Tensor | None"]
+
+
+def golden_state_dict(state: dict[str, torch.Tensor], seed: int = 0, s: float = 1.0, *,
+                      extra_rule: ExtraRule | None = None) -> dict[str, torch.Tensor]:
+    """Return a new state dict with the recipe's values for every entry of ``state``.
+
+    ``extra_rule`` is consulted first for every key (in the same sorted order, with the same
+    generator); where it returns None the v1 rules apply.
+    """
     gen = torch.Generator(device="cpu")
     gen.manual_seed(seed)
     out: dict[str, torch.Tensor] = {}
     for name in sorted(state):
         ref = state[name]
+        if extra_rule is not None:
+            value = extra_rule(name, ref, gen, s)
+            if value is not None:
+                out[name] = value.to(ref.dtype)
+                continue
         if not ref.is_floating_point():
             out[name] = torch.zeros_like(ref, device="cpu")  # counters: no draw, fresh value
             continue
@@ -45,8 +62,12 @@ def golden_state_dict(state: dict[str, torch.Tensor], seed: int = 0, s: float = 
 
 
 def golden_init(model: nn.Module, seed: int = 0, s: float = 1.0) -> nn.Module:
-    """Overwrite ``model``'s weights in place with golden-init-v1 values; returns the model."""
+    """Overwrite ``model``'s weights in place with golden-init values; returns the model.
+
+    v1 unless the model names its own extension of the recipe in a ``golden_init_rule`` attribute
+    (an :data:`ExtraRule`), as Cutie does for golden init v2.
+    """
     state = model.state_dict()
-    new = golden_state_dict(state, seed=seed, s=s)
+    new = golden_state_dict(state, seed=seed, s=s, extra_rule=getattr(model, "golden_init_rule", None))
     model.load_state_dict(new, strict=True)
     return model

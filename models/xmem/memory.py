@@ -125,17 +125,23 @@ class MemoryStore:
         return before - self.size
 
 
-def topk_readout(sim: torch.Tensor, value: torch.Tensor, top_k: int) -> tuple[torch.Tensor, torch.Tensor]:
+def topk_readout(sim: torch.Tensor, value: torch.Tensor, top_k: int, *,
+                 subtract_max: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k softmax read.
 
     sim (P, N) query-major similarities, value (C, N) -> readout (C, P) and usage (N,) (sum over
     queries of each element's weight).  Only the k kept weights per query are touched: the readout
     is a sparse-times-dense product instead of the official dense (N x P) affinity matmul.
+    ``subtract_max=False`` exponentiates the k values as they are (Cutie's official arithmetic).
     """
     p, n = sim.shape
     k = min(top_k, n)
     top, idx = torch.topk(sim, k=k, dim=1)
-    weights = torch.softmax(top, dim=1)
+    if subtract_max:
+        weights = torch.softmax(top, dim=1)
+    else:
+        weights = top.exp()
+        weights = weights / weights.sum(dim=1, keepdim=True)
     usage = torch.zeros(n, dtype=weights.dtype, device=weights.device).index_add_(0, idx.flatten(), weights.flatten())
     crow = torch.arange(0, p * k + 1, k, device=sim.device)
     with warnings.catch_warnings():  # "sparse CSR is beta" notice; the product used here is stable
