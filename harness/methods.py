@@ -35,6 +35,8 @@ DEFAULTS: dict[str, Any] = {
     "ttt_params": {},
     "resolution": 480,
     "random_init_scale": 1.0,
+    "paper_name": None,        # the method's name in a published table (leaderboard: published vs ours)
+    "published": [],           # [{benchmark, JF, source}, ...] published numbers of the same weights
 }
 _SCI_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 # Keys whose values are free-form keyword dicts (their sub-keys are not checked here).

@@ -45,8 +45,13 @@ def golden_state_dict(state: dict[str, torch.Tensor], seed: int = 0, s: float = 
 
 
 def golden_init(model: nn.Module, seed: int = 0, s: float = 1.0) -> nn.Module:
-    """Overwrite ``model``'s weights in place with golden-init-v1 values; returns the model."""
+    """Overwrite ``model``'s weights in place with golden-init-v1 values; returns the model.
+
+    A model whose goldens use a model-specific recipe (e.g. SAM 2's "golden init v2") provides
+    ``golden_state_dict(seed=..., s=...)``; that recipe is used instead.
+    """
+    own = getattr(model, "golden_state_dict", None)
     state = model.state_dict()
-    new = golden_state_dict(state, seed=seed, s=s)
+    new = own(seed=seed, s=s) if callable(own) else golden_state_dict(state, seed=seed, s=s)
     model.load_state_dict(new, strict=True)
     return model
