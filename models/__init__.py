@@ -25,6 +25,14 @@ MODEL_LOADERS: dict[str, str] = {
     "xmem": "models.xmem:load",
     "cutie": "models.cutie:load",
     "labelprop": "models.labelprop:load",
+    "sam2.1_hiera_t": "models.sam2:load_sam2_1_hiera_t",
+    "sam2.1_hiera_s": "models.sam2:load_sam2_1_hiera_s",
+    "sam2.1_hiera_b+": "models.sam2:load_sam2_1_hiera_b_plus",
+    "sam2.1_hiera_l": "models.sam2:load_sam2_1_hiera_l",
+    "sam2_hiera_t": "models.sam2:load_sam2_hiera_t",
+    "sam2_hiera_s": "models.sam2:load_sam2_hiera_s",
+    "sam2_hiera_b+": "models.sam2:load_sam2_hiera_b_plus",
+    "sam2_hiera_l": "models.sam2:load_sam2_hiera_l",
 }
 
 

@@ -64,10 +64,14 @@ def golden_state_dict(state: dict[str, torch.Tensor], seed: int = 0, s: float = 
 def golden_init(model: nn.Module, seed: int = 0, s: float = 1.0) -> nn.Module:
     """Overwrite ``model``'s weights in place with golden-init values; returns the model.
 
-    v1 unless the model names its own extension of the recipe in a ``golden_init_rule`` attribute
-    (an :data:`ExtraRule`), as Cutie does for golden init v2.
+    v1 unless the model extends the recipe: a ``golden_init_rule`` attribute (an :data:`ExtraRule`, as
+    Cutie's golden init v2), or its own ``golden_state_dict(seed=..., s=...)`` (SAM 2's golden init v2).
     """
+    own = getattr(model, "golden_state_dict", None)
     state = model.state_dict()
-    new = golden_state_dict(state, seed=seed, s=s, extra_rule=getattr(model, "golden_init_rule", None))
+    if callable(own):
+        new = own(seed=seed, s=s)
+    else:
+        new = golden_state_dict(state, seed=seed, s=s, extra_rule=getattr(model, "golden_init_rule", None))
     model.load_state_dict(new, strict=True)
     return model

@@ -53,7 +53,7 @@ def trainable_parameters(vos: nn.Module, kind: str, frozen: str | None = "defaul
 
     ``frozen`` is the official freezing string applied token by token (``net`` freezes all,
     ``bn``/``ubn`` freeze/unfreeze BatchNorm weight and bias, model tokens such as ``dec`` or
-    ``key_enc`` come from ``vos.ttt_freeze_groups()``); "default" means the released configs:
+    ``key_enc`` come from ``vos.ttt_freeze_groups()`` and ``u<token>`` unfreezes such a group); "default" means the released configs:
     nothing frozen for mcc/ae, ``net,ubn`` for ent.  The model itself is not modified.
     """
     kind = normalise_kind(kind)
@@ -77,8 +77,13 @@ def trainable_parameters(vos: nn.Module, kind: str, frozen: str | None = "defaul
             for n in names:
                 if any(n.startswith(p) for p in groups[token]):
                     train[n] = False
+        elif token.startswith("u") and token[1:] in groups:  # u<group>: unfreeze that group again
+            for n in names:
+                if any(n.startswith(p) for p in groups[token[1:]]):
+                    train[n] = True
         else:
-            raise ValueError(f"unknown freezing token {token!r}; known: net, bn, ubn, {', '.join(groups)}")
+            raise ValueError(f"unknown freezing token {token!r}; known: net, bn, ubn, {', '.join(groups)} "
+                             "(u<group> unfreezes a group)")
     params = dict(vos.named_parameters())
     return [(n, params[n]) for n in names if train[n]]
 
