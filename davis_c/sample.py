@@ -396,7 +396,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                            width=args.width, seed=args.seed, overwrite=args.force, layout=args.layout)
     except (ValueError, FileExistsError) as exc:
         parser.error(str(exc))
-    print(f"wrote synthetic {args.layout} sample: {root} ({args.videos} videos x {args.frames} frames, "
+    what = "DAVIS" if args.layout == "davis2017" else args.layout
+    print(f"wrote synthetic {what} sample: {root} ({args.videos} videos x {args.frames} frames, "
           f"{args.height}x{args.width}, seed {args.seed})")
     return 0
 
