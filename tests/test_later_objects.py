@@ -1,0 +1,79 @@
+"""Models given masks on later frames (models.inputs contract): object 2 appears at frame 4."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from davis_c.sample import render_video
+from models import golden_init
+
+T, H, W, APPEAR = 10, 48, 80, 4
+
+
+@pytest.fixture(scope="module")
+def video():
+    frames, labels = render_video(np.random.default_rng([2, 0]), T, H, W, n_objects=2, hidden_before={2: APPEAR})
+    assert not (labels[:APPEAR] == 2).any() and (labels[APPEAR] == 2).sum() > 20
+    given = {0: np.where(labels[0] == 1, 1, 0).astype(np.uint8),
+             APPEAR: np.where(labels[APPEAR] == 2, 2, 0).astype(np.uint8)}
+    return frames, labels, given
+
+
+@pytest.fixture(scope="module")
+def stcn():
+    from models.stcn import load
+
+    return golden_init(load(device="cpu"), seed=0, s=1.0)
+
+
+@pytest.fixture(scope="module")
+def xmem():
+    from models.xmem import load
+
+    return golden_init(load(device="cpu"), seed=0, s=1.0)
+
+
+def _check_contract(probs: np.ndarray, given: dict) -> None:
+    assert probs.dtype == np.float32 and probs.shape == (3, T, H, W)
+    assert np.all(probs[2, :APPEAR] == 0)  # object 2 is 0 before its first frame
+    m2 = given[APPEAR] == 2
+    assert probs[2, APPEAR][m2].min() > 0.99  # the given mask is taken as is on its frame
+    assert probs[1, APPEAR][m2].max() < 0.01  # ... and other objects are cleared under it
+    np.testing.assert_allclose(probs.sum(0), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("model", ["stcn", "xmem"])
+def test_dict_with_only_frame_0_is_the_first_mask_path(model, video, request):
+    net = request.getfixturevalue(model)
+    frames, labels, _ = video
+    first = labels[0]
+    a = net.segment(frames, first)
+    b = net.segment(frames, {0: first})
+    assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("model", ["stcn", "xmem"])
+def test_object_two_given_at_frame_4(model, video, request):
+    net = request.getfixturevalue(model)
+    frames, labels, given = video
+    probs = net.segment(frames, given)
+    _check_contract(probs, given)
+    # Until object 2 arrives, object 1 is segmented exactly as if it were alone.
+    alone = net.segment(frames, given[0])
+    np.testing.assert_allclose(probs[[0, 1], :APPEAR], alone[:, :APPEAR], atol=2e-5)
+    # The new object changes what follows (it joins memory and the aggregation).
+    assert not np.allclose(probs[1, APPEAR + 1:], alone[1, APPEAR + 1:], atol=1e-3)
+
+
+@pytest.mark.parametrize("model", ["stcn", "xmem"])
+def test_all_objects_given_late_equals_a_video_starting_there(model, video, request):
+    """Masks first given on frame 4: frames 0-3 are background and frames 4.. are the segmentation of the
+    video cut at frame 4 (memory schedule restarts at the given frame, as in the official scripts)."""
+    net = request.getfixturevalue(model)
+    frames, labels, _ = video
+    m = labels[APPEAR]
+    probs = net.segment(frames, {APPEAR: m})
+    assert np.all(probs[0, :APPEAR] == 1) and np.all(probs[1:, :APPEAR] == 0)
+    cut = net.segment(frames[APPEAR:], m)
+    np.testing.assert_allclose(probs[:, APPEAR:], cut, atol=2e-5)
