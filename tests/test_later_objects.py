@@ -77,3 +77,41 @@ def test_all_objects_given_late_equals_a_video_starting_there(model, video, requ
     assert np.all(probs[0, :APPEAR] == 1) and np.all(probs[1:, :APPEAR] == 0)
     cut = net.segment(frames[APPEAR:], m)
     np.testing.assert_allclose(probs[:, APPEAR:], cut, atol=2e-5)
+
+
+def test_xmem_groups_with_long_term_memory(xmem, video):
+    """Small memory settings so that consolidation into long-term memory happens with two object groups."""
+    frames, labels, given = video
+    opts = dict(mem_every=1, min_mid_term_frames=2, max_mid_term_frames=3, num_prototypes=8)
+    probs = xmem.segment(frames, given, **opts)
+    _check_contract(probs, given)
+    alone = xmem.segment(frames, given[0], **opts)
+    np.testing.assert_allclose(probs[[0, 1], :APPEAR], alone[:, :APPEAR], atol=2e-5)
+    late = xmem.segment(frames, {APPEAR: labels[APPEAR]}, **opts)
+    np.testing.assert_allclose(late[:, APPEAR:], xmem.segment(frames[APPEAR:], labels[APPEAR], **opts), atol=2e-5)
+
+
+def test_xmem_grouped_memory_consolidates_both_groups(xmem, video):
+    from models.xmem.later import GroupedCore
+    from models.xmem.memory import MemoryConfig
+    from models.xmem.inference import normalise, pad16
+
+    frames, labels, given = video
+    core = GroupedCore(xmem, mem_every=1, memory=MemoryConfig(min_mid_term_frames=2, max_mid_term_frames=3,
+                                                              num_prototypes=8))
+    with torch.inference_mode():
+        for t in range(T):
+            image, _ = pad16(normalise(frames[t]))
+            mask = valid = None
+            if t in given:
+                m = torch.from_numpy(given[t])
+                known = [1] if t == 0 else [1, 2]
+                mask = pad16(torch.stack([(m == k) for k in known]).float())[0]
+                valid = [known.index(int(k)) for k in np.unique(given[t]) if k]
+            core.step(image, mask, end=t == T - 1, valid=valid)
+    mem = core.memory
+    assert mem.work.groups == [[0], [1]] and mem.consolidations >= 3
+    assert mem.long.num_groups == 2  # the later group reached long-term memory too
+    hw = mem.hw
+    assert mem.work.v_size(0) == mem.work.size and mem.work.v_size(1) <= mem.work.size
+    assert mem.long.v_size(1) <= mem.long.v_size(0) == mem.long.size and hw == 3 * 5
