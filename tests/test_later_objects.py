@@ -115,3 +115,30 @@ def test_xmem_grouped_memory_consolidates_both_groups(xmem, video):
     hw = mem.hw
     assert mem.work.v_size(0) == mem.work.size and mem.work.v_size(1) <= mem.work.size
     assert mem.long.v_size(1) <= mem.long.v_size(0) == mem.long.size and hw == 3 * 5
+
+
+@pytest.fixture(scope="module")
+def labelprop():
+    from models.labelprop import load
+
+    return load(encoder="pixels", device="cpu")
+
+
+def test_labelprop_object_two_given_at_frame_4(labelprop, video):
+    frames, labels, given = video
+    probs = labelprop.segment(frames, given)
+    assert probs.dtype == np.float32 and probs.shape == (3, T, H, W)
+    assert np.all(probs[2, :APPEAR] == 0)
+    from models.labelprop.propagation import labels_to_grid, upsample_soft
+
+    # on its frame, object 2 is its given mask moved to the stride-8 grid and back (as frame 0 is)
+    grid = labels_to_grid(given[APPEAR], np.array([0, 1, 2]), (H // 8, W // 8))
+    np.testing.assert_allclose(probs[2, APPEAR], upsample_soft(grid, (H, W))[..., 2], atol=1e-6)
+    assert probs[2, APPEAR].max() > 0.6 and probs[2, APPEAR][given[APPEAR] == 0].mean() < 0.05
+    np.testing.assert_allclose(probs.sum(0), 1.0, atol=1e-5)
+    alone = labelprop.segment(frames, given[0])
+    np.testing.assert_allclose(probs[[0, 1], :APPEAR], alone[:, :APPEAR], atol=1e-6)
+    assert probs[2, APPEAR + 1:].max() > 0.5  # object 2 is propagated after its frame
+    late = labelprop.segment(frames, {APPEAR: labels[APPEAR]})
+    assert np.all(late[0, :APPEAR] == 1)
+    np.testing.assert_allclose(late[:, APPEAR:], labelprop.segment(frames[APPEAR:], labels[APPEAR]), atol=1e-6)
