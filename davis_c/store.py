@@ -228,11 +228,18 @@ class DavisCStore:
         return np.stack([decode_frame(x, f"{self.path}:{key}/{video}/frame {i}")
                          for i, x in enumerate(g["frames"][()])])
 
+    def _extras(self, g: h5py.Group, masks: np.ndarray) -> dict[str, Any]:
+        """Given masks / annotated / required frames of a non-DAVIS-2017 build (davis_c.datasets.stored)."""
+        from davis_c.datasets.stored import video_extras
+
+        return video_extras({k: _unattr(v) for k, v in g.attrs.items()}, masks)
+
     def clean(self, video: str) -> Video:
         g = self._group("clean", video)
-        return Video(name=video, frames=self.frames(None, None, video), masks=g["masks"][()],
+        masks = g["masks"][()]
+        return Video(name=video, frames=self.frames(None, None, video), masks=masks,
                      object_ids=tuple(_unattr(g.attrs["object_ids"])),
-                     frame_names=list(_unattr(g.attrs["frame_names"])))
+                     frame_names=list(_unattr(g.attrs["frame_names"])), **self._extras(g, masks))
 
     def frame_names(self, video: str) -> list[str]:
         """Source frame file stems, e.g. ["00000", "00001", ...] (the official output names)."""
@@ -252,9 +259,10 @@ class DavisCStore:
         strength, corruption, video = key
         cg = self._group("clean", video)
         frames = self.frames(strength, corruption, video)
-        return Video(name=video, frames=frames, masks=cg["masks"][()],
+        masks = cg["masks"][()]
+        return Video(name=video, frames=frames, masks=masks,
                      object_ids=tuple(_unattr(cg.attrs["object_ids"])),
-                     frame_names=list(_unattr(cg.attrs["frame_names"])))
+                     frame_names=list(_unattr(cg.attrs["frame_names"])), **self._extras(cg, masks))
 
     def __iter__(self) -> Iterator[tuple[str, str, str]]:
         for s in self.strengths:

@@ -162,6 +162,10 @@ class HDF5Source(Source):
             variants = [CLEAN] + [f"{s}/{c}" for s in self.store.strengths for c in self.store.corruptions]
         self.variants = _ordered_variants(list(variants))
         self.videos = list(self.store.videos)
+        from davis_c.datasets.stored import dataset_info
+
+        # "-C" of another benchmark (davis_c.build --dataset): how its videos are scored; None = DAVIS-2017
+        self.dataset = dataset_info(getattr(self.store, "attrs", {}))
 
     def check(self, videos: Iterable[str], variants: Iterable[str] = ()) -> None:
         for video in videos:

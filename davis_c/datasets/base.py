@@ -81,6 +81,10 @@ class VOSDataset(abc.ABC):
             if name not in self.videos:
                 raise DavisError(f"{self.root}: video {name!r} is not in the {self.label} split")
 
+    def frame_paths(self, name: str):
+        """(sorted frame files, annotation files) of a video, without decoding (the builder reads them)."""
+        raise NotImplementedError
+
     def _require_root(self) -> None:
         if not self.root.is_dir():
             raise DavisError(f"{self.root}: {self.title} root folder not found")

@@ -33,3 +33,10 @@ class Davis2017(VOSDataset):
 
     def mask_dir(self, name: str) -> Path:
         return self.reader.mask_dir(name)
+
+    def frame_paths(self, name: str) -> tuple[list[Path], list[Path]]:
+        return self.reader.frame_paths(name)
+
+    @property
+    def set_file(self) -> Path:
+        return self.reader.set_file

@@ -62,6 +62,12 @@ class SAV(VOSDataset):
             raise DavisError(f"video {name!r}: no object folder in {vdir} (SA-V keeps <video>/<object>/<frame>.png)")
         return dirs
 
+    def frame_paths(self, name: str) -> tuple[list[Path], list[Path]]:
+        """Sorted 24 fps frame JPEGs and every object's annotation PNGs."""
+        check_video_name(name)
+        return (list_files(self.image_root / name, FRAME_SUFFIXES, "frame", name),
+                sorted(p for d in self.object_dirs(name) for p in d.glob("*.png")))
+
     def check(self, names) -> None:
         super().check(names)
         for name in names:
@@ -69,7 +75,7 @@ class SAV(VOSDataset):
 
     def load(self, name: str) -> Video:
         check_video_name(name)
-        jpgs = list_files(self.image_root / name, FRAME_SUFFIXES, "frame", name)
+        jpgs = self.frame_paths(name)[0]
         frames = read_video_frames(jpgs, name)
         frame_names = [p.stem for p in jpgs]
         size = frames.shape[1:3]

@@ -98,10 +98,14 @@ class SplitFolderDataset(VOSDataset):
             return tuple(sorted(index[n] for n in wanted))
         return tuple(range(first_frame, len(frame_names)))
 
-    def load(self, name: str) -> Video:
+    def frame_paths(self, name: str) -> tuple[list[Path], list[Path]]:
+        """Sorted frame JPEGs and annotation PNGs (a subset of the frames for sparse splits)."""
         check_video_name(name)
-        jpgs = list_files(self.image_root / name, FRAME_SUFFIXES, "frame", name)
-        pngs = list_files(self.mask_dir(name), (".png",), "annotation", name)
+        return (list_files(self.image_root / name, FRAME_SUFFIXES, "frame", name),
+                list_files(self.mask_dir(name), (".png",), "annotation", name))
+
+    def load(self, name: str) -> Video:
+        jpgs, pngs = self.frame_paths(name)
         frames = read_video_frames(jpgs, name)
         frame_names = [p.stem for p in jpgs]
         masks, annotated = read_sparse_masks(pngs, frame_names, frames.shape[1:3], name)
