@@ -70,6 +70,13 @@ def test_private_split_saves_the_server_frames_and_zips_them(roots, tmp_path, ca
             ids = set(np.unique(np.asarray(img)).tolist())
     assert ids <= {0, 1, 2} and 2 in ids  # object 2 (given at 00010) is in the predictions after it
     assert len(names) == 16
+    # the leaderboard reads the same units and shows "submit to score" instead of a number
+    from leaderboard.results import load_results
+    from leaderboard.tables import build_tables, leaderboard_display
+
+    tables = build_tables(load_results(out))
+    row = leaderboard_display(tables.leaderboard).iloc[0]
+    assert row["J&F"] == "submit to score" and row["J"] == "submit to score"
 
 
 def test_submission_refuses_incomplete_results(roots, tmp_path):
