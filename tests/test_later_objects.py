@@ -142,3 +142,23 @@ def test_labelprop_object_two_given_at_frame_4(labelprop, video):
     late = labelprop.segment(frames, {APPEAR: labels[APPEAR]})
     assert np.all(late[0, :APPEAR] == 1)
     np.testing.assert_allclose(late[:, APPEAR:], labelprop.segment(frames[APPEAR:], labels[APPEAR]), atol=1e-6)
+
+
+def test_ttt_anchor_rule(labelprop, video):
+    from models.ttt import ttt_anchor
+
+    frames, labels, given = video
+
+    class NoSegment:
+        def segment(self, *a, **k):
+            raise AssertionError("all objects are given on one frame: no prediction is needed")
+
+    t, m = ttt_anchor(NoSegment(), frames, {0: labels[0]})
+    assert t == 0 and np.array_equal(m, labels[0])
+    t, m = ttt_anchor(labelprop, frames, given)
+    assert t == APPEAR and set(np.unique(m).tolist()) == {0, 1, 2}
+    assert (m[given[APPEAR] == 2] == 2).all()  # the object given on t* keeps its mask
+    # elsewhere: the un-adapted model's prediction on t* from the masks given up to t* (nothing later)
+    pred = labelprop.segment(frames[:APPEAR + 1], given).argmax(0)[APPEAR]
+    outside = given[APPEAR] == 0
+    assert np.array_equal(m[outside], pred[outside].astype(np.uint8)) and (m == 1).sum() > 50
