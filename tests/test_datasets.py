@@ -134,3 +134,15 @@ def test_errors_name_the_file(roots, tmp_path):
         open_dataset("davis2016", bad)
     with pytest.raises(DavisError, match="folder not found"):
         open_dataset("lvos", roots["mose"], "test")
+
+
+def test_sample_cli_layout(tmp_path, capsys):
+    from davis_c.sample import main
+
+    assert main(["--out", str(tmp_path / "s"), "--layout", "lvos", "--videos", "1", "--frames", "4",
+                 "--height", "32", "--width", "48"]) == 0
+    assert "wrote synthetic lvos sample" in capsys.readouterr().out
+    assert (tmp_path / "s/valid/valid_meta.json").is_file()
+    assert open_dataset("lvos", tmp_path / "s").load("synth-000").frame_names == [f"{t:08d}" for t in range(1, 5)]
+    with pytest.raises(ValueError, match="unknown layout"):
+        make_sample(tmp_path / "t", layout="kitti")
