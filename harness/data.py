@@ -166,6 +166,8 @@ class HDF5Source(Source):
 
         # "-C" of another benchmark (davis_c.build --dataset): how its videos are scored; None = DAVIS-2017
         self.dataset = dataset_info(getattr(self.store, "attrs", {}))
+        if self.dataset is not None:
+            self.kind = f"{getattr(self.store, 'attrs', {}).get('dataset_title', 'DAVIS-C')} HDF5"
 
     def check(self, videos: Iterable[str], variants: Iterable[str] = ()) -> None:
         for video in videos:

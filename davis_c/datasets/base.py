@@ -17,7 +17,6 @@ Whether the ground truth of the split is public (``scored_locally``) and which s
 from __future__ import annotations
 
 import abc
-import os
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -173,7 +172,3 @@ def read_name_list(path: Path) -> list[str]:
     if dup:
         raise DavisError(f"{path}: video(s) listed twice: {', '.join(dup)}")
     return names
-
-
-def as_path(root: str | os.PathLike) -> Path:
-    return Path(root)
