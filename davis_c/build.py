@@ -46,6 +46,7 @@ from davis_c import corruptions as C
 from davis_c.codec import CODECS
 from davis_c.corruptions import crf as _crf
 from davis_c.cli import cli_main, raise_if_terminated
+from davis_c.datasets.stored import build_attrs, clean_video_attrs, open_reader
 from davis_c.davis import DavisDataset, DavisError
 from davis_c.locks import OutputLock
 from davis_c.store import (FORMAT, INTEGRITY, ShardWriter, StoreError, decode_frame, derive_seed, encode_frame,
@@ -113,6 +114,7 @@ class _Task:
     seed: int
     codec: str
     tmp_dir: str | None = None   # where crf_compression makes its work folders
+    dataset: str | None = None  # davis_c.datasets name; None = DAVIS-2017
 
     @property
     def variants(self) -> list[tuple[str, str]]:
@@ -158,10 +160,10 @@ def _run_task(task: _Task) -> dict[tuple[str, str], list[bytes]]:
 
     All strengths of one corruption come from :func:`davis_c.corruptions.corrupt_strengths`, so a neural
     style runs its network once per frame for low, med and high."""
-    key = (task.root, task.image_set, task.resolution, task.year)
+    key = (task.root, task.image_set, task.resolution, task.year, task.dataset)
     ds = _WORKER_DS.get(key)
     if ds is None:
-        ds = _WORKER_DS[key] = DavisDataset(task.root, task.image_set, task.resolution, task.year)
+        ds = _WORKER_DS[key] = open_reader(task.root, task.image_set, task.resolution, task.year, task.dataset)
     jpegs, frames = read_frames(ds, task.video)  # fully checked once by the clean shard
     out: dict[tuple[str, str], list[bytes]] = {}
     names = list(dict.fromkeys(n for _, ns in task.jobs for n in ns))
@@ -314,7 +316,7 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
           year: str = "2017", workers: int = 1, seed: int = 0, codec: str = "jpeg", force: bool = False,
           style_weights: str | os.PathLike | None = None, styles_dir: str | os.PathLike | None = None,
           device: str | None = None, progress: bool = True,
-          log: Callable[[str], None] = print) -> dict[str, Any]:
+          log: Callable[[str], None] = print, dataset: str | None = None) -> dict[str, Any]:
     """Build (or complete) a DAVIS-C store; returns a summary dict.  See the module docstring.
 
     Raises :class:`davis_c.locks.LockHeld` when another build holds ``<out>.lock``."""
@@ -329,8 +331,9 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
         raise BuildError(f"DAVIS root folder not found: {root}. Download DAVIS-2017 (TrainVal, 480p) from "
                          f"{DAVIS_URL} and pass its DAVIS folder with --root, or run with --sample to build "
                          "from a small synthetic sample.")
-    ds = DavisDataset(root, image_set, resolution, year)
-    vids = _select(videos, ds.videos, f"video(s) for {ds.set_file}")
+    ds = open_reader(root, image_set, resolution, year, dataset)  # dataset None: DAVIS-2017
+    image_set = getattr(ds, "split", None) or getattr(ds, "image_set", image_set)
+    vids = _select(videos, ds.videos, f"video(s) for {getattr(ds, 'set_file', ds.root)}")
     strs = _select(strengths, list(C.STRENGTHS), "strength(s)")
     if bool(style_weights) != bool(styles_dir):
         raise BuildError("--style-weights and --styles go together (weights file and folder of 1.png..4.png)")
@@ -368,12 +371,12 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
                              explicit=explicit, style_setup=style_setup, ffmpeg=ffmpeg, image_set=image_set,
                              resolution=resolution, year=year, workers=workers, seed=seed, codec=codec,
                              force=force, style_weights=style_weights, styles_dir=styles_dir, device=device,
-                             progress=progress, log=log)
+                             progress=progress, log=log, dataset=dataset)
 
 
 def _build_locked(ds: DavisDataset, root: Path, out: Path, t0: float, *, vids, strs, names, skipped, explicit,
                   style_setup, ffmpeg, image_set, resolution, year, workers, seed, codec, force, style_weights,
-                  styles_dir, device, progress, log) -> dict[str, Any]:
+                  styles_dir, device, progress, log, dataset) -> dict[str, Any]:
     """The build proper, with the output lock held: nothing else writes ``out``, so every leftover of
     an earlier build (partial shards, crf work folders) can be removed."""
     # -- clean shard (also validates every source video before the heavy work) -------------------------
@@ -389,7 +392,7 @@ def _build_locked(ds: DavisDataset, root: Path, out: Path, t0: float, *, vids, s
         sources[v] = _digest([p.read_bytes() for p in jpgs])
     config = {"format": FORMAT, "toolkit_version": davis_c.__version__, "seed": int(seed), "codec": codec,
               "image_set": image_set, "resolution": resolution, "year": str(year), "videos": vids,
-              "source_sha256": sources, "integrity": INTEGRITY}
+              "source_sha256": sources, "integrity": INTEGRITY} | build_attrs(ds)
     build_key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
     common = {k: v for k, v in config.items() if k != "source_sha256"} | {"build_key": build_key}
     style_attrs = (style_setup | {"style_key": _style_key(build_key, style_setup)}) if style_setup else {}
@@ -429,8 +432,8 @@ def _build_locked(ds: DavisDataset, root: Path, out: Path, t0: float, *, vids, s
                 w.add_video(v, jpegs, {"frame_names": video.frame_names, "object_ids": list(video.object_ids),
                                        "n_frames": len(video), "height": int(video.frames.shape[1]),
                                        "width": int(video.frames.shape[2]),
-                                       "frame_sha256": [hashlib.sha256(b).hexdigest() for b in jpegs]},
-                            masks=video.masks)
+                                       "frame_sha256": [hashlib.sha256(b).hexdigest() for b in jpegs]}
+                            | clean_video_attrs(video), masks=video.masks)
             w.commit()
         built.append("clean")
 
@@ -442,12 +445,12 @@ def _build_locked(ds: DavisDataset, root: Path, out: Path, t0: float, *, vids, s
     reused = [f"{s}/{n}" for s in strs for n in names if n not in todo[s]]
     task_args = (str(root), image_set, resolution, str(year))
     tasks = [_Task(*task_args, s, v, ((s, tuple(n for n in todo[s] if not is_neural[n])),), int(seed), codec,
-                   str(tmp_area))
+                   str(tmp_area), dataset)
              for s in strs if any(not is_neural[n] for n in todo[s]) for v in vids]
     neural_jobs = tuple((s, tuple(n for n in todo[s] if is_neural[n])) for s in strs)
     neural_jobs = tuple(j for j in neural_jobs if j[1])
     if neural_jobs:
-        tasks += [_Task(*task_args, "styles", v, neural_jobs, int(seed), codec, str(tmp_area)) for v in vids]
+        tasks += [_Task(*task_args, "styles", v, neural_jobs, int(seed), codec, str(tmp_area), dataset) for v in vids]
     n_frames = {v: len(ds.frame_paths(v)[0]) for v in vids}
     runner = _Runner(min(workers, len(tasks)), (str(style_weights) if style_weights else None,
                                                 str(styles_dir) if styles_dir else None, device)) if tasks else None
@@ -538,7 +541,7 @@ def _build_locked(ds: DavisDataset, root: Path, out: Path, t0: float, *, vids, s
                "videos": len(vids)}
     if style_setup:
         summary["style_setup"] = style_setup
-    log(f"DAVIS-C store {out}: {len(present)} corrupted shards + clean ({len(vids)} videos, "
+    log(f"{config.get('dataset_title', 'DAVIS-C')} store {out}: {len(present)} corrupted shards + clean ({len(vids)} videos, "
         f"{size / 2**20:.1f} MiB); built {len(built)} shard(s) now, reused {len(reused)}; "
         f"{variants} frame-variants in {elapsed:.1f} s"
         + (f" ({variants / elapsed:.1f}/s)" if variants else ""))
@@ -566,7 +569,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     src.add_argument("--root", type=Path, help="DAVIS-2017 folder (with JPEGImages/, Annotations/, ImageSets/)")
     src.add_argument("--sample", action="store_true",
                      help="build from the synthetic sample (generated once in ~/.cache/davis_c or $DAVIS_C_CACHE)")
-    src.add_argument("--set", dest="image_set", default="val", help="image set (default val)")
+    src.add_argument("--set", "--split", dest="image_set", default=None,
+                     help="image set / split (default: val for DAVIS, the dataset's evaluation split otherwise)")
+    src.add_argument("--dataset", default=None, help="benchmark of --root: davis2017 (default), davis2016, "
+                     "youtube-vos, mose, lvos, sav; the result is named <dataset>-C (docs/datasets.md)")
     src.add_argument("--resolution", default="480p", help="480p (default) or Full-Resolution")
     src.add_argument("--videos", nargs="+", metavar="NAME", help="only these videos (default: all of the set)")
     what = p.add_argument_group("what to build")
@@ -598,7 +604,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary = build(root, out, corruptions=args.corruptions, strengths=args.strengths, videos=args.videos,
                         image_set=args.image_set, resolution=args.resolution, workers=args.workers,
                         seed=args.seed, codec=args.codec, force=args.force, style_weights=args.style_weights,
-                        styles_dir=args.styles, device=args.device, progress=not args.quiet)
+                        styles_dir=args.styles, device=args.device, progress=not args.quiet,
+                        dataset=args.dataset)
     except (BuildError, DavisError, StoreError, _crf.FfmpegUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -33,9 +33,27 @@ class Video:
     masks: np.ndarray  # (T, H, W) uint8 label maps (0 background, 1..K objects, 255 void kept)
     object_ids: tuple[int, ...]  # sorted non-zero labels of the first-frame mask (255 excluded)
     frame_names: list[str] = field(default_factory=list)  # file stems in order, e.g. ["00000", ...]
+    # What DAVIS-2017 does not need (davis_c.datasets fills them for other benchmarks; None = the DAVIS-2017
+    # semi-supervised protocol: all objects given on frame 0, every frame annotated and predicted).
+    given: dict[int, np.ndarray] | None = None  # {frame index: label map of the objects given there}
+    annotated: tuple[int, ...] | None = None  # frame indices that have a ground-truth annotation
+    required: tuple[int, ...] | None = None  # frame indices whose prediction the benchmark reads
+    dataset: str = "davis2017"  # davis_c.datasets name of the benchmark the video comes from
+    object_masks: dict[int, np.ndarray] | None = None  # SA-V: label -> (T, H, W) bool ground truth per object
+    object_names: dict[int, str] | None = None  # label -> the benchmark's object name (SA-V folder "000")
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
+
+    def given_masks(self) -> dict[int, np.ndarray]:
+        """The given masks as ``{frame: label map}`` (models.inputs contract); DAVIS-2017: ``{0: masks[0]}``."""
+        return dict(self.given) if self.given is not None else {0: self.masks[0]}
+
+    def annotated_frames(self) -> tuple[int, ...]:
+        return self.annotated if self.annotated is not None else tuple(range(len(self)))
+
+    def required_frames(self) -> tuple[int, ...]:
+        return self.required if self.required is not None else tuple(range(len(self)))
 
 
 def read_frame(path: str | os.PathLike) -> np.ndarray:

@@ -30,7 +30,7 @@ from PIL import Image
 from davis_c.cli import cli_main
 from davis_c.masks import write_mask
 
-__all__ = ["make_sample", "render_video", "main"]
+__all__ = ["LAYOUTS", "make_sample", "render_video", "main"]
 
 MARKER = "davis_c_sample.json"
 JPEG_QUALITY = 90
@@ -154,12 +154,18 @@ def _draw(obj: _Object, t: int, n_frames: int, h: int, w: int) -> tuple[tuple[sl
 
 
 def render_video(rng: np.random.Generator, n_frames: int, height: int, width: int,
-                 max_tries: int = 100) -> tuple[np.ndarray, np.ndarray]:
+                 max_tries: int = 100, *, n_objects: int | None = None,
+                 hidden_before: dict[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Draw one synthetic video: ``(T, H, W, 3)`` uint8 RGB frames and ``(T, H, W)`` uint8 label maps.
 
-    All objects are clearly visible in frame 0 (contiguous ids 1..K there, as DAVIS expects).
+    All objects are clearly visible in frame 0 (contiguous ids 1..K there, as DAVIS expects), unless
+    ``hidden_before`` ({label: frame}) keeps an object out of the video (pixels and labels) before that
+    frame.  ``n_objects`` fixes K (the random stream is the same as without it).
     """
     k = int(rng.integers(1, 4))
+    if n_objects is not None:
+        k = int(n_objects)
+    hidden_before = hidden_before or {}
     pan = np.ceil(np.array([0.15 * width, 0.15 * height])).astype(int)
     bg = _background(rng, height + 2 * pan[1], width + 2 * pan[0])
     pan_dir = rng.uniform(-1, 1, 2)
@@ -181,6 +187,8 @@ def render_video(rng: np.random.Generator, n_frames: int, height: int, width: in
         lab = np.zeros((height, width), np.uint8)
         for d in depth:
             obj = objs[d]
+            if t < hidden_before.get(obj.label, 0):
+                continue
             sl, m, tex = _draw(obj, t, n_frames, height, width)
             if m.size:
                 img[sl][m] = tex[m]
@@ -201,9 +209,113 @@ def _labels_at(objs: list[_Object], depth: np.ndarray, t: int, n_frames: int, h:
     return lab
 
 
+#: ``--layout`` names: the official folder layout of each benchmark (see :func:`make_sample`)
+LAYOUTS = ("davis2017", "davis2016", "youtube-vos", "mose", "lvos", "sav")
+#: frames of the full-rate video per sampled frame: YouTube-VOS valid keeps every 5th, SA-V masks are 6 of 24 fps
+_STRIDE = {"youtube-vos": 5, "sav": 4}
+
+
+def _later_object_plan(i: int, frames: int) -> tuple[int | None, dict[int, int]]:
+    """Video 0 of the multi-object layouts has two objects, object 2 entering at sampled frame frames//3."""
+    if i == 0:
+        return 2, {2: max(1, frames // 3)}
+    return None, {}
+
+
+def _save_grey(path: Path, binary: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.where(binary, 255, 0).astype(np.uint8), mode="L").save(path)
+
+
+def _write_layout(tmp: Path, layout: str, names: list[str], frames: int, height: int, width: int,
+                  seed: int) -> None:
+    """The non-DAVIS-2017 layouts (the DAVIS-2017 one is written by :func:`make_sample` itself)."""
+    stride = _STRIDE.get(layout, 1)
+    meta: dict = {"videos": {}}
+    for i, name in enumerate(names):
+        rng = np.random.default_rng([int(seed), i])
+        if layout == "davis2016":
+            n_obj, hidden = 1, {}
+        else:
+            n_obj, hidden = _later_object_plan(i, frames)
+        full = stride * (frames - 1) + 1
+        rgb, lab = render_video(rng, full, height, width, n_objects=n_obj,
+                                hidden_before={k: v * stride for k, v in hidden.items()})
+        if layout == "davis2016":
+            for t in range(frames):
+                _save_jpeg(tmp / "JPEGImages" / "480p" / name / f"{t:05d}.jpg", rgb[t])
+                _save_grey(tmp / "Annotations" / "480p" / name / f"{t:05d}.png", lab[t] > 0)
+            continue
+        if layout == "youtube-vos":
+            sparse = list(range(0, full, stride))
+            for t in range(full):
+                _save_jpeg(tmp / "valid_all_frames" / "JPEGImages" / name / f"{t:05d}.jpg", rgb[t])
+            seen: set[int] = set()
+            objects: dict[str, dict] = {}
+            for t in sparse:
+                _save_jpeg(tmp / "valid" / "JPEGImages" / name / f"{t:05d}.jpg", rgb[t])
+                new = [int(k) for k in np.unique(lab[t]) if k and int(k) not in seen]
+                if new:  # valid: each object's mask only on the frame where it first appears
+                    write_mask(tmp / "valid" / "Annotations" / name / f"{t:05d}.png",
+                               np.where(np.isin(lab[t], new), lab[t], 0).astype(np.uint8))
+                    for k in new:
+                        objects[str(k)] = {"category": "synthetic",
+                                           "frames": [f"{u:05d}" for u in sparse if u >= t]}
+                    seen.update(new)
+            meta["videos"][name] = {"objects": objects}
+        elif layout == "mose":
+            for t in range(frames):
+                for split in ("train", "valid"):
+                    _save_jpeg(tmp / split / "JPEGImages" / name / f"{t:05d}.jpg", rgb[t])
+                write_mask(tmp / "train" / "Annotations" / name / f"{t:05d}.png", lab[t])
+            write_mask(tmp / "valid" / "Annotations" / name / "00000.png", lab[0])  # first-frame masks only
+        elif layout == "lvos":
+            objects = {}
+            for t in range(frames):
+                _save_jpeg(tmp / "valid" / "JPEGImages" / name / f"{t + 1:08d}.jpg", rgb[t])
+                write_mask(tmp / "valid" / "Annotations" / name / f"{t + 1:08d}.png", lab[t])
+            for k in (int(v) for v in np.unique(lab) if v):
+                present = [t for t in range(frames) if (lab[t] == k).any()]
+                objects[str(k)] = {"frame_range": {"start": f"{present[0] + 1:08d}", "end": f"{present[-1] + 1:08d}"}}
+            meta["videos"][name] = {"objects": objects}
+        elif layout == "sav":
+            for t in range(full):
+                _save_jpeg(tmp / "JPEGImages_24fps" / name / f"{t:05d}.jpg", rgb[t])
+            for k in (int(v) for v in np.unique(lab) if v):
+                for t in range(0, full, stride):  # every object has a (maybe empty) mask on every 6 fps frame
+                    _save_grey(tmp / "Annotations_6fps" / name / f"{k - 1:03d}" / f"{t:05d}.png", lab[t] == k)
+        else:  # pragma: no cover - guarded by make_sample
+            raise ValueError(layout)
+    if layout == "davis2016":
+        sets = tmp / "ImageSets" / "480p"
+        sets.mkdir(parents=True)
+        lines = [f"/JPEGImages/480p/{n}/{t:05d}.jpg /Annotations/480p/{n}/{t:05d}.png\n"
+                 for n in names for t in range(frames)]
+        (sets / "val.txt").write_text("".join(lines))
+    elif layout == "youtube-vos":
+        (tmp / "valid" / "meta.json").write_text(json.dumps(meta, indent=1))
+    elif layout == "lvos":
+        (tmp / "valid" / "valid_meta.json").write_text(json.dumps(meta, indent=1))
+    elif layout == "sav":
+        (tmp / "sav_val.txt").write_text("".join(n + "\n" for n in names))
+
+
+def _save_jpeg(path: Path, rgb: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rgb).save(path, quality=JPEG_QUALITY)
+
+
 def make_sample(out: str | os.PathLike, *, videos: int = 3, frames: int = 12, height: int = 240,
-                width: int = 432, seed: int = 0, overwrite: bool = False) -> Path:
-    """Write a synthetic DAVIS-2017 root at ``out`` and return it.
+                width: int = 432, seed: int = 0, overwrite: bool = False, layout: str = "davis2017") -> Path:
+    """Write a synthetic dataset root at ``out`` in the official ``layout`` of a benchmark and return it.
+
+    ``davis2017`` (default): DAVIS-2017 (palette PNGs, ``ImageSets/2017/val.txt``).  ``davis2016``: one
+    object, 0/255 grey masks, ``ImageSets/480p/val.txt`` path pairs.  ``youtube-vos``: ``valid/`` with
+    every 5th frame, each object's mask on its first frame only, ``meta.json``, and ``valid_all_frames/``.
+    ``mose``: ``train/`` (all frames annotated) and ``valid/`` (first-frame masks).  ``lvos``: ``valid/``
+    with 8-digit frame names from 00000001 and ``valid_meta.json``.  ``sav``: ``JPEGImages_24fps``,
+    per-object ``Annotations_6fps/<video>/<object>/`` (every 4th frame) and ``sav_val.txt``.  In all but
+    the DAVIS layouts, video 0 has two objects and object 2 enters the video at sampled frame frames//3.
 
     The dataset is built in a temporary sibling folder and moved into place at the end, so an
     interrupted run leaves nothing half-written.  If ``out`` already holds a sample made with the same
@@ -212,9 +324,13 @@ def make_sample(out: str | os.PathLike, *, videos: int = 3, frames: int = 12, he
     if videos < 1 or frames < 3 or height < 16 or width < 16:
         raise ValueError(f"sample needs videos >= 1, frames >= 3 (the evaluation drops the first and last "
                          f"frame) and a size of at least 16x16; got {videos=} {frames=} {height=} {width=}")
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
     out = Path(out)
     params = {"videos": int(videos), "frames": int(frames), "height": int(height), "width": int(width),
               "seed": int(seed), "format": 1}
+    if layout != "davis2017":
+        params["layout"] = layout
     if out.exists():
         if not out.is_dir():
             raise FileExistsError(f"{out}: exists and is not a folder")
@@ -234,7 +350,9 @@ def make_sample(out: str | os.PathLike, *, videos: int = 3, frames: int = 12, he
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         names = [f"synth-{i:03d}" for i in range(videos)]
-        for i, name in enumerate(names):
+        if layout != "davis2017":
+            _write_layout(tmp, layout, names, frames, height, width, seed)
+        for i, name in enumerate(names if layout == "davis2017" else []):
             rng = np.random.default_rng([int(seed), i])
             rgb, lab = render_video(rng, frames, height, width)
             fdir = tmp / "JPEGImages" / "480p" / name
@@ -242,9 +360,10 @@ def make_sample(out: str | os.PathLike, *, videos: int = 3, frames: int = 12, he
             for t in range(frames):
                 Image.fromarray(rgb[t]).save(fdir / f"{t:05d}.jpg", quality=JPEG_QUALITY)
                 write_mask(tmp / "Annotations" / "480p" / name / f"{t:05d}.png", lab[t])
-        sets = tmp / "ImageSets" / "2017"
-        sets.mkdir(parents=True)
-        (sets / "val.txt").write_text("".join(n + "\n" for n in names))
+        if layout == "davis2017":
+            sets = tmp / "ImageSets" / "2017"
+            sets.mkdir(parents=True)
+            (sets / "val.txt").write_text("".join(n + "\n" for n in names))
         (tmp / MARKER).write_text(json.dumps(params))
         if out.exists():
             out.rmdir()  # empty by now
@@ -260,7 +379,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m davis_c.sample",
         description="Write a small synthetic dataset in the exact DAVIS-2017 layout (JPEGImages/480p, "
-                    "Annotations/480p with DAVIS palette PNGs, ImageSets/2017/val.txt). Deterministic per seed.")
+                    "Annotations/480p with DAVIS palette PNGs, ImageSets/2017/val.txt), or with --layout in the "
+                    "official layout of DAVIS-2016, YouTube-VOS, MOSE, LVOS or SA-V. Deterministic per seed.")
     parser.add_argument("--out", required=True, type=Path, help="dataset root to create (e.g. sample/DAVIS)")
     parser.add_argument("--videos", type=int, default=3, help="number of videos (default 3)")
     parser.add_argument("--frames", type=int, default=12, help="frames per video (default 12)")
@@ -268,13 +388,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=432, help="frame width in pixels (default 432)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
+    parser.add_argument("--layout", choices=LAYOUTS, default="davis2017",
+                        help="official layout to write (default davis2017); the others are the DAVIS-2016, "
+                             "YouTube-VOS (valid), MOSE (train + valid), LVOS (valid) and SA-V (val) layouts, "
+                             "where video 0 has an object that first appears after frame 0")
     args = parser.parse_args(argv)
     try:
         root = make_sample(args.out, videos=args.videos, frames=args.frames, height=args.height,
-                           width=args.width, seed=args.seed, overwrite=args.force)
+                           width=args.width, seed=args.seed, overwrite=args.force, layout=args.layout)
     except (ValueError, FileExistsError) as exc:
         parser.error(str(exc))
-    print(f"wrote synthetic DAVIS sample: {root} ({args.videos} videos x {args.frames} frames, "
+    what = "DAVIS" if args.layout == "davis2017" else args.layout
+    print(f"wrote synthetic {what} sample: {root} ({args.videos} videos x {args.frames} frames, "
           f"{args.height}x{args.width}, seed {args.seed})")
     return 0
 

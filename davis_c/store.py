@@ -436,10 +436,18 @@ class DavisCStore:
         except (KeyError, OSError) as exc:
             raise StoreError(f"{self.shard_file('clean')}: video {video!r} has no readable {name!r}") from exc
 
+    def _extras(self, g: h5py.Group, masks: np.ndarray) -> dict[str, Any]:
+        """Given masks / annotated / required frames of a non-DAVIS-2017 build (davis_c.datasets.stored)."""
+        from davis_c.datasets.stored import video_extras
+
+        return video_extras({k: _unattr(v) for k, v in g.attrs.items()}, masks)
+
     def clean(self, video: str) -> Video:
-        return Video(name=video, frames=self.frames(None, None, video), masks=self.masks(video),
+        g = self._group("clean", video)
+        masks = self.masks(video)
+        return Video(name=video, frames=self.frames(None, None, video), masks=masks,
                      object_ids=tuple(self._clean_attr(video, "object_ids")),
-                     frame_names=self.frame_names(video))
+                     frame_names=self.frame_names(video), **self._extras(g, masks))
 
     def frame_names(self, video: str) -> list[str]:
         """Source frame file stems, e.g. ["00000", "00001", ...] (the official output names)."""
@@ -475,9 +483,11 @@ class DavisCStore:
             raise KeyError("index the store as store[strength, corruption, video] or store[variant, video]")
         strength, corruption, video = key
         frames = self.frames(strength, corruption, video)
-        return Video(name=video, frames=frames, masks=self.masks(video),
+        cg = self._group("clean", video)
+        masks = self.masks(video)
+        return Video(name=video, frames=frames, masks=masks,
                      object_ids=tuple(self._clean_attr(video, "object_ids")),
-                     frame_names=self.frame_names(video))
+                     frame_names=self.frame_names(video), **self._extras(cg, masks))
 
     def __iter__(self) -> Iterator[tuple[str, str, str]]:
         for s in self.strengths:

@@ -24,7 +24,7 @@ import numpy as np
 from davis_c.davis import DavisDataset, Video, read_frame
 from davis_c.errors import DavisError
 
-__all__ = ["DataError", "Source", "open_source", "select_variants", "select_videos", "split_variant",
+__all__ = ["DataError", "Source", "DatasetSource", "open_source", "select_variants", "select_videos", "split_variant",
            "STRENGTH_ORDER", "CLEAN"]
 
 CLEAN = "clean"
@@ -108,6 +108,42 @@ class DavisSource(Source):
         return self.dataset.load(video)
 
 
+class DatasetSource(Source):
+    """A root of any benchmark of :mod:`davis_c.datasets` (DAVIS-2016, YouTube-VOS, MOSE, LVOS, SA-V):
+    its ``clean`` videos, with the given masks, annotated and required frames of that benchmark."""
+
+    kind = "dataset root"
+
+    def __init__(self, root: str | os.PathLike, dataset: str | None = None, split: str | None = None) -> None:
+        from davis_c.datasets import open_dataset
+
+        self.path = Path(root)
+        try:
+            self.dataset = open_dataset(dataset, self.path, split)
+        except DavisError as exc:
+            raise DataError(str(exc)) from exc
+        self.variants = [CLEAN]
+        self.videos = list(self.dataset.videos)
+
+    def spec(self) -> dict:
+        return {"data": str(self.path), "annotations": None, "dataset": self.dataset.name,
+                "split": self.dataset.split}
+
+    def describe(self) -> str:
+        return f"{self.dataset.label} root {self.path}"
+
+    def check(self, videos: Iterable[str], variants: Iterable[str] = ()) -> None:
+        try:
+            self.dataset.check(list(videos))
+        except DavisError as exc:
+            raise DataError(str(exc)) from exc
+
+    def load(self, variant: str, video: str) -> Video:
+        if variant != CLEAN:
+            raise DataError(f"{self.path} is a dataset root: it only holds the 'clean' variant, not {variant!r}")
+        return self.dataset.load(video)
+
+
 class HDF5Source(Source):
     """A DAVIS-C HDF5 file from ``davis_c.build``."""
 
@@ -126,6 +162,12 @@ class HDF5Source(Source):
             variants = [CLEAN] + [f"{s}/{c}" for s in self.store.strengths for c in self.store.corruptions]
         self.variants = _ordered_variants(list(variants))
         self.videos = list(self.store.videos)
+        from davis_c.datasets.stored import dataset_info
+
+        # "-C" of another benchmark (davis_c.build --dataset): how its videos are scored; None = DAVIS-2017
+        self.dataset = dataset_info(getattr(self.store, "attrs", {}))
+        if self.dataset is not None:
+            self.kind = f"{getattr(self.store, 'attrs', {}).get('dataset_title', 'DAVIS-C')} HDF5"
 
     def check(self, videos: Iterable[str], variants: Iterable[str] = ()) -> None:
         for video in videos:
@@ -212,11 +254,21 @@ def _ordered_variants(variants: list[str]) -> list[str]:
     return ([CLEAN] if CLEAN in variants else []) + corrupted
 
 
-def open_source(data: str | os.PathLike, annotations: str | os.PathLike | None = None) -> Source:
-    """Open ``data`` as whatever it is: HDF5 file, DAVIS root or DAVIS-C folder tree."""
+def open_source(data: str | os.PathLike, annotations: str | os.PathLike | None = None,
+                dataset: str | None = None, split: str | None = None) -> Source:
+    """Open ``data`` as whatever it is: HDF5 file, DAVIS root, DAVIS-C folder tree, or (with ``dataset``,
+    or a layout :func:`davis_c.datasets.detect` recognises) a root of another benchmark."""
     path = Path(data)
     if not path.exists():
         raise DataError(f"--data {path}: no such file or folder")
+    if path.is_dir() and annotations is None:
+        from davis_c.datasets import detect
+
+        name = dataset or detect(path)
+        if name is not None and name.lower() not in ("davis2017", "davis", "davis17"):
+            return DatasetSource(path, name, split)
+        if name is not None and split not in (None, "val"):
+            return DavisSource(path, image_set=split)
     if path.is_file():
         import h5py
 

@@ -20,7 +20,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -256,15 +256,24 @@ class UnitRunner:
                 "n_frames": None, "per_frame": None, "timing": None, "peak_memory_mb": None,
                 "data": None, "data_id": None, "data_path": self.setup.source.get("data")}
 
-    def predict(self, frames: np.ndarray, first_mask: np.ndarray, seed: int):
-        """Adapt (if TTT) and segment at the model resolution; labels at the input resolution + timings."""
+    def predict(self, frames: np.ndarray, first_mask, seed: int):
+        """Adapt (if TTT) and segment at the model resolution; labels at the input resolution + timings.
+
+        ``first_mask``: the first-frame label map, or ``{frame: label map}`` when objects are given on
+        later frames (models.inputs contract; TTT then starts from :func:`models.ttt.ttt_anchor`)."""
         setup, device = self.setup, self.setup.device
-        h, w = first_mask.shape
+        h, w = frames.shape[1:3]
         size = model_size(h, w, setup.config["resolution"])
         frames_in = resize_frames(frames, size)
-        first = np.where(first_mask == 255, 0, first_mask).astype(np.uint8)  # void is not an object
-        first_in = resize_mask(first, size)
-        object_ids = tuple(int(k) for k in np.unique(first_in) if k != 0)  # the objects the model is given
+        if isinstance(first_mask, dict):  # void is not an object
+            given_in = {int(t): resize_mask(np.where(m == 255, 0, m).astype(np.uint8), size)
+                        for t, m in sorted(first_mask.items())}
+            object_ids = tuple(sorted({int(k) for m in given_in.values() for k in np.unique(m) if k != 0}))
+            first_in = given_in if list(given_in) != [0] else given_in[0]
+        else:
+            first = np.where(first_mask == 255, 0, first_mask).astype(np.uint8)
+            first_in = resize_mask(first, size)
+            object_ids = tuple(int(k) for k in np.unique(first_in) if k != 0)  # the objects the model is given
         seed_everything(seed)
         _reset_peak(device)
         vos, ttt_s = self.vos, 0.0
@@ -273,7 +282,11 @@ class UnitRunner:
 
             _sync(device)
             t0 = time.perf_counter()
-            vos = ttt.adapt(self.vos, frames_in, first_in, **{**setup.ttt, "seed": seed})
+            if isinstance(first_in, dict):
+                anchor, anchor_map = ttt.ttt_anchor(self.vos, frames_in, first_in, setup.config["segment"])
+                vos = ttt.adapt(self.vos, frames_in[anchor:], anchor_map, **{**setup.ttt, "seed": seed})
+            else:
+                vos = ttt.adapt(self.vos, frames_in, first_in, **{**setup.ttt, "seed": seed})
             _sync(device)
             ttt_s = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -287,10 +300,24 @@ class UnitRunner:
     def _run(self, unit: Unit) -> dict:
         identity = data_identity(self.source, unit.variant, unit.video)  # what this unit is computed on
         video = self.source.load(unit.variant, unit.video)
-        labels, ttt_s, inference_s, peak = self.predict(video.frames, video.masks[0], unit.seed)
-        scores = score_video(video.masks, labels, unit.video, list(video.frame_names))
-        if self.setup.save_masks:
-            self._save_masks(unit, labels, video.frame_names)
+        if video.given is None:  # DAVIS-2017: all objects given on frame 0, scored as always
+            labels, ttt_s, inference_s, peak = self.predict(video.frames, video.masks[0], unit.seed)
+            scores = score_video(video.masks, labels, unit.video, list(video.frame_names))
+            server = False
+        else:  # another benchmark (davis_c.datasets): its given masks and its scoring rules
+            from harness.protocols import SCORING_SERVER, score
+
+            labels, ttt_s, inference_s, peak = self.predict(video.frames, video.given_masks(), unit.seed)
+            reader = getattr(self.source, "dataset", None)
+            scores = score(video, labels, protocol=getattr(reader, "protocol", "after-first"),
+                           scored_locally=getattr(reader, "scored_locally", True),
+                           split=getattr(reader, "split", None))
+            server = scores["scoring"] == SCORING_SERVER
+            if server:
+                scores["submission_frames"] = len(video.required_frames())
+        if self.setup.save_masks or server:  # a private benchmark needs the masks it reads
+            frames = set(video.required_frames()) if server else None
+            self._save_masks(unit, labels, video.frame_names, frames)
         record = self._base(unit)
         record.update(scores)
         record.update(data=identity, data_id=data_id(identity))
@@ -300,8 +327,10 @@ class UnitRunner:
                       peak_memory_mb=peak)
         return record
 
-    def _save_masks(self, unit: Unit, labels: np.ndarray, frame_names: list[str]) -> None:
-        """All PNGs go to a temp folder renamed into place, so a mask folder is always complete."""
+    def _save_masks(self, unit: Unit, labels: np.ndarray, frame_names: list[str],
+                    frames: Sequence[int] | None = None) -> None:
+        """All PNGs (of ``frames``, default every frame) go to a temp folder renamed into place, so a mask
+        folder is always complete."""
         from davis_c.masks import write_mask
 
         final = unit.mask_dir(self.setup.out)
@@ -309,7 +338,9 @@ class UnitRunner:
         tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}{TEMP_MARK}"))
         try:
             os.chmod(tmp, DIR_MODE)
-            for name, lab in zip(frame_names, labels):
+            for t, (name, lab) in enumerate(zip(frame_names, labels)):
+                if frames is not None and t not in frames:
+                    continue
                 os.chmod(write_mask(tmp / f"{name}.png", lab), FILE_MODE)  # write_mask's temp file is 0600
             if final.exists():
                 shutil.rmtree(final)

@@ -24,6 +24,8 @@ EPILOG = """examples:
   python -m harness.run --method stcn --data DAVIS --checkpoint saves/stcn.pth --save-masks
   python -m harness.run --method stcn+mcc --random-init --set ttt_params.iterations=2 --shard 0/4
   python -m harness.run --method stcn --data DAVIS-C --annotations DAVIS --variants '*/glass_blur'
+  python -m harness.run --method labelprop --data ../shared/real_davis16 --dataset davis2016
+  python -m harness.run --method stcn --data YouTube --dataset youtube-vos --split valid   # -> submission
 """
 
 
@@ -57,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--variants", nargs="+", metavar="V", help="'all' (default), 'clean', or strength/corruption "
                    "patterns such as 'high/*' '*/glass_blur'")
     d.add_argument("--videos", nargs="+", metavar="NAME", help="subset of videos (names or globs)")
+    d.add_argument("--dataset", metavar="NAME", help="benchmark of a --data root: davis2017 (default), davis2016, "
+                   "youtube-vos, mose, lvos, sav (see docs/datasets.md); DAVIS-2016 and SA-V are recognised "
+                   "from their layout")
+    d.add_argument("--split", metavar="SPLIT", help="the dataset's split (default: its evaluation split, e.g. "
+                   "val, valid); private splits (YouTube-VOS valid, MOSE valid) are exported, not scored")
     r = p.add_argument_group("run")
     r.add_argument("--seeds", nargs="+", type=int, default=[1], metavar="S", help="seeds (paper: 1 5 10); default 1")
     r.add_argument("--out", default="results", metavar="DIR", help="results folder (default results/)")
@@ -88,7 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                          annotations=args.annotations, variants=args.variants, videos=args.videos,
                          seeds=args.seeds, shard=parse_shard(args.shard), workers=args.workers, out=args.out,
                          name=args.name, checkpoint=args.checkpoint, random_init=args.random_init,
-                         device=args.device, save_masks=args.save_masks, allow_plugin=args.allow_plugin)
+                         device=args.device, save_masks=args.save_masks, allow_plugin=args.allow_plugin,
+                         dataset=args.dataset, split=args.split)
         if args.workers < 1:
             raise SetupError("--workers must be at least 1")
         plan = plan_run(req, notify=lambda msg: print(msg, file=sys.stderr))

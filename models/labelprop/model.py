@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.inputs import check_video
+from models.inputs import check_video, given_masks, object_first_frames
 from models.labelprop.encoders import (PixelEncoder, ResNet18Encoder, encoder_state_dict,
                                        load_resnet18_weights)
 from models.labelprop.propagation import (FrameFeatures, label_values_of, labels_to_grid,
@@ -65,11 +65,16 @@ class LabelPropagation(nn.Module):
         if unused:
             raise TypeError(f"labelprop.segment got unknown options {sorted(unused)}; "
                             "it takes k, radius, context, temperature")
-        frames, first_mask = check_video(frames, first_mask)
         opts = dict(self.defaults)
         opts.update({key: value for key, value in
                      {"k": k, "radius": radius, "context": context, "temperature": temperature}.items()
                      if value is not None})
+        if isinstance(first_mask, dict) or hasattr(first_mask, "items"):
+            given = given_masks(frames, first_mask)
+            if list(given) != [0]:
+                return self._segment_given(np.asarray(frames), given, opts, progress)
+            first_mask = given[0]
+        frames, first_mask = check_video(frames, first_mask)
         self.eval()
         source = self.features_for(frames)
         values = label_values_of(first_mask)
@@ -78,6 +83,35 @@ class LabelPropagation(nn.Module):
         out = np.empty((len(values), *frames.shape[:3]), dtype=np.float32)
         for t in range(len(frames)):
             out[:, t] = np.moveaxis(upsample_soft(soft[t], frames.shape[1:3]), -1, 0)
+        return out
+
+    def _segment_given(self, frames: np.ndarray, given: dict, opts: dict, progress: bool) -> np.ndarray:
+        """Objects given on later frames (our extension; the CRW reference only reads frame 0): propagation
+        starts at the first given frame t0, which is the long-term slot; on a later given frame the given
+        objects replace the propagated labels under their pixels (``propagate_soft(later=...)``)."""
+        t0 = min(given)
+        labels = sorted(object_first_frames(given))
+        values = np.asarray([0] + labels, dtype=np.int64)
+        sub = frames[t0:]
+        self.eval()
+        source = self.features_for(sub)
+        first_soft = torch.from_numpy(labels_to_grid(given[t0], values, source.grid))
+        later = {}
+        for t, m in given.items():
+            if t == t0:
+                continue
+            grid = labels_to_grid(m, values, source.grid)  # background channel = 1 - coverage
+            objects = grid.copy()
+            objects[..., 0] = 0
+            later[t - t0] = (torch.from_numpy(1 - grid[..., 0]), torch.from_numpy(objects))
+        soft = propagate_soft(source, first_soft, progress=progress, later=later, **opts)["soft"].cpu().numpy()
+        out = np.zeros((len(values), *frames.shape[:3]), dtype=np.float32)
+        out[0, :t0] = 1.0
+        for t in range(len(sub)):
+            out[:, t0 + t] = np.moveaxis(upsample_soft(soft[t], frames.shape[1:3]), -1, 0)
+        first = object_first_frames(given)
+        for c, label in enumerate(labels, 1):  # exactly 0 before an object's first frame
+            out[c, :first[label]] = 0
         return out
 
     def test_time_adapt(self, frames: np.ndarray, first_mask: np.ndarray, **params: Any) -> "LabelPropagation":

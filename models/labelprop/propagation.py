@@ -249,7 +249,8 @@ class FrameFeatures:
 def propagate_soft(features: torch.Tensor | FrameFeatures, first_soft: torch.Tensor, *, k: int = 10,
                    radius: float | None = 12, context: int = 20, temperature: float = 0.07,
                    return_neighbours: bool = False, progress: bool = False,
-                   timings: list[float] | None = None) -> dict[str, torch.Tensor]:
+                   timings: list[float] | None = None,
+                   later: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = None) -> dict[str, torch.Tensor]:
     """Propagate grid-level soft labels through a video.
 
     features: (T, C, h, w) float (normalised here along C) or a :class:`FrameFeatures`;
@@ -257,6 +258,9 @@ def propagate_soft(features: torch.Tensor | FrameFeatures, first_soft: torch.Ten
     ``return_neighbours`` also ``topk_weight``, ``topk_frame`` and ``topk_pos`` (T, k, h*w) in
     descending weight order (row 0 is what the reference computes for frame 0 and discards).
     ``timings``, if given, receives the seconds spent on each target frame (for benchmarks).
+    ``later`` = {t: (coverage (h, w), objects (h, w, K))}: masks given on frame t > 0; after propagating
+    to t, the soft labels become ``soft * (1 - coverage) + objects`` (the given objects replace what
+    was propagated under them; the rest is kept), and later frames propagate from that.
     """
     source = features if isinstance(features, FrameFeatures) else FrameFeatures(torch.as_tensor(features))
     if k < 1 or context < 0 or temperature <= 0:
@@ -293,6 +297,10 @@ def propagate_soft(features: torch.Tensor | FrameFeatures, first_soft: torch.Ten
             if t > 0:
                 labels = soft.reshape(n * h * w, n_labels)[frame * (h * w) + pos]  # (P, k, K)
                 soft[t] = torch.einsum("pk,pkl->pl", weight, labels)
+                if later is not None and t in later:
+                    coverage, objects = later[t]
+                    soft[t] = (soft[t] * (1 - coverage.reshape(h * w, 1).to(device))
+                               + objects.reshape(h * w, n_labels).to(device))
             if return_neighbours:
                 neighbours["topk_weight"].append(weight.T)
                 neighbours["topk_frame"].append(frame.T)

@@ -14,7 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from models.inputs import given_masks, object_first_frames
 from models.stcn.inference import aggregate, labels_to_onehot, normalise, pad_divide_by, propagate, unpad
+from models.stcn.later import propagate_given
 from models.stcn.modules import Decoder, KeyEncoder, KeyProjection, ValueEncoder
 
 __all__ = ["STCN"]
@@ -93,22 +95,46 @@ class STCN(nn.Module):
                                      include_last=include_last):
                 yield t, unpad(prob, pad)
 
-    def segment(self, frames: np.ndarray, first_mask: np.ndarray, *, top_k: int = 20, mem_every: int = 5,
+    def segment(self, frames: np.ndarray, first_mask, *, top_k: int = 20, mem_every: int = 5,
                 include_last: bool = False) -> np.ndarray:
-        """Segment a video given its first-frame label map.
+        """Segment a video given its first-frame label map, or ``{frame: label map}`` (models.inputs).
 
         frames: uint8 RGB (T, H, W, 3); first_mask: uint8 (H, W) labels (0 background; 255 void is
         not an object).  Returns float32 (K+1, T, H, W): background first, then the objects in
         sorted label order.  The official eval script's final bilinear resize is an identity here
-        because the output has the input's size.
+        because the output has the input's size.  Objects given on later frames join the memory there
+        as in the official YouTube-VOS script (:mod:`models.stcn.later`); 0 before their first frame.
         """
         frames = np.asarray(frames)
+        if isinstance(first_mask, dict) or hasattr(first_mask, "items"):
+            given = given_masks(frames, first_mask)
+            if list(given) != [0]:
+                return self._segment_given(frames, given, top_k=top_k, mem_every=mem_every,
+                                           include_last=include_last)
+            first_mask = given[0]
         onehot, _ = labels_to_onehot(first_mask)
         images = self.prepare(frames)
         out = torch.empty((onehot.shape[0] + 1, frames.shape[0], *frames.shape[1:3]), dtype=torch.float32)
         for t, prob in self.iter_probabilities(images, onehot, top_k=top_k, mem_every=mem_every,
                                                include_last=include_last):
             out[:, t] = prob.float().cpu()
+        return out.numpy()
+
+    def _segment_given(self, frames: np.ndarray, given: dict, **kw) -> np.ndarray:
+        labels = sorted(object_first_frames(given))
+        images = self.prepare(frames)
+        padded, pad = pad_divide_by(images, 16)
+        onehots = {}
+        for t, m in given.items():
+            m = torch.from_numpy(np.array(m))
+            onehot = torch.stack([(m == label) for label in labels]).to(device=images.device, dtype=images.dtype)
+            objs = [i for i, label in enumerate(labels) if bool((m == label).any())]
+            onehots[t] = (pad_divide_by(onehot, 16)[0], objs)
+        out = torch.empty((len(labels) + 1, frames.shape[0], *frames.shape[1:3]), dtype=torch.float32)
+        self.eval()
+        with torch.inference_mode(), self._autocast():
+            for t, prob in propagate_given(self, padded, onehots, len(labels), **kw):
+                out[:, t] = unpad(prob, pad).float().cpu()
         return out.numpy()
 
     # ------------------------------------------------------------------ test-time training hooks

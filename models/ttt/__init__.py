@@ -47,9 +47,10 @@ enters the losses.  BatchNorm stays in eval mode throughout.
 """
 from __future__ import annotations
 
+from models.ttt.anchor import ttt_anchor
 from models.ttt.core import KINDS, adapt, loss, loss_from_batch, normalise_kind, trainable_parameters
 from models.ttt.presets import available_presets, load_preset
 from models.ttt.sampler import build_batch, sample_indices, sample_triplet
 
-__all__ = ["KINDS", "adapt", "loss", "loss_from_batch", "trainable_parameters", "normalise_kind",
+__all__ = ["KINDS", "adapt", "ttt_anchor", "loss", "loss_from_batch", "trainable_parameters", "normalise_kind",
            "load_preset", "available_presets", "sample_indices", "sample_triplet", "build_batch"]

@@ -14,7 +14,9 @@ import torch
 
 from models.checkpoint import CheckpointError, load_strict, read_state_dict
 from models.xmem import ttt as xmem_ttt
+from models.inputs import given_masks
 from models.xmem.inference import iterate_images, normalise, segment_video
+from models.xmem.later import segment_given
 from models.xmem.network import XMemNet
 
 __all__ = ["XMem", "DEFAULT_CONFIG", "dims_from_state_dict", "load"]
@@ -44,17 +46,26 @@ class XMem(XMemNet):
         super().__init__(key_dim, value_dim, hidden_dim)
         self.config = _check_config({**DEFAULT_CONFIG, **config})
 
-    def segment(self, frames: np.ndarray, first_mask: np.ndarray, *, progress: bool = False,
+    def segment(self, frames: np.ndarray, first_mask, *, progress: bool = False,
                 **overrides: Any) -> np.ndarray:
-        """frames uint8 (T, H, W, 3) RGB, first_mask uint8 (H, W) label map ->
-        float32 (K+1, T, H, W) probabilities (background first, objects in sorted label order).
+        """frames uint8 (T, H, W, 3) RGB, first_mask uint8 (H, W) label map or ``{frame: label map}``
+        (models.inputs) -> float32 (K+1, T, H, W) probabilities (background first, objects in sorted
+        label order; 0 before an object's first frame).
 
         Keyword overrides (e.g. ``top_k``, ``mem_every``, ``enable_long_term``) apply to this call.
+        Objects given on later frames are added as the official eval.py does (:mod:`models.xmem.later`).
         """
         cfg = _check_config({**self.config, **overrides})
+        given = None
+        if isinstance(first_mask, dict) or hasattr(first_mask, "items"):
+            given = given_masks(frames, first_mask)
+            if list(given) == [0]:
+                first_mask, given = given[0], None
         was_training = self.training
         self.eval()
         try:
+            if given is not None:
+                return segment_given(self, np.asarray(frames), given, cfg)
             return segment_video(self, frames, first_mask, cfg, progress=progress)
         finally:
             self.train(was_training)
