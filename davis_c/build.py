@@ -17,6 +17,7 @@ SHA-256 and the style images' md5s (``davis_c.stylize.describe_style_setup``, in
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import multiprocessing
@@ -37,6 +38,7 @@ from davis_c import corruptions as C
 from davis_c.codec import CODECS
 from davis_c.corruptions import crf as _crf
 from davis_c.davis import DavisDataset, DavisError
+from davis_c.progress import Progress, Relay, null_tick
 from davis_c.store import (FORMAT, ShardWriter, StoreError, decode_frame, derive_seed, encode_frame,
                            read_shard_attrs, shard_dir, shard_path, write_index)
 
@@ -107,6 +109,7 @@ class _Task:
 
 
 _WORKER_DS: dict[tuple, DavisDataset] = {}
+_TICK: Callable[[int], None] = null_tick  # counts frame-variants done (the parent's bar, or its Relay)
 
 
 def _cpu_count() -> int:
@@ -130,7 +133,8 @@ def limit_torch_threads(workers: int) -> int | None:
 
 
 def _init_worker(style_weights: str | None, styles_dir: str | None, device: str | None,
-                 workers: int = 1) -> None:
+                 workers: int = 1, progress_queue=None) -> None:
+    global _TICK
     if style_weights:
         C.load_styles(style_weights, styles_dir, device)
         if workers > 1:
@@ -138,6 +142,13 @@ def _init_worker(style_weights: str | None, styles_dir: str | None, device: str 
             # predictor's results differ in the last bits with the thread count (frames must not)
             C.warm_styles()
     limit_torch_threads(workers)
+    if workers > 1:  # cartoon's mean-shift threads: each worker its share of the cores (bytes unchanged)
+        from davis_c.corruptions import meanshift
+
+        meanshift.set_threads(max(1, _cpu_count() // workers))
+    if progress_queue is not None:
+        Relay.install(progress_queue)
+        _TICK = Relay.tick
 
 
 def _run_task(task: _Task) -> dict[tuple[str, str], list[bytes]]:
@@ -157,10 +168,12 @@ def _run_task(task: _Task) -> dict[tuple[str, str], list[bytes]]:
         if name == "crf_compression" and task.codec == "jpeg":
             for s in strengths:  # ffmpeg's own JPEG files, as released
                 out[s, name] = _crf.crf_jpegs(jpegs, C.STRENGTHS[s])
+                _TICK(len(jpegs))
             continue
         sevs = {s: C.STRENGTHS[s] for s in strengths}
         seeds = {C.STRENGTHS[s]: derive_seed(task.seed, name, s, task.video) for s in strengths}
-        results = C.corrupt_strengths(frames, name, list(sevs.values()), seeds=seeds, source_jpegs=jpegs)
+        results = C.corrupt_strengths(frames, name, list(sevs.values()), seeds=seeds, source_jpegs=jpegs,
+                                      progress=_TICK)
         encoded: dict[int, list[bytes]] = {}  # low and med of a style are the same array: encode once
         for s, sev in sevs.items():
             res = results[sev]
@@ -173,13 +186,17 @@ def _run_task(task: _Task) -> dict[tuple[str, str], list[bytes]]:
 class _Runner:
     """Runs tasks in order (in-process, or in a process pool with a bounded look-ahead)."""
 
-    def __init__(self, workers: int, init_args: tuple) -> None:
-        self.pool = None
+    def __init__(self, workers: int, init_args: tuple, progress: Progress | None = None) -> None:
+        global _TICK
+        self.pool = self.relay = None
         if workers > 1:
-            self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_init_worker, initargs=(*init_args, workers))
+            ctx = multiprocessing.get_context("spawn")
+            self.relay = Relay(progress, ctx) if progress is not None else None
+            self.pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                            initargs=(*init_args, workers, self.relay and self.relay.queue))
         else:
             _init_worker(*init_args)
+            _TICK = progress.update if progress is not None else null_tick
         self.ahead = 2 * workers
 
     def map(self, tasks: Sequence[_Task]):
@@ -202,8 +219,12 @@ class _Runner:
             yield t, res
 
     def close(self, cancel: bool = False) -> None:
+        global _TICK
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=cancel)
+        if self.relay is not None:
+            self.relay.close()
+        _TICK = null_tick
 
 
 # ------------------------------------------------------------------------------------------------ build
@@ -268,6 +289,23 @@ def _remove_stale_partials(folder: Path, pattern: str = "*.partial") -> None:
             p.unlink(missing_ok=True)
 
 
+def _no_empty_shard_folder(fn):
+    """A build that fails removes the ``<out stem>_shards/`` folder again if it created it and left it
+    empty (a shard folder is only worth keeping with complete shards in it)."""
+    @functools.wraps(fn)
+    def wrapper(root, out="davis_c.h5", *args, **kwargs):
+        sdir = shard_dir(Path(out))
+        existed = sdir.exists()
+        try:
+            return fn(root, out, *args, **kwargs)
+        except BaseException:
+            if not existed and sdir.is_dir() and not any(sdir.iterdir()):
+                sdir.rmdir()
+            raise
+    return wrapper
+
+
+@_no_empty_shard_folder
 def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
           corruptions: Sequence[str] | None = None, strengths: Sequence[str] | None = None,
           videos: Sequence[str] | None = None, image_set: str = "val", resolution: str = "480p",
@@ -378,14 +416,20 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
     if neural_jobs:
         tasks += [_Task(*task_args, "styles", v, neural_jobs, int(seed), codec) for v in vids]
     n_frames = {v: len(ds.frame_paths(v)[0]) for v in vids}
+    # one bar for all corrupted shards, in frame-variants, moved by the workers after every frame
+    bar = Progress(sum(n_frames[t.video] * len(t.variants) for t in tasks),
+                   f"corrupting ({len({v for t in tasks for v in t.variants})} shards)", "frame-variant",
+                   enabled=progress and bool(tasks)) if tasks else None
     runner = _Runner(min(workers, len(tasks)), (str(style_weights) if style_weights else None,
-                                                str(styles_dir) if styles_dir else None, device)) if tasks else None
+                                                str(styles_dir) if styles_dir else None, device),
+                     bar) if tasks else None
     writers: dict[tuple[str, str], ShardWriter] = {}
-    bars: dict[str, tqdm] = {}
+    groups: set[str] = set()
     variants = 0
     try:
         for task, result in (runner.map(tasks) if runner else ()):
-            if task.group not in bars:
+            if task.group not in groups:
+                groups.add(task.group)
                 for s, n in task.variants:
                     c = C.get(n)
                     attrs = common | {"kind": "corrupted", "variant": f"{s}/{n}", "strength": s,
@@ -396,9 +440,6 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
                     if c.kind == "neural":
                         attrs |= style_attrs
                     writers[s, n] = ShardWriter(shard_path(out, s, n), attrs)
-                bars[task.group] = tqdm(total=len(vids) * len(task.variants),
-                                        desc=f"{task.group}: {len(task.variants)} shards",
-                                        unit="video-variant", disable=not progress)
             for s, n in task.variants:
                 images = result[s, n]
                 if len(images) != n_frames[task.video]:
@@ -408,20 +449,22 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
                     "seed": derive_seed(seed, n, s, task.video), "n_frames": len(images),
                     "source_sha256": sources[task.video]})
                 variants += len(images)
-            bars[task.group].update(len(task.variants))
             if task.video == vids[-1]:
                 for s, n in task.variants:
                     writers.pop((s, n)).commit()
                     built.append(f"{s}/{n}")
-                bars[task.group].close()
     except BaseException:
         for w in writers.values():
             w.abort()
         if runner is not None:
             runner.close(cancel=True)
+        if bar is not None:
+            bar.close()
         raise
     if runner is not None:
         runner.close()
+    if bar is not None:
+        bar.close()
 
     # -- index: every complete shard of this build, in benchmark order --------------------------------
     # style shards only with one weights/style-images setup: this build's, else the first one found

@@ -6,8 +6,18 @@
 3. ``out2.mp4`` -> ``%05d.jpg`` at 24 fps with the MJPEG encoder at ``-qscale:v 2``, numbered from 0.
 
 Unlike the official script (fixed ``out.mp4`` names in the working directory), every call works in its own
-temporary folder, so parallel builds cannot collide.  The result depends on the ffmpeg/x264/x265 build
-(deterministic for one build, not bitwise portable), so ``ffmpeg_version()`` is recorded with the data.
+temporary folder, so parallel builds cannot collide.
+
+**Deterministic by construction.**  Left to themselves, x264 and x265 pick their thread counts (x264:
+frame threads and lookahead threads, x265: the worker pool and the frame threads) from the machine's core
+count, and a thread count changes the encoded bits (x264's frame threading limits motion vectors, x265's
+frame parallelism changes rate control).  Every step here therefore passes them explicitly
+(:data:`THREAD_SETTINGS`): ``-threads 1`` on each decoder and encoder, x265 ``pools=1:frame-threads=1``,
+so a machine's core count, its load or ``--workers`` cannot change a byte.  What the bytes still depend
+on: the ffmpeg build (libavcodec/libavformat, the libx264 and libx265 versions and their build options),
+the CRF/quality/frame-rate settings above, and nothing else: the first line of ``ffmpeg -version`` is
+recorded with the data (``ffmpeg_version()``), and two machines with the same ffmpeg build give the same
+files.
 The ffmpeg binary is ``$DAVIS_C_FFMPEG`` if set, else ``ffmpeg`` on the PATH, else the static build shipped
 in the ``imageio-ffmpeg`` wheel.
 """
@@ -27,11 +37,18 @@ import numpy as np
 from davis_c.codec import decode_image, encode_image
 from davis_c.corruptions._common import check_frames
 
-__all__ = ["CRF", "FPS", "FfmpegUnavailable", "find_ffmpeg", "ffmpeg_version", "crf_jpegs", "crf_compression"]
+__all__ = ["CRF", "FPS", "THREAD_SETTINGS", "FfmpegUnavailable", "find_ffmpeg", "ffmpeg_version", "crf_jpegs",
+           "crf_compression", "pipeline"]
 
 #: libx265 CRF (severity 1..5; the official 0 at severity 1-2 is unused and not lossless, so refused)
 CRF = (0, 0, 40, 45, 50)
 FPS = 24
+#: explicit thread settings of each step (inputs: decoder threads; outputs: encoder threads); the encoded
+#: bits of x264/x265 depend on their thread counts, which ffmpeg would otherwise take from the core count
+THREAD_SETTINGS = {"input": {"threads": 1},
+                   "x264": {"threads": 1},
+                   "x265": {"threads": 1, "x265-params": "pools=1:frame-threads=1"},
+                   "mjpeg": {"threads": 1}}
 
 
 class FfmpegUnavailable(RuntimeError):
@@ -79,6 +96,20 @@ def _run(stream, exe: str, cwd: str, step: str) -> None:
         raise RuntimeError(f"ffmpeg failed in crf_compression step '{step}': {' | '.join(tail)}")
 
 
+def pipeline(severity: int) -> list[tuple[str, object]]:
+    """The three ffmpeg steps as (name, ffmpeg-python stream), paths relative to the work folder (the glob
+    pattern then never contains characters of the temporary path)."""
+    t = THREAD_SETTINGS
+    first = (ffmpeg.input("src/*.jpg", framerate=FPS, pattern_type="glob", **t["input"])
+             .output("out.mp4", vcodec="libx264", **t["x264"]))  # libx264 is mp4's default encoder
+    second = ffmpeg.input("out.mp4", **t["input"]).output("out2.mp4", vcodec="libx265", crf=CRF[severity - 1],
+                                                          **t["x265"])
+    third = ffmpeg.input("out2.mp4", **t["input"]).output("out/%05d.jpg", r=FPS, start_number=0,
+                                                          **{"qscale:v": 2}, **t["mjpeg"])
+    return [("jpeg -> mp4 (libx264, mp4's default encoder)", first), ("mp4 -> libx265", second),
+            ("libx265 -> jpeg", third)]
+
+
 def crf_jpegs(jpegs: Sequence[bytes], severity: int) -> list[bytes]:
     """Run the pipeline on the clean JPEG files of one video (in frame order); returns the output JPEG
     files' bytes (one per input frame, named 00000.jpg ... by ffmpeg)."""
@@ -94,13 +125,8 @@ def crf_jpegs(jpegs: Sequence[bytes], severity: int) -> list[bytes]:
         dst.mkdir()
         for i, data in enumerate(jpegs):
             (src / f"{i:05d}.jpg").write_bytes(data)
-        # relative paths with cwd=tmp: the glob pattern never contains characters of the temp path
-        first = ffmpeg.input("src/*.jpg", framerate=FPS, pattern_type="glob").output("out.mp4")
-        _run(first, exe, tmp, "jpeg -> mp4 (default encoder)")
-        second = ffmpeg.input("out.mp4").output("out2.mp4", vcodec="libx265", crf=CRF[severity - 1])
-        _run(second, exe, tmp, "mp4 -> libx265")
-        third = ffmpeg.input("out2.mp4").output("out/%05d.jpg", r=FPS, start_number=0, **{"qscale:v": 2})
-        _run(third, exe, tmp, "libx265 -> jpeg")
+        for step, stream in pipeline(severity):
+            _run(stream, exe, tmp, step)
         outs = sorted(dst.glob("*.jpg"))
         if len(outs) != len(jpegs):
             raise RuntimeError(f"crf_compression: ffmpeg produced {len(outs)} frames for {len(jpegs)} inputs")
