@@ -33,6 +33,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from tqdm import tqdm
 
+from davis_c.cli import prog
 import davis_c
 from davis_c import corruptions as C
 from davis_c.codec import CODECS
@@ -512,7 +513,7 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m davis_c.build",
+        prog=prog("davis_c.build", "davis-c-build"),
         description="Build DAVIS-C (corrupted DAVIS-2017 val) into an HDF5 store: one shard per "
                     "(strength, corruption), resumable, byte-identical for any --workers.",
         epilog="Examples:\n  python -m davis_c.build --sample\n"

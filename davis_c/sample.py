@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from davis_c.cli import prog
 from davis_c.masks import write_mask
 
 __all__ = ["make_sample", "render_video", "main"]
@@ -256,7 +257,7 @@ def make_sample(out: str | os.PathLike, *, videos: int = 3, frames: int = 12, he
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m davis_c.sample",
+        prog=prog("davis_c.sample", "davis-c-sample"),
         description="Write a small synthetic dataset in the exact DAVIS-2017 layout (JPEGImages/480p, "
                     "Annotations/480p with DAVIS palette PNGs, ImageSets/2017/val.txt). Deterministic per seed.")
     parser.add_argument("--out", required=True, type=Path, help="dataset root to create (e.g. sample/DAVIS)")
