@@ -19,11 +19,28 @@ from typing import Any, Callable
 
 from tqdm import tqdm
 
-__all__ = ["Progress", "Relay", "null_tick"]
+__all__ = ["Progress", "Relay", "null_tick", "progress_kwargs"]
 
 
 def null_tick(n: int = 1) -> None:
     """A tick that does nothing (progress off)."""
+
+
+def progress_kwargs(fn: Callable[..., Any], show: bool, given: dict | None = None) -> dict[str, bool]:
+    """``{"progress": True}`` when ``show`` and ``fn`` has a ``progress`` parameter that ``given`` (the
+    keyword arguments already passed) does not set; else ``{}``.  How the harness asks a model for its own
+    frame / iteration bar (STCN, XMem and label propagation ``segment``, ``models.ttt.adapt``) without
+    knowing the model."""
+    import inspect
+
+    if not show or "progress" in (given or {}):
+        return {}
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return {}
+    p = params.get("progress")
+    return {"progress": True} if p is not None and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) else {}
 
 
 class Progress:

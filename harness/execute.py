@@ -23,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from davis_c.progress import progress_kwargs
 from harness.data import Source, open_source, split_variant
 from harness.methods import merge
 from harness.resolution import model_size, probs_to_labels, resize_frames, resize_mask
@@ -212,6 +213,8 @@ class UnitRunner:
         self.vos = vos if vos is not None else build_model(setup.config, setup.checkpoint, setup.random_init,
                                                            setup.device)
         self.source = source if source is not None else open_source(**setup.source)
+        #: show the model's own bars (frames of a unit, TTT iterations); only in-process runs set it
+        self.progress = False
 
     def close(self) -> None:
         self.source.close()
@@ -259,12 +262,15 @@ class UnitRunner:
 
             _sync(device)
             t0 = time.perf_counter()
-            vos = ttt.adapt(self.vos, frames_in, first_in, **{**setup.ttt, "seed": seed})
+            params = {**setup.ttt, "seed": seed}
+            vos = ttt.adapt(self.vos, frames_in, first_in, **params,
+                            **progress_kwargs(ttt.adapt, self.progress, params))
             _sync(device)
             ttt_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         with torch.no_grad():
-            probs = vos.segment(frames_in, first_in, **setup.config["segment"])
+            probs = vos.segment(frames_in, first_in, **setup.config["segment"],
+                                **progress_kwargs(vos.segment, self.progress, setup.config["segment"]))
         _sync(device)
         inference_s = time.perf_counter() - t0
         labels = probs_to_labels(probs, object_ids, (h, w))

@@ -105,3 +105,82 @@ def test_failed_build_leaves_no_empty_shard_folder(tiny_davis_sample, tmp_path):
     with pytest.raises(Exception, match="Annotations"):
         B.build(root, tmp_path / "davis_c.h5", corruptions=["contrast"], **QUIET)
     assert (tmp_path / "davis_c_shards").is_dir()
+
+
+def test_progress_kwargs_only_for_functions_that_take_it():
+    from davis_c.progress import progress_kwargs
+
+    def with_bar(frames, mask, *, top_k=20, progress=False):
+        pass
+
+    def without(frames, mask, *, top_k=20):
+        pass
+
+    assert progress_kwargs(with_bar, True) == {"progress": True}
+    assert progress_kwargs(with_bar, False) == {}
+    assert progress_kwargs(without, True) == {}
+    assert progress_kwargs(with_bar, True, {"progress": False}) == {}  # the caller's own setting wins
+
+
+def test_harness_unit_shows_the_models_frame_bar(monkeypatch):
+    """In-process units ask the model for its frame bar (and models.ttt.adapt for its iteration bar)."""
+    import numpy as np
+
+    import models.ttt as ttt
+    from harness.execute import RunSetup, UnitRunner
+
+    class Model:
+        def __init__(self):
+            self.calls = []
+
+        def segment(self, frames, mask, *, progress=False):
+            self.calls.append(progress)
+            probs = np.zeros((2, *frames.shape[:3]), np.float32)
+            probs[1] = mask > 0
+            return probs
+
+    seen = {}
+
+    def fake_adapt(vos, frames, mask, *, seed, progress=False, **kw):
+        seen["progress"] = progress
+        return vos
+
+    monkeypatch.setattr(ttt, "adapt", fake_adapt)
+    frames = np.zeros((4, 16, 24, 3), np.uint8)
+    mask = np.zeros((16, 24), np.uint8)
+    mask[4:9, 5:12] = 1
+    for ttt_params in (None, {"kind": "mcc"}):
+        setup = RunSetup(method="m", config={"resolution": None, "segment": {}}, ttt=ttt_params, checkpoint=None,
+                         random_init=False, device="cpu", source={}, out="unused")
+        model = Model()
+        runner = UnitRunner(setup, vos=model, source=object())
+        runner.predict(frames, mask, seed=1)          # default (worker processes): no nested bars
+        runner.progress = True
+        labels, *_ = runner.predict(frames, mask, seed=1)
+        assert model.calls == [False, True] and labels.shape == (4, 16, 24)
+    assert seen["progress"] is True
+
+
+def test_stcn_segment_bar_counts_frames(monkeypatch):
+    """STCN's frame bar moves once per frame (counted through tqdm.update)."""
+    import numpy as np
+    import tqdm as tqdm_mod
+
+    from models import golden_init
+    from models.stcn import STCN
+
+    counts = []
+    real_update = tqdm_mod.tqdm.update
+
+    def update(self, n=1):
+        if self.desc == "stcn":
+            counts.append(n)
+        return real_update(self, n)
+
+    monkeypatch.setattr(tqdm_mod.tqdm, "update", update)
+    net = golden_init(STCN(), seed=0, s=1.0).eval()
+    frames = np.random.default_rng(0).integers(0, 256, (3, 32, 48, 3), dtype=np.uint8)
+    mask = np.zeros((32, 48), np.uint8)
+    mask[8:20, 10:30] = 1
+    net.segment(frames, mask, progress=True)
+    assert counts == [1, 1, 1]

@@ -94,21 +94,25 @@ class STCN(nn.Module):
                 yield t, unpad(prob, pad)
 
     def segment(self, frames: np.ndarray, first_mask: np.ndarray, *, top_k: int = 20, mem_every: int = 5,
-                include_last: bool = False) -> np.ndarray:
+                include_last: bool = False, progress: bool = False) -> np.ndarray:
         """Segment a video given its first-frame label map.
 
         frames: uint8 RGB (T, H, W, 3); first_mask: uint8 (H, W) labels (0 background; 255 void is
         not an object).  Returns float32 (K+1, T, H, W): background first, then the objects in
         sorted label order.  The official eval script's final bilinear resize is an identity here
-        because the output has the input's size.
+        because the output has the input's size.  ``progress``: a bar over the frames.
         """
+        from tqdm import tqdm
+
         frames = np.asarray(frames)
         onehot, _ = labels_to_onehot(first_mask)
         images = self.prepare(frames)
         out = torch.empty((onehot.shape[0] + 1, frames.shape[0], *frames.shape[1:3]), dtype=torch.float32)
-        for t, prob in self.iter_probabilities(images, onehot, top_k=top_k, mem_every=mem_every,
-                                               include_last=include_last):
-            out[:, t] = prob.float().cpu()
+        with tqdm(total=frames.shape[0], desc="stcn", unit="frame", disable=not progress, leave=False) as bar:
+            for t, prob in self.iter_probabilities(images, onehot, top_k=top_k, mem_every=mem_every,
+                                                   include_last=include_last):
+                out[:, t] = prob.float().cpu()
+                bar.update(1)
         return out.numpy()
 
     # ------------------------------------------------------------------ test-time training hooks
