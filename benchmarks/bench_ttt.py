@@ -2,6 +2,7 @@
 
     python benchmarks/bench_ttt.py                       # 20 frames 120x216, 2 rounds x 10 iterations
     python benchmarks/bench_ttt.py --rounds 1 --iterations 3 --threads 2
+    python benchmarks/bench_ttt.py --memory [--kinds mcc ent ae] [--video DIR] [--frames 40]   # peak memory
 
 The video: the 240x432 golden video (``tests/golden/stcn/inference.npz``) downsampled 2x to
 120x216 and played forward then backward to 20 frames, 2 objects, golden-init weights.  Both runs
@@ -19,6 +20,13 @@ re-enacted (that makes the ratio conservative).
 Printed: wall and process-CPU seconds of the whole protocol and of one iteration for both, the
 ratios, peak RSS, and the golden README's official numbers (one tt-MCC iteration ~10.5 s at
 240x432 with 2 threads; inference ~0.55 s/frame).
+
+``--memory``: peak resident memory of one harness unit per TTT kind (each kind in a fresh process, STCN with
+golden-init weights on CPU, ``--rounds`` x ``--iterations`` (default 1 x 1 here) at the official TTT
+resolution 480, then the segmentation of the whole video), split into stages: the uint8 frames, ``adapt``
+(model copy, prepared sample frames, pseudo-label pass for tt-MCC, the training step's autograd graph) and
+``segment``.  The video: the first ``--frames`` frames of a folder of JPEG frames (``--video``, default
+``shared/real_davis16/JPEGImages/480p/car-shadow`` with its first mask), else the golden video upscaled.
 """
 from __future__ import annotations
 
@@ -48,6 +56,9 @@ from models import golden_init  # noqa: E402
 from models.stcn import STCN  # noqa: E402
 from models.stcn.inference import aggregate, normalise, pad_divide_by  # noqa: E402
 from models.ttt.sampler import label_presence, sample_triplet  # noqa: E402
+
+
+REAL_VIDEO = Path(__file__).resolve().parents[2] / "shared" / "real_davis16" / "JPEGImages" / "480p" / "car-shadow"
 
 
 def make_video(n_frames: int = 20) -> tuple[np.ndarray, np.ndarray]:
@@ -212,14 +223,106 @@ def run_one(impl: str, args) -> dict:
     return out
 
 
+def _vm(field: str) -> float:
+    """VmRSS / VmHWM of this process in MiB (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _reset_peak() -> None:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+    except OSError:
+        pass
+
+
+def memory_video(folder: Path | None, n_frames: int) -> tuple[np.ndarray, np.ndarray, str]:
+    from davis_c.masks import read_mask
+
+    if folder is not None and folder.is_dir():
+        jpgs = sorted(folder.glob("*.jpg"))[:n_frames]
+        frames = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in jpgs])
+        png = Path(str(folder).replace("JPEGImages", "Annotations")) / f"{jpgs[0].stem}.png"
+        raw = read_mask(png)
+        mask = (raw > 127).astype(np.uint8) if raw.max() == 255 else raw
+        return frames, mask, f"{folder} ({len(frames)} frames)"
+    frames, mask = make_video(min(n_frames, 20))
+    big = np.stack([np.asarray(Image.fromarray(f).resize((864, 480), Image.BILINEAR)) for f in frames])
+    return big, np.asarray(Image.fromarray(mask).resize((864, 480), Image.NEAREST)), "golden video upscaled"
+
+
+def run_memory(kind: str, args) -> dict:
+    torch.set_num_threads(args.threads)
+    base_mb = _vm("VmRSS")
+    frames, mask, what = memory_video(args.video, args.frames)
+    out = {"video": what, "shape": list(frames.shape), "frames_mb": frames.nbytes / 2 ** 20}
+    base = golden_init(STCN(), seed=0, s=1.0).eval()
+    out["model_rss_mb"] = _vm("VmRSS") - base_mb
+    preset = dict(ttt.load_preset(f"stcn_{kind}"))
+    for key in ("rounds", "iterations"):
+        preset[key] = getattr(args, key)
+    preset.pop("seed", None)
+    _reset_peak()
+    before, c0 = _vm("VmRSS"), time.process_time()
+    adapted = ttt.adapt(base, frames, mask, seed=1, **preset)
+    out["adapt_peak_mb"], out["adapt_cpu_s"] = _vm("VmHWM"), time.process_time() - c0
+    out["adapt_peak_over_start_mb"] = out["adapt_peak_mb"] - before
+    _reset_peak()
+    before, c0 = _vm("VmRSS"), time.process_time()
+    with torch.no_grad():
+        probs = adapted.segment(frames, mask, **preset.get("segment", {}))
+    out["segment_peak_mb"], out["segment_cpu_s"] = _vm("VmHWM"), time.process_time() - c0
+    out["segment_peak_over_start_mb"] = out["segment_peak_mb"] - before
+    out["probs_mb"] = probs.nbytes / 2 ** 20
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def memory_report(args) -> None:
+    print(f"peak memory of one unit per TTT kind (STCN golden-init, CPU, {args.rounds} x {args.iterations} "
+          f"iterations, {args.threads} thread(s))")
+    for kind in args.kinds:
+        cmd = [sys.executable, __file__, "--_memory", kind, "--frames", str(args.frames), "--rounds",
+               str(args.rounds), "--iterations", str(args.iterations), "--threads", str(args.threads)]
+        if args.video is not None:
+            cmd += ["--video", str(args.video)]
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode:
+            raise SystemExit(res.stderr)
+        r = json.loads(res.stdout.strip().splitlines()[-1])
+        print(f"  tt-{kind}: {r['video']} {tuple(r['shape'])}: frames {r['frames_mb']:.0f} MiB uint8; "
+              f"adapt peak {r['adapt_peak_mb']:.0f} MiB RSS (+{r['adapt_peak_over_start_mb']:.0f} over its start, "
+              f"{r['adapt_cpu_s']:.0f} CPU-s); segment peak {r['segment_peak_mb']:.0f} MiB "
+              f"(+{r['segment_peak_over_start_mb']:.0f}; output {r['probs_mb']:.0f} MiB float32, "
+              f"{r['segment_cpu_s']:.0f} CPU-s); process peak {r['peak_rss_mb']:.0f} MiB")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--iterations", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--memory", action="store_true", help="peak memory per TTT kind instead of the timing")
+    ap.add_argument("--kinds", nargs="+", default=["mcc", "ent", "ae"], help="TTT kinds for --memory")
+    ap.add_argument("--video", type=Path, default=REAL_VIDEO, help="folder of JPEG frames for --memory")
     ap.add_argument("--_run", metavar="IMPL", help=argparse.SUPPRESS)
+    ap.add_argument("--_memory", metavar="KIND", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args._memory:
+        print(json.dumps(run_memory(args._memory, args)))
+        return
+    if args.memory:
+        if "--rounds" not in (argv or sys.argv):
+            args.rounds = 1
+        if "--iterations" not in (argv or sys.argv):
+            args.iterations = 1
+        if "--frames" not in (argv or sys.argv):
+            args.frames = 40
+        memory_report(args)
+        return
     if args._run:
         print(json.dumps(run_one(args._run, args)))
         return

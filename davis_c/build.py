@@ -25,6 +25,7 @@ a full or read-only disk gives one line naming the file and the cause, status 2,
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import multiprocessing
@@ -41,6 +42,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from tqdm import tqdm
 
+from davis_c.cli import prog
 import davis_c
 from davis_c import corruptions as C
 from davis_c.codec import CODECS
@@ -49,6 +51,7 @@ from davis_c.cli import cli_main, raise_if_terminated
 from davis_c.datasets.stored import build_attrs, clean_video_attrs, open_reader
 from davis_c.davis import DavisDataset, DavisError
 from davis_c.locks import OutputLock
+from davis_c.progress import Progress, Relay, null_tick
 from davis_c.store import (FORMAT, INTEGRITY, ShardWriter, StoreError, decode_frame, derive_seed, encode_frame,
                            read_shard_attrs, shard_dir, shard_path, write_index)
 from davis_c.workers import exit_with_parent, stop_pool
@@ -122,6 +125,7 @@ class _Task:
 
 
 _WORKER_DS: dict[tuple, DavisDataset] = {}
+_TICK: Callable[[int], None] = null_tick  # counts frame-variants done (the parent's bar, or its Relay)
 
 
 def _cpu_count() -> int:
@@ -145,7 +149,8 @@ def limit_torch_threads(workers: int) -> int | None:
 
 
 def _init_worker(style_weights: str | None, styles_dir: str | None, device: str | None,
-                 workers: int = 1) -> None:
+                 workers: int = 1, progress_queue=None) -> None:
+    global _TICK
     if style_weights:
         C.load_styles(style_weights, styles_dir, device)
         if workers > 1:
@@ -153,6 +158,13 @@ def _init_worker(style_weights: str | None, styles_dir: str | None, device: str 
             # predictor's results differ in the last bits with the thread count (frames must not)
             C.warm_styles()
     limit_torch_threads(workers)
+    if workers > 1:  # cartoon's mean-shift threads: each worker its share of the cores (bytes unchanged)
+        from davis_c.corruptions import meanshift
+
+        meanshift.set_threads(max(1, _cpu_count() // workers))
+    if progress_queue is not None:
+        Relay.install(progress_queue)
+        _TICK = Relay.tick
 
 
 def _run_task(task: _Task) -> dict[tuple[str, str], list[bytes]]:
@@ -172,10 +184,12 @@ def _run_task(task: _Task) -> dict[tuple[str, str], list[bytes]]:
         if name == "crf_compression" and task.codec == "jpeg":
             for s in strengths:  # ffmpeg's own JPEG files, as released
                 out[s, name] = _crf.crf_jpegs(jpegs, C.STRENGTHS[s], task.tmp_dir)
+                _TICK(len(jpegs))
             continue
         sevs = {s: C.STRENGTHS[s] for s in strengths}
         seeds = {C.STRENGTHS[s]: derive_seed(task.seed, name, s, task.video) for s in strengths}
-        results = C.corrupt_strengths(frames, name, list(sevs.values()), seeds=seeds, source_jpegs=jpegs)
+        results = C.corrupt_strengths(frames, name, list(sevs.values()), seeds=seeds, source_jpegs=jpegs,
+                                      progress=_TICK)
         encoded: dict[int, list[bytes]] = {}  # low and med of a style are the same array: encode once
         for s, sev in sevs.items():
             res = results[sev]
@@ -188,14 +202,18 @@ def _run_task(task: _Task) -> dict[tuple[str, str], list[bytes]]:
 class _Runner:
     """Runs tasks in order (in-process, or in a process pool with a bounded look-ahead)."""
 
-    def __init__(self, workers: int, init_args: tuple) -> None:
-        self.pool = None
+    def __init__(self, workers: int, init_args: tuple, progress: Progress | None = None) -> None:
+        global _TICK
+        self.pool = self.relay = None
         if workers > 1:
-            self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_init_pool_worker,
-                                            initargs=(os.getpid(), *init_args, workers))
+            ctx = multiprocessing.get_context("spawn")
+            self.relay = Relay(progress, ctx) if progress is not None else None
+            self.pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_pool_worker,
+                                            initargs=(os.getpid(), *init_args, workers,
+                                                      self.relay and self.relay.queue))
         else:
             _init_worker(*init_args)
+            _TICK = progress.update if progress is not None else null_tick
         self.ahead = 2 * workers
 
     def map(self, tasks: Sequence[_Task]):
@@ -219,11 +237,15 @@ class _Runner:
 
     def close(self, cancel: bool = False) -> None:
         """Shut the pool down; ``cancel`` (an error or an interrupt) ends the workers at once."""
+        global _TICK
         if self.pool is not None:
             if cancel:
                 stop_pool(self.pool)
             else:
                 self.pool.shutdown(wait=True)
+        if self.relay is not None:
+            self.relay.close()
+        _TICK = null_tick
 
 
 def _init_pool_worker(parent: int, *init_args) -> None:
@@ -310,6 +332,23 @@ def _ffmpeg_key(build_key: str, ident: dict[str, str]) -> str:
                                       "ffmpeg_sha256": ident["sha256"]}, sort_keys=True).encode()).hexdigest()
 
 
+def _no_empty_shard_folder(fn):
+    """A build that fails removes the ``<out stem>_shards/`` folder again if it created it and left it
+    empty (a shard folder is only worth keeping with complete shards in it)."""
+    @functools.wraps(fn)
+    def wrapper(root, out="davis_c.h5", *args, **kwargs):
+        sdir = shard_dir(Path(out))
+        existed = sdir.exists()
+        try:
+            return fn(root, out, *args, **kwargs)
+        except BaseException:
+            if not existed and sdir.is_dir() and not any(sdir.iterdir()):
+                sdir.rmdir()
+            raise
+    return wrapper
+
+
+@_no_empty_shard_folder
 def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
           corruptions: Sequence[str] | None = None, strengths: Sequence[str] | None = None,
           videos: Sequence[str] | None = None, image_set: str = "val", resolution: str = "480p",
@@ -452,15 +491,21 @@ def _build_locked(ds: DavisDataset, root: Path, out: Path, t0: float, *, vids, s
     if neural_jobs:
         tasks += [_Task(*task_args, "styles", v, neural_jobs, int(seed), codec, str(tmp_area), dataset) for v in vids]
     n_frames = {v: len(ds.frame_paths(v)[0]) for v in vids}
+    # one bar for all corrupted shards, in frame-variants, moved by the workers after every frame
+    bar = Progress(sum(n_frames[t.video] * len(t.variants) for t in tasks),
+                   f"corrupting ({len({v for t in tasks for v in t.variants})} shards)", "frame-variant",
+                   enabled=progress and bool(tasks)) if tasks else None
     runner = _Runner(min(workers, len(tasks)), (str(style_weights) if style_weights else None,
-                                                str(styles_dir) if styles_dir else None, device)) if tasks else None
+                                                str(styles_dir) if styles_dir else None, device),
+                     bar) if tasks else None
     writers: dict[tuple[str, str], ShardWriter] = {}
-    bars: dict[str, tqdm] = {}
+    groups: set[str] = set()
     variants = 0
     try:
         for task, result in (runner.map(tasks) if runner else ()):
             raise_if_terminated()
-            if task.group not in bars:
+            if task.group not in groups:
+                groups.add(task.group)
                 for s, n in task.variants:
                     c = C.get(n)
                     attrs = common | {"kind": "corrupted", "variant": f"{s}/{n}", "strength": s,
@@ -471,9 +516,6 @@ def _build_locked(ds: DavisDataset, root: Path, out: Path, t0: float, *, vids, s
                     if c.kind == "neural":
                         attrs |= style_attrs
                     writers[s, n] = ShardWriter(shard_path(out, s, n), attrs)
-                bars[task.group] = tqdm(total=len(vids) * len(task.variants),
-                                        desc=f"{task.group}: {len(task.variants)} shards",
-                                        unit="video-variant", disable=not progress)
             for s, n in task.variants:
                 images = result[s, n]
                 if len(images) != n_frames[task.video]:
@@ -483,22 +525,24 @@ def _build_locked(ds: DavisDataset, root: Path, out: Path, t0: float, *, vids, s
                     "seed": derive_seed(seed, n, s, task.video), "n_frames": len(images),
                     "source_sha256": sources[task.video]})
                 variants += len(images)
-            bars[task.group].update(len(task.variants))
             if task.video == vids[-1]:
                 for s, n in task.variants:
                     writers.pop((s, n)).commit()
                     built.append(f"{s}/{n}")
-                bars[task.group].close()
     except BaseException:
         if runner is not None:  # first stop the workers (they may still be writing crf work files)
             runner.close(cancel=True)
         for w in writers.values():  # abort() never raises: every partial file goes
             w.abort()
         shutil.rmtree(tmp_area, ignore_errors=True)
+        if bar is not None:
+            bar.close()
         raise
     if runner is not None:
         runner.close()
     shutil.rmtree(tmp_area, ignore_errors=True)
+    if bar is not None:
+        bar.close()
 
     # -- index: every complete shard of this build, in benchmark order --------------------------------
     # style shards only with one weights/style-images setup: this build's, else the first one found
@@ -558,7 +602,7 @@ def _build_locked(ds: DavisDataset, root: Path, out: Path, t0: float, *, vids, s
 @cli_main("davis_c.build", "complete shards are kept; rerun the same command to resume")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m davis_c.build",
+        prog=prog("davis_c.build", "davis-c-build"),
         description="Build DAVIS-C (corrupted DAVIS-2017 val) into an HDF5 store: one shard per "
                     "(strength, corruption), resumable, byte-identical for any --workers.",
         epilog="Examples:\n  python -m davis_c.build --sample\n"

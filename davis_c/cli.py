@@ -26,7 +26,7 @@ from typing import Callable, Iterator, Sequence
 
 from davis_c.locks import LockHeld
 
-__all__ = ["Terminated", "cli_main", "sigterm_as_interrupt", "raise_if_terminated", "with_path", "describe_os_error", "os_error_cause",
+__all__ = ["prog", "Terminated", "cli_main", "sigterm_as_interrupt", "raise_if_terminated", "with_path", "describe_os_error", "os_error_cause",
            "is_output_full", "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_TERMINATED"]
 
 EXIT_ERROR = 2
@@ -168,3 +168,12 @@ def cli_main(prog: str, interrupted: str = "finished work is kept; rerun the sam
         return wrapper
 
     return decorate
+
+
+def prog(module: str, script: str) -> str:
+    """What a tool calls itself in ``usage:`` lines: ``script`` when this process was started as that
+    console script (``davis-c-build``), else ``python -m module``."""
+    argv0 = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if argv0 in (script, f"{script}.exe", f"{script}-script.py"):
+        return script
+    return f"python -m {module}"

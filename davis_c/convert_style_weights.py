@@ -26,6 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from davis_c.cli import prog
 from davis_c.stylize.network import StyleNet
 from davis_c.stylize.tf_names import N_FLOATS, N_VARIABLES, TF_TO_TORCH, ConversionError, tf_to_torch_state_dict
 from davis_c.stylize.transfer import atomic_torch_save
@@ -126,7 +127,7 @@ def convert(src: str | Path, out: str | Path) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m davis_c.convert_style_weights",
+        prog=prog("davis_c.convert_style_weights", "davis-c-convert-style-weights"),
         description="Convert the Magenta / TF-Hub arbitrary-image-stylization weights (used by DAVIS-C "
                     "style1..style4) to a PyTorch state dict. Needs TensorFlow for TF inputs (pip install -e \".[convert]\").",
         epilog="Get the weights: Magenta checkpoint https://storage.googleapis.com/download.magenta.tensorflow.org/"

@@ -18,7 +18,7 @@ from PIL import Image
 from davis_c.errors import DavisError
 from davis_c.masks import read_mask
 
-__all__ = ["DavisDataset", "DavisError", "Video", "RESOLUTIONS", "VOID_LABEL", "read_frame"]
+__all__ = ["DavisDataset", "DavisError", "Video", "RESOLUTIONS", "VOID_LABEL", "read_frame", "no_object_message"]
 
 RESOLUTIONS = ("480p", "Full-Resolution")
 VOID_LABEL = 255
@@ -66,6 +66,17 @@ def read_frame(path: str | os.PathLike) -> np.ndarray:
         raise DavisError(f"{path}: frame file not found") from exc
     except Exception as exc:  # UnidentifiedImageError, truncated JPEG ...
         raise DavisError(f"{path}: cannot read frame image ({type(exc).__name__}: {exc})") from exc
+
+
+def no_object_message(video: str, png: str | os.PathLike, labels: np.ndarray) -> str:
+    """Why a first-frame annotation holds no object; a 0/255 mask is recognised as DAVIS-2016's."""
+    msg = (f"video {video!r}: first-frame annotation {png} contains no object (only background 0 / void "
+           f"{VOID_LABEL}); semi-supervised VOS needs the objects in frame 0")
+    if VOID_LABEL in np.unique(labels):
+        msg += (f". Its object pixels are {VOID_LABEL}, which is DAVIS-2017's void label: this looks like a "
+                "DAVIS-2016 annotation (0 = background, 255 = the one object). Read it as DAVIS-2016 "
+                "(`--dataset davis2016`) or convert the masks (255 -> 1)")
+    return msg
 
 
 def check_video_name(name: str, source: str = "video name") -> str:
@@ -182,7 +193,6 @@ class DavisDataset:
         first = np.unique(masks[0])
         object_ids = tuple(int(v) for v in first if v != 0 and v != VOID_LABEL)
         if not object_ids:
-            raise DavisError(f"video {name!r}: first-frame annotation {pngs[0]} contains no object "
-                             "(only background/void); semi-supervised VOS needs the objects in frame 0")
+            raise DavisError(no_object_message(name, pngs[0], masks[0]))
         return Video(name=name, frames=frames, masks=masks, object_ids=object_ids,
                      frame_names=[p.stem for p in jpgs])

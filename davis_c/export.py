@@ -19,7 +19,7 @@ from typing import Sequence
 from tqdm import tqdm
 
 from davis_c.atomic import write_bytes_atomic
-from davis_c.cli import cli_main
+from davis_c.cli import cli_main, prog
 from davis_c.store import DavisCStore, StoreError, decode_frame, encode_frame
 
 __all__ = ["export", "main"]
@@ -70,7 +70,7 @@ def export(h5: str | os.PathLike, out: str | os.PathLike, *, strengths: Sequence
 
 @cli_main("davis_c.export", "files written so far are complete; rerun the same command to finish")
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m davis_c.export",
+    p = argparse.ArgumentParser(prog=prog("davis_c.export", "davis-c-export"),
                                 description="Write a DAVIS-C store as DAVIS-C/<strength>/<corruption>/<video>/"
                                             "<frame>.jpg (the official layout; JPEG bytes copied).")
     p.add_argument("--h5", required=True, type=Path, help="store index file written by davis_c.build")

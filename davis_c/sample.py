@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from davis_c.cli import cli_main
+from davis_c.cli import cli_main, prog
 from davis_c.masks import write_mask
 
 __all__ = ["LAYOUTS", "make_sample", "render_video", "main"]
@@ -377,7 +377,7 @@ def make_sample(out: str | os.PathLike, *, videos: int = 3, frames: int = 12, he
 @cli_main("davis_c.sample", "nothing half-written is left; rerun the same command")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m davis_c.sample",
+        prog=prog("davis_c.sample", "davis-c-sample"),
         description="Write a small synthetic dataset in the exact DAVIS-2017 layout (JPEGImages/480p, "
                     "Annotations/480p with DAVIS palette PNGs, ImageSets/2017/val.txt), or with --layout in the "
                     "official layout of DAVIS-2016, YouTube-VOS, MOSE, LVOS or SA-V. Deterministic per seed.")

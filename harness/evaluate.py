@@ -34,8 +34,8 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from davis_c.atomic import write_text_atomic
-from davis_c.cli import cli_main
-from davis_c.davis import DavisDataset, DavisError, check_video_name
+from davis_c.cli import cli_main, prog
+from davis_c.davis import DavisDataset, DavisError, check_video_name, no_object_message
 from davis_c.masks import read_mask
 from harness.metrics import STAT_NAMES, EvaluationError, VideoScores, bound_radius, score_frame
 
@@ -69,11 +69,12 @@ def evaluate_sequence(dataset: DavisDataset, results_dir: str | os.PathLike, vid
     if len(pngs) < 3:
         raise EvaluationError(f"video {video!r}: {len(pngs)} annotated frames; the evaluation drops the first "
                               "and last frame, so at least 3 are needed")
-    first = read_mask(pngs[0]).copy()
+    raw = read_mask(pngs[0])
+    first = raw.copy()
     first[first == VOID_LABEL] = 0
     k = int(first.max())
     if k == 0:
-        raise DavisError(f"video {video!r}: first-frame annotation {pngs[0]} contains no object")
+        raise DavisError(no_object_message(video, pngs[0], raw))
     object_ids = tuple(range(1, k + 1))
     pred_dir = Path(results_dir) / video
     if not pred_dir.is_dir():
@@ -225,7 +226,7 @@ def _print_tables(scores: Sequence[VideoScores], image_set: str) -> None:
 @cli_main("harness.evaluate", "no CSV file of this run was written")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m harness.evaluate",
+        prog=prog("harness.evaluate", "harness-evaluate"),
         description="Semi-supervised DAVIS-2017 J&F evaluation of a results folder (<video>/<frame>.png), "
                     "numerically identical to the official davis2017-evaluation toolkit and writing the same "
                     "CSV files (never re-using old ones).")
@@ -240,6 +241,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="folder for the CSV files (default: the results folder, as the official script)")
     parser.add_argument("--per-frame", type=Path, default=None, metavar="FILE.csv",
                         help="also write one row per (video, object, frame) with full-precision J and F")
+    parser.add_argument("--videos", nargs="+", metavar="NAME",
+                        help="only these videos of the image set (names or globs such as 'b*'; default: all); "
+                             "the CSVs then hold just them")
     parser.add_argument("--workers", type=int, default=1, help="processes scoring videos in parallel (default 1)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no tables")
     args = parser.parse_args(argv)
@@ -254,8 +258,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not args.quiet:
                 print(f"removed old {path} (it is recomputed)", file=sys.stderr)
     try:
+        videos = None
+        if args.videos:
+            import fnmatch
+
+            known = DavisDataset(args.davis, args.image_set, args.resolution).videos
+            videos = [v for v in known if any(fnmatch.fnmatchcase(v, pat) for pat in args.videos)]
+            unmatched = [pat for pat in args.videos if not any(fnmatch.fnmatchcase(v, pat) for v in known)]
+            if unmatched:
+                raise EvaluationError(f"--videos {' '.join(unmatched)}: not in the {args.image_set!r} image set "
+                                      f"of {args.davis} (it has {', '.join(known)})")
         scores = evaluate_results(args.davis, args.results, image_set=args.image_set, resolution=args.resolution,
-                                  workers=args.workers, progress=not args.quiet)
+                                  workers=args.workers, videos=videos, progress=not args.quiet)
     except (DavisError, EvaluationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

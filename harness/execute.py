@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from davis_c.cli import is_output_full, with_path
+from davis_c.progress import progress_kwargs
 from harness.data import Source, open_source, split_variant
 from harness.identity import data_id, data_identity
 from harness.methods import merge
@@ -216,6 +217,8 @@ class UnitRunner:
         self.vos = vos if vos is not None else build_model(setup.config, setup.checkpoint, setup.random_init,
                                                            setup.device)
         self.source = source if source is not None else open_source(**setup.source)
+        #: show the model's own bars (frames of a unit, TTT iterations); only in-process runs set it
+        self.progress = False
 
     def close(self) -> None:
         self.source.close()
@@ -282,16 +285,19 @@ class UnitRunner:
 
             _sync(device)
             t0 = time.perf_counter()
+            params = {**setup.ttt, "seed": seed}
+            bars = progress_kwargs(ttt.adapt, self.progress, params)
             if isinstance(first_in, dict):
                 anchor, anchor_map = ttt.ttt_anchor(self.vos, frames_in, first_in, setup.config["segment"])
-                vos = ttt.adapt(self.vos, frames_in[anchor:], anchor_map, **{**setup.ttt, "seed": seed})
+                vos = ttt.adapt(self.vos, frames_in[anchor:], anchor_map, **params, **bars)
             else:
-                vos = ttt.adapt(self.vos, frames_in, first_in, **{**setup.ttt, "seed": seed})
+                vos = ttt.adapt(self.vos, frames_in, first_in, **params, **bars)
             _sync(device)
             ttt_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         with torch.no_grad():
-            probs = vos.segment(frames_in, first_in, **setup.config["segment"])
+            probs = vos.segment(frames_in, first_in, **setup.config["segment"],
+                                **progress_kwargs(vos.segment, self.progress, setup.config["segment"]))
         _sync(device)
         inference_s = time.perf_counter() - t0
         labels = probs_to_labels(probs, object_ids, (h, w))

@@ -10,13 +10,10 @@ import argparse
 import sys
 from typing import Sequence
 
-from davis_c.cli import cli_main
-from harness.data import DataError
-from harness.execute import SetupError
-from harness.methods import MethodError, describe_methods
-from harness.results import RunMismatch, unit_status
-from harness.runner import RunRequest, WorkerDied, execute, plan_run, summary_table
-from harness.units import parse_shard
+from davis_c.cli import cli_main, prog
+
+# the harness, torch and the models are imported in main(), after the arguments are parsed: --help and
+# argument errors answer at once instead of after loading torch/numba (~2.5 CPU-s)
 
 EPILOG = """examples:
   python -m harness.run --list
@@ -30,7 +27,7 @@ EPILOG = """examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m harness.run", description="Run a VOS method over DAVIS / DAVIS-C and score every video with the official J&F. "
+    p = argparse.ArgumentParser(prog=prog("harness.run", "harness-run"), description="Run a VOS method over DAVIS / DAVIS-C and score every video with the official J&F. "
                                 "One result file per (method, variant, video, seed) under --out; rerunning the "
                                 "same command skips finished units and retries failed ones.",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -80,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_main("harness.run", "finished units are kept; rerun the same command to resume")
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from harness.data import DataError
+    from harness.execute import SetupError
+    from harness.methods import MethodError, describe_methods
+    from harness.results import RunMismatch, unit_status
+    from harness.runner import RunRequest, WorkerDied, execute, plan_run, summary_table
+    from harness.units import parse_shard
+
     if args.list:
         print(describe_methods())
         try:

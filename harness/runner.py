@@ -200,6 +200,7 @@ def execute(plan: Plan, workers: int = 1, progress: bool = True) -> list[dict]:
     try:
         if workers <= 1 or len(todo) <= 1:
             runner = plan.runner or UnitRunner(plan.setup)
+            runner.progress = progress  # frames / TTT iterations of the running unit, under the units bar
             for unit in todo:
                 _done(runner.run(unit))
         else:

@@ -60,3 +60,45 @@ def test_missing_ffmpeg_is_a_clear_error(monkeypatch):
             corrupt(np.zeros((2, 16, 16, 3), np.uint8), "crf_compression", 3)
     finally:
         crf.find_ffmpeg.cache_clear()
+
+
+def test_every_step_fixes_its_thread_settings():
+    """x264/x265 pick thread counts from the core count and their bits depend on them: every decoder and
+    encoder of the pipeline gets explicit settings."""
+    import ffmpeg
+
+    steps = crf.pipeline(5)
+    assert len(steps) == 3
+    for name, stream in steps:
+        args = ffmpeg.compile(stream, cmd="ffmpeg")
+        i = args.index("-i")
+        assert args[i - 2:i] == ["-threads", "1"], (name, args)           # decoder
+        assert args[i + 2:].count("-threads") == 1 and args[args.index("-threads", i) + 1] == "1", (name, args)
+    x265 = ffmpeg.compile(steps[1][1], cmd="ffmpeg")
+    assert x265[x265.index("-x265-params") + 1] == "pools=1:frame-threads=1"
+    assert "libx264" in ffmpeg.compile(steps[0][1], cmd="ffmpeg")
+
+
+def _crf_on_one_core(jpegs, queue):
+    import os
+
+    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    queue.put(crf.crf_jpegs(jpegs, 4))
+
+
+def test_bytes_do_not_depend_on_the_cores(small):
+    """The same bytes on one core as on all of them (ffmpeg's automatic thread counts follow the CPU
+    affinity, so without explicit settings the encoders would run with other thread counts)."""
+    import multiprocessing
+    import os
+
+    if not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs Linux CPU affinity and >= 2 cores")
+    _, jpegs, _ = small
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    p = ctx.Process(target=_crf_on_one_core, args=(jpegs, queue))
+    p.start()
+    one_core = queue.get(timeout=120)
+    p.join(30)
+    assert one_core == crf.crf_jpegs(jpegs, 4)

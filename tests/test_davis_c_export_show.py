@@ -58,3 +58,70 @@ def test_show_grid(store_path, tmp_path):
         assert S.main(["--h5", str(store_path), "--video", "nope", "--out", str(png)]) == 2
         assert S.main(["--h5", str(store_path), "--video", store.videos[0], "--frame", "99",
                        "--out", str(png)]) == 2
+
+
+@pytest.fixture(scope="module")
+def blur_store(tiny_davis_sample, tmp_path_factory):
+    out = tmp_path_factory.mktemp("show") / "davis_c.h5"
+    build(tiny_davis_sample, out, corruptions=["pixelate", "motion_blur"], strengths=["low", "high"], **QUIET)
+    return out
+
+
+def test_zoom_crop_repeats_pixels_around_the_centre():
+    frame = np.arange(10 * 12 * 3, dtype=np.uint8).reshape(10, 12, 3)
+    crop = S.zoom_crop(frame, 8, 6, zoom=2, center=(6, 5))        # 4 x 3 source pixels around (6, 5)
+    np.testing.assert_array_equal(crop, frame[4:7, 4:8].repeat(2, 0).repeat(2, 1))
+    edge = S.zoom_crop(frame, 8, 6, zoom=2, center=(0, 0))         # clipped into the frame
+    np.testing.assert_array_equal(edge, frame[0:3, 0:4].repeat(2, 0).repeat(2, 1))
+    big = S.zoom_crop(frame, 40, 30, zoom=3)                       # larger than the frame: white padding
+    np.testing.assert_array_equal(big[:30, :36], frame.repeat(3, 0).repeat(3, 1))
+    assert (big[:, 36:] == 255).all()
+
+
+def test_show_defaults_to_the_middle_frame_with_crops(blur_store):
+    with davis_c.open(blur_store) as store:
+        v = store.videos[0]
+        n = len(store.clean(v))
+        assert S.default_frame(n) == n // 2 > 0
+        img = S.grid(store, v, tile_width=56, zoom=2)
+        np.testing.assert_array_equal(img, S.grid(store, v, n // 2, tile_width=56, zoom=2))
+        clean = store.clean(v).frames[n // 2]
+        rows, cols = list(store.corruptions), list(store.strengths)
+        tile_h = round(clean.shape[0] * 56 / clean.shape[1])
+        cell_h = 2 * tile_h + S._GAP
+        step_y, step_x = cell_h + S._GAP, 56 + S._GAP
+        top = step_y + S._HEADER_H
+
+        def cell(c, s):
+            y, x = top + rows.index(c) * step_y, S._LABEL_W + cols.index(s) * step_x
+            return img[y:y + tile_h, x:x + 56], img[y + tile_h + S._GAP:y + cell_h, x:x + 56]
+
+        pix = store.frames("high", "pixelate", v)[n // 2]
+        np.testing.assert_array_equal(cell("pixelate", "high")[1], S.zoom_crop(pix, 56, tile_h, 2))
+        blur = store.frames("high", "motion_blur", v).astype(float)
+        change = [np.abs(blur[t] - store.clean(v).frames[t]).mean() for t in (0, n // 2)]
+        assert change[1] > 3 * change[0]  # frame 0 is only re-encoded, the middle frame is blurred
+        # the clean frame has its own row above the strength headers, scaled like the others; only the
+        # outline of the crop region is drawn on it
+        shown = img[:tile_h, S._LABEL_W:S._LABEL_W + 56]
+        want = cv2.resize(clean, (56, tile_h), interpolation=cv2.INTER_AREA)
+        diff = (shown != want).any(-1)
+        assert 0 < diff.sum() < 0.5 * diff.size
+        assert (shown[diff] == S._CROP_COLOUR).all()
+        assert (img[tile_h:top - 1, S._LABEL_W:] != 255).any()  # the strength headers sit under the clean row
+
+
+def test_show_full_res_and_options(blur_store, tmp_path):
+    with davis_c.open(blur_store) as store:
+        v = store.videos[0]
+        frame = store.clean(v).frames[3]
+        h, w = frame.shape[:2]
+        img = S.grid(store, v, 3, full_res=True, corruptions=["pixelate"])
+        pix = store.frames("low", "pixelate", v)[3]
+        y, x = h + S._GAP + S._HEADER_H, S._LABEL_W
+        np.testing.assert_array_equal(img[y:y + h, x:x + w], pix)  # full-size tile, pixel for pixel
+        assert img.shape[0] == (h + S._GAP) * 2 + S._HEADER_H     # clean row + one corruption row
+    png = tmp_path / "g.png"
+    assert S.main(["--h5", str(blur_store), "--out", str(png), "--zoom", "3", "--center", "10", "10"]) == 0
+    assert cv2.imread(str(png)) is not None
+    assert S.main(["--h5", str(blur_store), "--out", str(png), "--corruptions", "fog"]) == 2

@@ -157,15 +157,19 @@ def styles_loaded() -> bool:
 
 
 def corrupt(frames: np.ndarray, corruption: str, severity: int, *, seed: int = 0,
-            source_jpegs: Sequence[bytes] | None = None) -> np.ndarray:
+            source_jpegs: Sequence[bytes] | None = None,
+            progress: Callable[[int], None] | None = None) -> np.ndarray:
     """Corrupt one video (uint8 RGB (T, H, W, 3), frames in order; a single (H, W, 3) frame also works).
 
     Returns uint8 frames of the same shape: exactly what the official generator hands to its JPEG encoder.
     ``seed`` drives gaussian_noise/glass_blur (one ``RandomState(seed)`` per call, frames in order).
     ``source_jpegs``: the original JPEG files' bytes, used by crf_compression (the official pipeline reads
     the files); without them the frames are encoded like ``cv2.imwrite`` first.
+    ``progress(n)`` is called as frames are done (after each frame for image corruptions, once at the end
+    for the others); it does not change the result.
     """
     c = get(corruption)
+    tick = progress or (lambda n: None)
     severity = c.check_severity(severity)
     frames = np.asarray(frames)
     single = frames.ndim == 3
@@ -178,16 +182,20 @@ def corrupt(frames: np.ndarray, corruption: str, severity: int, *, seed: int = 0
                 "davis_c.corruptions.load_styles(WEIGHTS, STYLES_DIR) first, or build with "
                 "`--style-weights FILE --styles DIR` (how to obtain/convert the weights: README, 'Neural styles')")
         out = np.asarray(fn(video, severity))
+        tick(len(video))
     elif c.kind == "image":
-        if c.random:
-            rng = np.random.RandomState(seed)
-            out = np.stack([c.fn(f, severity, rng) for f in video])
-        else:
-            out = np.stack([c.fn(f, severity) for f in video])
+        rng = np.random.RandomState(seed) if c.random else None
+        frames_out = []
+        for f in video:
+            frames_out.append(c.fn(f, severity, rng) if c.random else c.fn(f, severity))
+            tick(1)
+        out = np.stack(frames_out)
     elif c.kind == "temporal":
         out = c.fn(video, severity)
+        tick(len(video))
     else:  # video codec
         out = c.fn(video, severity, source_jpegs)
+        tick(len(video))
     if out.dtype != np.uint8 or out.shape != video.shape:
         raise RuntimeError(f"{c.name} returned {out.dtype} {out.shape} for input {video.shape}")
     return out[0] if single else out
@@ -195,13 +203,15 @@ def corrupt(frames: np.ndarray, corruption: str, severity: int, *, seed: int = 0
 
 def corrupt_strengths(frames: np.ndarray, corruption: str, severities: Sequence[int], *,
                       seeds: Mapping[int, int] | None = None,
-                      source_jpegs: Sequence[bytes] | None = None) -> dict[int, np.ndarray]:
+                      source_jpegs: Sequence[bytes] | None = None,
+                      progress: Callable[[int], None] | None = None) -> dict[int, np.ndarray]:
     """Several severities of one corruption of one video: ``{severity: uint8 frames}``.
 
     The stylization network has no severity input, so a neural style whose callable offers
     ``all_strengths(frames) -> {3: low, 4: med, 5: high}`` (``davis_c.stylize.StyleCorruption``) runs
     once for all of them; a severity it does not return, a plain callable and every other corruption
-    take one :func:`corrupt` call per severity (``seeds[severity]``, default 0).
+    take one :func:`corrupt` call per severity (``seeds[severity]``, default 0).  ``progress(n)``: as in
+    :func:`corrupt`, counting frame-variants (frames x severities).
     """
     c = get(corruption)
     sevs = [c.check_severity(s) for s in dict.fromkeys(severities)]
@@ -221,9 +231,12 @@ def corrupt_strengths(frames: np.ndarray, corruption: str, severities: Sequence[
             if res.dtype != np.uint8 or res.shape != video.shape:
                 raise RuntimeError(f"{c.name} returned {res.dtype} {res.shape} for input {video.shape}")
             out[s] = res[0] if single else res
+        if progress is not None:
+            progress(len(video) * len(out))
     for s in sevs:
         if s not in out:
-            out[s] = corrupt(frames, corruption, s, seed=seeds.get(s, 0), source_jpegs=source_jpegs)
+            out[s] = corrupt(frames, corruption, s, seed=seeds.get(s, 0), source_jpegs=source_jpegs,
+                             progress=progress)
     return {s: out[s] for s in sevs}
 
 

@@ -6,12 +6,20 @@
 3. ``out2.mp4`` -> ``%05d.jpg`` at 24 fps with the MJPEG encoder at ``-qscale:v 2``, numbered from 0.
 
 Unlike the official script (fixed ``out.mp4`` names in the working directory), every call works in its own
-temporary folder, so parallel builds cannot collide.  The result depends on the ffmpeg/x264/x265 build
-(deterministic for one build, not bitwise portable), so ``ffmpeg_identity()`` (the version line and the
-SHA-256 of the binary) is part of the crf shards' build key: a resumed build never mixes ffmpeg builds, and
-an ffmpeg whose version cannot be read is an error (:class:`FfmpegIdentityError`), never "unknown".
-The temporary folders live where the caller says (the builder: the output's own ``.tmp`` folder, emptied
-by the next build), not in the system temp folder, so a killed build leaves nothing outside its output.
+temporary folder, so parallel builds cannot collide.  The temporary folders live where the caller says (the
+builder: the output's own ``.tmp`` folder, emptied by the next build), not in the system temp folder, so a
+killed build leaves nothing outside its output.
+
+**Deterministic by construction.**  Left to themselves, x264 and x265 pick their thread counts (x264:
+frame threads and lookahead threads, x265: the worker pool and the frame threads) from the machine's core
+count, and a thread count changes the encoded bits (x264's frame threading limits motion vectors, x265's
+frame parallelism changes rate control).  Every step here therefore passes them explicitly
+(:data:`THREAD_SETTINGS`): ``-threads 1`` on each decoder and encoder, x265 ``pools=1:frame-threads=1``,
+so a machine's core count, its load or ``--workers`` cannot change a byte.  What the bytes still depend
+on: the ffmpeg build (libavcodec/libavformat, the libx264 and libx265 versions and their build options) and
+the CRF/quality/frame-rate settings above.  So ``ffmpeg_identity()`` (the version line and the SHA-256 of
+the binary) is part of the crf shards' build key: a resumed build never mixes ffmpeg builds, and an ffmpeg
+whose version cannot be read is an error (:class:`FfmpegIdentityError`), never "unknown".
 The ffmpeg binary is ``$DAVIS_C_FFMPEG`` if set, else ``ffmpeg`` on the PATH, else the static build shipped
 in the ``imageio-ffmpeg`` wheel.
 """
@@ -33,8 +41,8 @@ import numpy as np
 from davis_c.codec import decode_image, encode_image
 from davis_c.corruptions._common import check_frames
 
-__all__ = ["CRF", "FPS", "FfmpegUnavailable", "FfmpegIdentityError", "find_ffmpeg", "ffmpeg_version",
-           "ffmpeg_identity", "crf_jpegs", "crf_compression", "TEMP_PREFIX"]
+__all__ = ["CRF", "FPS", "THREAD_SETTINGS", "FfmpegUnavailable", "FfmpegIdentityError", "find_ffmpeg",
+           "ffmpeg_version", "ffmpeg_identity", "crf_jpegs", "crf_compression", "pipeline", "TEMP_PREFIX"]
 
 #: prefix of the per-call temporary folders
 TEMP_PREFIX = "davis_c_crf_"
@@ -42,6 +50,12 @@ TEMP_PREFIX = "davis_c_crf_"
 #: libx265 CRF (severity 1..5; the official 0 at severity 1-2 is unused and not lossless, so refused)
 CRF = (0, 0, 40, 45, 50)
 FPS = 24
+#: explicit thread settings of each step (inputs: decoder threads; outputs: encoder threads); the encoded
+#: bits of x264/x265 depend on their thread counts, which ffmpeg would otherwise take from the core count
+THREAD_SETTINGS = {"input": {"threads": 1},
+                   "x264": {"threads": 1},
+                   "x265": {"threads": 1, "x265-params": "pools=1:frame-threads=1"},
+                   "mjpeg": {"threads": 1}}
 
 
 class FfmpegUnavailable(RuntimeError):
@@ -126,6 +140,20 @@ def _run(stream, exe: str, cwd: str, step: str) -> None:
         raise RuntimeError(f"ffmpeg failed in crf_compression step '{step}': {' | '.join(tail)}")
 
 
+def pipeline(severity: int) -> list[tuple[str, object]]:
+    """The three ffmpeg steps as (name, ffmpeg-python stream), paths relative to the work folder (the glob
+    pattern then never contains characters of the temporary path)."""
+    t = THREAD_SETTINGS
+    first = (ffmpeg.input("src/*.jpg", framerate=FPS, pattern_type="glob", **t["input"])
+             .output("out.mp4", vcodec="libx264", **t["x264"]))  # libx264 is mp4's default encoder
+    second = ffmpeg.input("out.mp4", **t["input"]).output("out2.mp4", vcodec="libx265", crf=CRF[severity - 1],
+                                                          **t["x265"])
+    third = ffmpeg.input("out2.mp4", **t["input"]).output("out/%05d.jpg", r=FPS, start_number=0,
+                                                          **{"qscale:v": 2}, **t["mjpeg"])
+    return [("jpeg -> mp4 (libx264, mp4's default encoder)", first), ("mp4 -> libx265", second),
+            ("libx265 -> jpeg", third)]
+
+
 def crf_jpegs(jpegs: Sequence[bytes], severity: int, tmp_dir: str | os.PathLike | None = None) -> list[bytes]:
     """Run the pipeline on the clean JPEG files of one video (in frame order); returns the output JPEG
     files' bytes (one per input frame, named 00000.jpg ... by ffmpeg).  The work folder is made in
@@ -144,13 +172,8 @@ def crf_jpegs(jpegs: Sequence[bytes], severity: int, tmp_dir: str | os.PathLike 
         dst.mkdir()
         for i, data in enumerate(jpegs):
             (src / f"{i:05d}.jpg").write_bytes(data)
-        # relative paths with cwd=tmp: the glob pattern never contains characters of the temp path
-        first = ffmpeg.input("src/*.jpg", framerate=FPS, pattern_type="glob").output("out.mp4")
-        _run(first, exe, tmp, "jpeg -> mp4 (default encoder)")
-        second = ffmpeg.input("out.mp4").output("out2.mp4", vcodec="libx265", crf=CRF[severity - 1])
-        _run(second, exe, tmp, "mp4 -> libx265")
-        third = ffmpeg.input("out2.mp4").output("out/%05d.jpg", r=FPS, start_number=0, **{"qscale:v": 2})
-        _run(third, exe, tmp, "libx265 -> jpeg")
+        for step, stream in pipeline(severity):
+            _run(stream, exe, tmp, step)
         outs = sorted(dst.glob("*.jpg"))
         if len(outs) != len(jpegs):
             raise RuntimeError(f"crf_compression: ffmpeg produced {len(outs)} frames for {len(jpegs)} inputs")

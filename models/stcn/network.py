@@ -96,7 +96,7 @@ class STCN(nn.Module):
                 yield t, unpad(prob, pad)
 
     def segment(self, frames: np.ndarray, first_mask, *, top_k: int = 20, mem_every: int = 5,
-                include_last: bool = False) -> np.ndarray:
+                include_last: bool = False, progress: bool = False) -> np.ndarray:
         """Segment a video given its first-frame label map, or ``{frame: label map}`` (models.inputs).
 
         frames: uint8 RGB (T, H, W, 3); first_mask: uint8 (H, W) labels (0 background; 255 void is
@@ -104,7 +104,10 @@ class STCN(nn.Module):
         sorted label order.  The official eval script's final bilinear resize is an identity here
         because the output has the input's size.  Objects given on later frames join the memory there
         as in the official YouTube-VOS script (:mod:`models.stcn.later`); 0 before their first frame.
+        ``progress``: a bar over the frames.
         """
+        from tqdm import tqdm
+
         frames = np.asarray(frames)
         if isinstance(first_mask, dict) or hasattr(first_mask, "items"):
             given = given_masks(frames, first_mask)
@@ -115,9 +118,11 @@ class STCN(nn.Module):
         onehot, _ = labels_to_onehot(first_mask)
         images = self.prepare(frames)
         out = torch.empty((onehot.shape[0] + 1, frames.shape[0], *frames.shape[1:3]), dtype=torch.float32)
-        for t, prob in self.iter_probabilities(images, onehot, top_k=top_k, mem_every=mem_every,
-                                               include_last=include_last):
-            out[:, t] = prob.float().cpu()
+        with tqdm(total=frames.shape[0], desc="stcn", unit="frame", disable=not progress, leave=False) as bar:
+            for t, prob in self.iter_probabilities(images, onehot, top_k=top_k, mem_every=mem_every,
+                                                   include_last=include_last):
+                out[:, t] = prob.float().cpu()
+                bar.update(1)
         return out.numpy()
 
     def _segment_given(self, frames: np.ndarray, given: dict, **kw) -> np.ndarray:
