@@ -40,11 +40,15 @@ from davis_c.davis import DavisDataset, DavisError
 from davis_c.store import (FORMAT, ShardWriter, StoreError, decode_frame, derive_seed, encode_frame,
                            read_shard_attrs, shard_dir, shard_path, write_index)
 
-__all__ = ["build", "main", "BuildError", "sample_root", "DAVIS_URL"]
+__all__ = ["build", "main", "BuildError", "sample_root", "DAVIS_URL", "STEPS", "shard_groups", "group_arguments"]
 
 DAVIS_URL = "https://davischallenge.org/davis2017/code.html"
 STYLE_HELP = ("neural styles need --style-weights FILE --styles DIR "
               "(README section 'Neural styles' says how to obtain and convert the weights)")
+
+
+#: the parts of a build (``build(..., steps=...)``)
+STEPS = ("clean", "corrupted", "index")
 
 
 class BuildError(RuntimeError):
@@ -274,9 +278,18 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
           year: str = "2017", workers: int = 1, seed: int = 0, codec: str = "jpeg", force: bool = False,
           style_weights: str | os.PathLike | None = None, styles_dir: str | os.PathLike | None = None,
           device: str | None = None, progress: bool = True,
-          log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Build (or complete) a DAVIS-C store; returns a summary dict.  See the module docstring."""
+          log: Callable[[str], None] = print, steps: Sequence[str] = STEPS) -> dict[str, Any]:
+    """Build (or complete) a DAVIS-C store; returns a summary dict.  See the module docstring.
+
+    ``steps`` (default all): ``clean`` (the clean shard), ``corrupted`` (the selected corrupted shards),
+    ``index`` (link every complete shard into the index file).  A build without ``index`` is one part
+    of a parallel build (a SLURM array task: :func:`build_group`): it leaves other builds' partial
+    files alone and writes no index.
+    """
     t0 = time.perf_counter()
+    unknown_steps = set(steps) - set(STEPS)
+    if unknown_steps:
+        raise BuildError(f"unknown build step(s) {', '.join(sorted(unknown_steps))}; known: {', '.join(STEPS)}")
     out = Path(out)
     if codec not in CODECS:
         raise BuildError(f"--codec must be one of {CODECS} (got {codec!r})")
@@ -321,8 +334,9 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
     # -- clean shard (also validates every source video before the heavy work) -------------------------
     sdir = shard_dir(out)
     sdir.mkdir(parents=True, exist_ok=True)
-    _remove_stale_partials(sdir)
-    _remove_stale_partials(out.parent, f"{out.name}.*.partial")  # an index write that was killed
+    if "index" in steps:  # a whole build: no other build writes here now
+        _remove_stale_partials(sdir)
+        _remove_stale_partials(out.parent, f"{out.name}.*.partial")  # an index write that was killed
     sources: dict[str, str] = {}
     for v in vids:
         jpgs, _ = ds.frame_paths(v)
@@ -351,7 +365,13 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
 
     clean_path = shard_path(out, None, None)
     built: list[str] = []
-    if not existing(clean_path):
+    if "index" not in steps:  # one part of a parallel build: only this part's shards are ours to clean up
+        mine = ([clean_path] if "clean" in steps else []) + (
+            [shard_path(out, s, n) for s in strs for n in names] if "corrupted" in steps else [])
+        for path in mine:
+            for p in sdir.glob(f"{path.name}.*.partial"):
+                p.unlink(missing_ok=True)
+    if "clean" in steps and not existing(clean_path):
         with ShardWriter(clean_path, common | {"kind": "clean", "variant": "clean",
                                               "source_sha256": sources}) as w:
             for v in tqdm(vids, desc="clean", unit="video", disable=not progress, leave=False):
@@ -368,8 +388,9 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
     # weight-free: one task per (strength, video), strength after strength; neural: one task per video
     # with every strength, so each frame goes through the network once per style
     is_neural = {n: C.get(n).kind == "neural" for n in names}
-    todo = {s: [n for n in names if not existing(shard_path(out, s, n), is_neural[n])] for s in strs}
-    reused = [f"{s}/{n}" for s in strs for n in names if n not in todo[s]]
+    todo = {s: [n for n in names if not existing(shard_path(out, s, n), is_neural[n])] if "corrupted" in steps
+            else [] for s in strs}
+    reused = [f"{s}/{n}" for s in strs for n in names if n not in todo[s]] if "corrupted" in steps else []
     task_args = (str(root), image_set, resolution, str(year))
     tasks = [_Task(*task_args, s, v, ((s, tuple(n for n in todo[s] if not is_neural[n])),), int(seed), codec)
              for s in strs if any(not is_neural[n] for n in todo[s]) for v in vids]
@@ -423,6 +444,14 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
     if runner is not None:
         runner.close()
 
+    if "index" not in steps:
+        elapsed = time.perf_counter() - t0
+        log(f"DAVIS-C part {', '.join(steps)} of {out}: built {len(built)} shard(s) ({', '.join(built) or 'none'}), "
+            f"reused {len(reused)}; {variants} frame-variants in {elapsed:.1f} s; no index written")
+        return {"out": str(out), "built": built, "reused": reused, "skipped": skipped, "frame_variants": variants,
+                "seconds": round(elapsed, 2), "videos": len(vids), "steps": list(steps),
+                **({"incomplete": True} if explicit and "crf_compression" in skipped else {})}
+
     # -- index: every complete shard of this build, in benchmark order --------------------------------
     # style shards only with one weights/style-images setup: this build's, else the first one found
     present, setup_key, index_style = [], style_attrs.get("style_key"), dict(style_attrs)
@@ -467,6 +496,34 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
     return summary
 
 
+def shard_groups(corruptions: Sequence[str] | None = None, strengths: Sequence[str] | None = None,
+                 styles: bool = False) -> list[str]:
+    """The parts of a parallel build (one SLURM array task each), in build order: ``clean``, one
+    ``STRENGTH/CORRUPTION`` per weight-free shard, and one ``styles/NAME`` per neural style (every
+    strength at once, so each frame goes through the style network once); ``styles`` = weights given."""
+    strs = _select(strengths, list(C.STRENGTHS), "strength(s)")
+    names = _select(corruptions, list(C.CORRUPTIONS), "corruption(s)")
+    neural = [n for n in names if C.get(n).kind == "neural"]
+    groups = ["clean"] + [f"{s}/{n}" for s in strs for n in names if n not in neural]
+    return groups + ([f"styles/{n}" for n in neural] if styles else [])
+
+
+def group_arguments(group: str, strengths: Sequence[str] | None = None) -> dict[str, Any]:
+    """``build()`` keywords of one part: ``clean``, ``STRENGTH/CORRUPTION``, ``styles/NAME`` (with the
+    given ``strengths``) or ``index`` (link every complete shard; builds the clean shard if missing)."""
+    if group == "clean":
+        return {"steps": ("clean",)}
+    if group == "index":
+        return {"steps": ("clean", "index")}
+    head, _, name = group.partition("/")
+    if head == "styles" and name in C.CORRUPTIONS and C.get(name).kind == "neural":
+        return {"steps": ("corrupted",), "corruptions": [name], "strengths": list(strengths) if strengths else None}
+    if head in C.STRENGTHS and name in C.CORRUPTIONS and C.get(name).kind != "neural":
+        return {"steps": ("corrupted",), "corruptions": [name], "strengths": [head]}
+    raise BuildError(f"--group {group!r}: expected clean, index, STRENGTH/CORRUPTION (e.g. high/glass_blur) or "
+                     "styles/NAME (e.g. styles/style1)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m davis_c.build",
@@ -500,6 +557,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     run.add_argument("--force", action="store_true", help="rebuild shards that are already complete")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--group", metavar="PART", help="build only one part and write no index: clean, "
+                     "STRENGTH/CORRUPTION or styles/NAME; 'index' then links every complete shard (what the "
+                     "--slurm array tasks run)")
+    from davis_c import slurm
+
+    slurm.add_arguments(p, "the build (one task per shard group, then one that writes the index)",
+                        "<out stem>_shards/slurm/")
     args = p.parse_args(argv)
     if args.sample and args.root:
         p.error("give either --root or --sample, not both")
@@ -509,11 +573,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     root = sample_root() if args.sample else args.root
     out = args.out or Path("davis_c_sample.h5" if args.sample else "davis_c.h5")
     try:
-        summary = build(root, out, corruptions=args.corruptions, strengths=args.strengths, videos=args.videos,
+        if args.slurm is not None or args.slurm_wait:
+            if args.slurm is None or args.group:
+                raise BuildError("--slurm-wait goes with --slurm; --group is what each --slurm task runs")
+            if not Path(root).is_dir():
+                raise BuildError(f"DAVIS root folder not found: {root}")
+            groups = shard_groups(args.corruptions, args.strengths, styles=bool(args.style_weights))
+            return slurm.submit_build(sys.argv[1:] if argv is None else list(argv), groups, shard_dir(out) / "slurm",
+                                      slurm.parse_slurm(args.slurm), wait=args.slurm_wait)
+        part = group_arguments(args.group, args.strengths) if args.group else {}
+        kw = {"corruptions": args.corruptions, "strengths": args.strengths} | part
+        summary = build(root, out, videos=args.videos,
                         image_set=args.image_set, resolution=args.resolution, workers=args.workers,
                         seed=args.seed, codec=args.codec, force=args.force, style_weights=args.style_weights,
-                        styles_dir=args.styles, device=args.device, progress=not args.quiet)
-    except (BuildError, DavisError, StoreError, _crf.FfmpegUnavailable) as exc:
+                        styles_dir=args.styles, device=args.device, progress=not args.quiet, **kw)
+    except (BuildError, DavisError, StoreError, _crf.FfmpegUnavailable, slurm.SlurmError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
