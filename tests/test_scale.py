@@ -3,11 +3,13 @@ and local executors run the real submission code path), and the GPU-hour estimat
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import multiprocessing as mp
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from davis_c import build as B
@@ -18,6 +20,9 @@ from harness import estimate as E
 from harness.run import main
 
 FAST = ("--method", "labelprop", "--no-progress")  # weight-free, real model: cheap on a CPU
+# submitit is the optional extra [slurm]; the tests that submit need it
+needs_submitit = pytest.mark.skipif(importlib.util.find_spec("submitit") is None,
+                                    reason="submitit not installed (pip install -e '.[slurm]')")
 
 
 def _run(*argv) -> int:
@@ -129,6 +134,7 @@ def test_strip_options_keeps_the_task_command():
         S.check_full_names(["--method", "stcn", "--slu", "x"])
 
 
+@needs_submitit
 def test_unknown_submitit_parameter_and_missing_sbatch(tmp_path, monkeypatch):
     with pytest.raises(S.SlurmError, match="refused"):
         S.make_executor(tmp_path, S.parse_slurm("cluster=debug,bogus_key=1"), "j")
@@ -139,6 +145,7 @@ def test_unknown_submitit_parameter_and_missing_sbatch(tmp_path, monkeypatch):
 
 # ------------------------------------------------------------------------------------- SLURM end to end
 @pytest.mark.parametrize("cluster", ["debug", pytest.param("local", marks=pytest.mark.slow)])
+@needs_submitit
 def test_array_of_3_tasks_gives_the_plain_run(small_c, tmp_path, capsys, cluster):
     _, h5 = small_c
     common = (*FAST, "--data", h5)
@@ -160,6 +167,7 @@ def test_array_of_3_tasks_gives_the_plain_run(small_c, tmp_path, capsys, cluster
     assert "nothing to submit" in capsys.readouterr().err
 
 
+@needs_submitit
 def test_array_resumes_after_a_lost_task(small_c, tmp_path, capsys):
     _, h5 = small_c
     out = tmp_path / "arr"
@@ -190,6 +198,7 @@ def _hashes(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.h5"))}
 
 
+@needs_submitit
 def test_build_as_an_array_is_byte_identical(tmp_path, capsys):
     from harness.data import open_source
 
@@ -284,3 +293,29 @@ def test_estimate_cli(small_c, tmp_path, capsys):
     assert "projected: 5.0 GPU-minutes with one unit at a time" in text   # 10 x 30 s
     assert "0.10 GPU-hours with 1 worker(s)" in text and "3.0 GPU-minutes with 2 worker(s)" in text
     assert not (tmp_path / "labelprop" / "seed1.json").exists()
+
+
+# ------------------------------------------------------------------------------------- benchmark helpers
+def test_benchmark_device_helpers():
+    import sys
+
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import _device
+
+    frames, gt = _device.synthetic_davis_video(frames=5, height=48, width=80, objects=3)
+    assert frames.shape == (5, 48, 80, 3) and frames.dtype == np.uint8 and gt.shape == (5, 48, 80)
+    assert all(set(np.unique(g)) == {0, 1, 2, 3} for g in gt)            # every object visible in every frame
+    assert not np.array_equal(gt[0], gt[-1])                            # they move
+    before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.benchmark,
+              torch.get_float32_matmul_precision())
+    with _device.precision("cpu", amp=True):
+        assert torch.is_autocast_enabled("cpu") and torch.backends.cudnn.benchmark
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
+    with _device.precision("cpu", amp=False):
+        assert not torch.is_autocast_enabled("cpu") and not torch.backends.cuda.matmul.allow_tf32
+        assert torch.get_float32_matmul_precision() == "highest"
+    assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.benchmark,
+            torch.get_float32_matmul_precision()) == before
+    assert _device.UnitSpec("xmem", "mcc").method == "xmem+mcc" and _device.UnitSpec("stcn", None).method == "stcn"
