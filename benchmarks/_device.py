@@ -326,7 +326,7 @@ def main_device(model: str, argv: list[str], kinds: list[str]) -> None:
                   f"{r['inference_s']:.2f} s), peak {r['peak_mb']:.0f} MiB, J&F {100 * r['JF']:.2f}")
         if "exact" in res and "fast" in res:
             e, f = res["exact"], res["fast"]
-            print(f"  {spec.method:<10} fast vs exact: {e['seconds'] / f['seconds']:.2f}x faster, peak memory "
+            print(f"  {spec.method:<10} fast vs exact: speed-up {e['seconds'] / f['seconds']:.2f}x, peak memory "
                   f"{f['peak_mb'] / e['peak_mb']:.2f}x, J&F difference {100 * (f['JF'] - e['JF']):+.2f}; J&F of "
                   f"fast against the exact labels {100 * f['JF_agreement']:.2f} (100 = identical)")
         if model == "stcn" and kind is None and not args.no_official:

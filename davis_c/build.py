@@ -531,7 +531,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "(strength, corruption), resumable, byte-identical for any --workers.",
         epilog="Examples:\n  python -m davis_c.build --sample\n"
                "  python -m davis_c.build --root DAVIS --out davis_c.h5 --workers 2\n"
-               "  python -m davis_c.build --root DAVIS --corruptions glass_blur --strengths high --videos blackswan",
+               "  python -m davis_c.build --root DAVIS --corruptions glass_blur --strengths high --videos blackswan\n"
+               "  python -m davis_c.build --root DAVIS --out davis_c.h5 --slurm partition=cpu,cpus_per_task=4,timeout_min=240",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_argument_group("source")
     src.add_argument("--root", type=Path, help="DAVIS-2017 folder (with JPEGImages/, Annotations/, ImageSets/)")

@@ -27,6 +27,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                "of units)")
 
 
+def _record_task_device(out, method: str, checked: str, device: str | None) -> None:
+    """run.json written by the check above records the device the array tasks run on, not the check's."""
+    from harness.results import read_run_json, write_json_atomic
+
+    info = read_run_json(out, method)
+    if device and info is not None and info.get("device") == checked and device != checked:
+        write_json_atomic(Path(out) / method / "run.json", {**info, "device": device})
+
+
 def submit_run(args: argparse.Namespace, argv: Sequence[str], log: Callable[[str], None] | None = None) -> int:
     """``harness.run --slurm ...``: check the run here, then submit ``--tasks`` shards as one array."""
     from harness.runner import RunRequest, plan_run, summary_table
@@ -42,12 +51,16 @@ def submit_run(args: argparse.Namespace, argv: Sequence[str], log: Callable[[str
     base = strip_options(argv)
     check_full_names(base)
     # Every check that can fail happens here, once, before anything is queued; it also writes run.json.
+    # The model is built on this machine's CPU (a login node has no GPU); run.json names the tasks' device.
+    check_device = "cpu"
+    task_device = args.device or ("cuda" if int(options.get("gpus_per_node") or 0) > 0 else None)
     req = RunRequest(method=args.method, config_file=args.config, overrides=args.overrides, data=args.data,
                      annotations=args.annotations, variants=args.variants, videos=args.videos, seeds=args.seeds,
                      shard=parse_shard(None), workers=args.workers, out=args.out, name=args.name,
-                     checkpoint=args.checkpoint, random_init=args.random_init, device=args.device or "cpu",
+                     checkpoint=args.checkpoint, random_init=args.random_init, device=check_device,
                      save_masks=args.save_masks)
     plan = plan_run(req, notify=log)
+    _record_task_device(plan.setup.out, plan.setup.method, check_device, task_device)
     if plan.runner is not None:
         plan.runner.close()
         plan.runner = None

@@ -319,3 +319,17 @@ def test_benchmark_device_helpers():
     assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.benchmark,
             torch.get_float32_matmul_precision()) == before
     assert _device.UnitSpec("xmem", "mcc").method == "xmem+mcc" and _device.UnitSpec("stcn", None).method == "stcn"
+
+
+def test_run_json_names_the_tasks_device(tmp_path):
+    from harness.results import read_run_json, write_json_atomic
+    from harness.slurm import _record_task_device
+
+    write_json_atomic(tmp_path / "m" / "run.json", {"device": "cpu", "seeds": [1]})
+    _record_task_device(tmp_path, "m", "cpu", None)          # no GPU asked for: the record stays
+    assert read_run_json(tmp_path, "m")["device"] == "cpu"
+    _record_task_device(tmp_path, "m", "cpu", "cuda")        # gpus_per_node=1 / --device cuda
+    assert read_run_json(tmp_path, "m") == {"device": "cuda", "seeds": [1]}
+    write_json_atomic(tmp_path / "m" / "run.json", {"device": "cuda:1"})
+    _record_task_device(tmp_path, "m", "cpu", "cuda")        # an earlier run's record is not rewritten
+    assert read_run_json(tmp_path, "m")["device"] == "cuda:1"
