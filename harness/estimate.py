@@ -174,10 +174,10 @@ def _hours(h: float) -> str:
 def format_estimate(est: Estimate, tasks: int | None = None) -> str:
     lines = [f"{est.method}: {est.units} unit(s) planned, {est.done} done, {est.pending} to run",
              f"  {est.seconds_per_unit:.1f} s per unit ({est.source})",
-             f"  projected: {_hours(est.gpu_hours)} with one unit at a time per GPU"]
+             f"  projected: {_hours(est.gpu_hours)} with one unit at a time per GPU (from the seconds per unit)"]
     for w in sorted(est.per_workers):
         lines.append(f"  projected: {_hours(est.per_workers[w])} with {w} worker(s) per GPU "
-                     f"(--workers {w} --device cuda)")
+                     f"(measured units per hour; --workers {w} --device cuda)")
     if tasks:
         best = min([est.gpu_hours, *est.per_workers.values()])
         lines.append(f"  with --tasks {tasks} (one GPU each, all running at once): about "
