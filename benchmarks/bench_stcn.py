@@ -80,11 +80,12 @@ def _ref_decode(net: STCN, readout, f16_thin, f8, f4):
 
 def official_style(net: STCN, frames: np.ndarray, mask: np.ndarray, top_k=20, mem_every=5) -> np.ndarray:
     with torch.no_grad():
+        dev = next(net.parameters()).device  # the loop runs where the network is (bench --device)
         onehot, _ = labels_to_onehot(mask)
-        images, pad = pad_divide_by(normalise(frames), 16)
-        masks, _ = pad_divide_by(onehot.unsqueeze(1), 16)
+        images, pad = pad_divide_by(normalise(frames).to(dev), 16)
+        masks, _ = pad_divide_by(onehot.to(dev).unsqueeze(1), 16)
         k, t = masks.shape[0], images.shape[0]
-        prob = torch.zeros((k + 1, t, 1, *images.shape[-2:]))
+        prob = torch.zeros((k + 1, t, 1, *images.shape[-2:]), device=dev)
         prob[0] = 1e-7
         prob[:, 0] = torch.softmax(aggregate(masks), 0)
         key_encode = lambda i: net.encode_key(images[i:i + 1])  # noqa: E731
@@ -114,7 +115,7 @@ def official_style(net: STCN, frames: np.ndarray, mask: np.ndarray, top_k=20, me
             p = prob[:, ti, :, top:prob.shape[-2] - bottom, left:prob.shape[-1] - right]
             p = F.interpolate(p, frames.shape[1:3], mode="bilinear", align_corners=False)
             labels.append(p.argmax(0))
-            result[:, ti] = p[:, 0].numpy()
+            result[:, ti] = p[:, 0].float().cpu().numpy()
         return result
 
 
@@ -134,6 +135,11 @@ def run_one(impl: str, size: str, n_frames: int, threads: int, out_dir: Path) ->
 
 
 def main(argv: list[str] | None = None) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _device import dispatch  # --device mode: the figures that size a run (benchmarks/_device.py)
+
+    if dispatch("stcn", ["plain"], argv):
+        return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", nargs="+", default=["240x432", "480x864"])
     ap.add_argument("--frames", type=int, default=12, help="frames of the video (max 12)")

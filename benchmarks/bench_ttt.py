@@ -300,6 +300,11 @@ def memory_report(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _device import dispatch  # --device mode: the figures that size a run (benchmarks/_device.py)
+
+    if dispatch("stcn", ["plain", "mcc", "ent", "ae"], argv):
+        return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=2)

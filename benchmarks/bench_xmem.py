@@ -210,6 +210,11 @@ def cmd_memory(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _device import dispatch  # --device mode: the figures that size a run (benchmarks/_device.py)
+
+    if dispatch("xmem", ["plain", "mcc", "ent", "ae"], argv):
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
     speed = sub.add_parser("speed", help="seconds per frame vs the dense-read reference and official timings")

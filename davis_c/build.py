@@ -31,6 +31,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import socket
 import sys
 import time
 from collections import deque
@@ -56,11 +57,16 @@ from davis_c.store import (FORMAT, INTEGRITY, ShardWriter, StoreError, decode_fr
                            read_shard_attrs, shard_dir, shard_path, write_index)
 from davis_c.workers import exit_with_parent, stop_pool
 
-__all__ = ["build", "main", "BuildError", "sample_root", "DAVIS_URL", "lock_path", "temp_area"]
+__all__ = ["build", "main", "BuildError", "sample_root", "DAVIS_URL", "lock_path", "temp_area", "STEPS", "shard_groups",
+           "group_arguments"]
 
 DAVIS_URL = "https://davischallenge.org/davis2017/code.html"
 STYLE_HELP = ("neural styles need --style-weights FILE --styles DIR "
               "(README section 'Neural styles' says how to obtain and convert the weights)")
+
+
+#: the parts of a build (``build(..., steps=...)``)
+STEPS = ("clean", "corrupted", "index")
 
 
 class BuildError(RuntimeError):
@@ -315,10 +321,13 @@ def _remove_stale_partials(folder: Path, pattern: str = "*.partial") -> None:
             p.unlink(missing_ok=True)
 
 
-def lock_path(out: str | os.PathLike) -> Path:
-    """The lock file a build of ``out`` holds: ``<out>.lock`` next to the index."""
+def lock_path(out: str | os.PathLike, part: str | None = None) -> Path:
+    """The lock file a build of ``out`` holds: ``<out>.lock`` next to the index; one part of a parallel
+    build (``part``: its steps, strengths and corruptions) locks only that part, so the parts run together."""
     out = Path(out)
-    return out.with_name(f"{out.name}.lock")
+    if part is None:
+        return out.with_name(f"{out.name}.lock")
+    return out.with_name(f"{out.name}.part-{hashlib.sha256(part.encode()).hexdigest()[:12]}.lock")
 
 
 def temp_area(out: str | os.PathLike) -> Path:
@@ -355,11 +364,20 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
           year: str = "2017", workers: int = 1, seed: int = 0, codec: str = "jpeg", force: bool = False,
           style_weights: str | os.PathLike | None = None, styles_dir: str | os.PathLike | None = None,
           device: str | None = None, progress: bool = True,
-          log: Callable[[str], None] = print, dataset: str | None = None) -> dict[str, Any]:
+          log: Callable[[str], None] = print, dataset: str | None = None,
+          steps: Sequence[str] = STEPS) -> dict[str, Any]:
     """Build (or complete) a DAVIS-C store; returns a summary dict.  See the module docstring.
 
-    Raises :class:`davis_c.locks.LockHeld` when another build holds ``<out>.lock``."""
+    ``steps`` (default all): ``clean`` (the clean shard), ``corrupted`` (the selected corrupted shards),
+    ``index`` (link every complete shard into the index file).  A build without ``index`` is one part
+    of a parallel build (a SLURM array task: :func:`build_group`): it leaves other builds' partial
+    files alone and writes no index.  Raises :class:`davis_c.locks.LockHeld` when another build of the
+    same part holds its lock (``<out>.lock`` for a whole build).
+    """
     t0 = time.perf_counter()
+    unknown_steps = set(steps) - set(STEPS)
+    if unknown_steps:
+        raise BuildError(f"unknown build step(s) {', '.join(sorted(unknown_steps))}; known: {', '.join(STEPS)}")
     out = Path(out)
     if codec not in CODECS:
         raise BuildError(f"--codec must be one of {CODECS} (got {codec!r})")
@@ -405,26 +423,30 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
             raise BuildError(f"crf_compression: {exc}") from exc
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    with OutputLock(lock_path(out), f"the DAVIS-C store {out}"):
+    part = None if "index" in steps else ",".join(steps) + ":" + ",".join(strs) + ":" + ",".join(names)
+    with OutputLock(lock_path(out, part), f"the DAVIS-C store {out}" + (f" (part {part})" if part else "")):
         return _build_locked(ds, root, out, t0, vids=vids, strs=strs, names=names, skipped=skipped,
                              explicit=explicit, style_setup=style_setup, ffmpeg=ffmpeg, image_set=image_set,
                              resolution=resolution, year=year, workers=workers, seed=seed, codec=codec,
                              force=force, style_weights=style_weights, styles_dir=styles_dir, device=device,
-                             progress=progress, log=log, dataset=dataset)
+                             progress=progress, log=log, dataset=dataset, steps=steps)
 
 
 def _build_locked(ds: DavisDataset, root: Path, out: Path, t0: float, *, vids, strs, names, skipped, explicit,
                   style_setup, ffmpeg, image_set, resolution, year, workers, seed, codec, force, style_weights,
-                  styles_dir, device, progress, log, dataset) -> dict[str, Any]:
+                  styles_dir, device, progress, log, dataset, steps) -> dict[str, Any]:
     """The build proper, with the output lock held: nothing else writes ``out``, so every leftover of
     an earlier build (partial shards, crf work folders) can be removed."""
     # -- clean shard (also validates every source video before the heavy work) -------------------------
     sdir = shard_dir(out)
     sdir.mkdir(parents=True, exist_ok=True)
-    _remove_stale_partials(sdir)
-    _remove_stale_partials(out.parent, f"{out.name}.*.partial")  # an index write that was killed
     tmp_area = temp_area(out)
-    shutil.rmtree(tmp_area, ignore_errors=True)  # crf work folders of a killed build
+    if "index" in steps:  # a whole build: no other build writes here now
+        _remove_stale_partials(sdir)
+        _remove_stale_partials(out.parent, f"{out.name}.*.partial")  # an index write that was killed
+        shutil.rmtree(tmp_area, ignore_errors=True)  # crf work folders of a killed build
+    else:  # one part of a parallel build: a work folder of its own (other parts are running)
+        tmp_area = tmp_area / f"part-{socket.gethostname()}-{os.getpid()}"
     sources: dict[str, str] = {}
     for v in vids:
         jpgs, _ = ds.frame_paths(v)
@@ -463,7 +485,13 @@ def _build_locked(ds: DavisDataset, root: Path, out: Path, t0: float, *, vids, s
 
     clean_path = shard_path(out, None, None)
     built: list[str] = []
-    if not existing(clean_path):
+    if "index" not in steps:  # one part of a parallel build: only this part's shards are ours to clean up
+        mine = ([clean_path] if "clean" in steps else []) + (
+            [shard_path(out, s, n) for s in strs for n in names] if "corrupted" in steps else [])
+        for path in mine:
+            for p in sdir.glob(f"{path.name}.*.partial"):
+                p.unlink(missing_ok=True)
+    if "clean" in steps and not existing(clean_path):
         with ShardWriter(clean_path, common | {"kind": "clean", "variant": "clean",
                                               "source_sha256": sources}) as w:
             for v in tqdm(vids, desc="clean", unit="video", disable=not progress, leave=False):
@@ -480,8 +508,9 @@ def _build_locked(ds: DavisDataset, root: Path, out: Path, t0: float, *, vids, s
     # weight-free: one task per (strength, video), strength after strength; neural: one task per video
     # with every strength, so each frame goes through the network once per style
     is_neural = {n: C.get(n).kind == "neural" for n in names}
-    todo = {s: [n for n in names if not existing(shard_path(out, s, n), is_neural[n])] for s in strs}
-    reused = [f"{s}/{n}" for s in strs for n in names if n not in todo[s]]
+    todo = {s: [n for n in names if not existing(shard_path(out, s, n), is_neural[n])] if "corrupted" in steps
+            else [] for s in strs}
+    reused = [f"{s}/{n}" for s in strs for n in names if n not in todo[s]] if "corrupted" in steps else []
     task_args = (str(root), image_set, resolution, str(year))
     tasks = [_Task(*task_args, s, v, ((s, tuple(n for n in todo[s] if not is_neural[n])),), int(seed), codec,
                    str(tmp_area), dataset)
@@ -544,6 +573,14 @@ def _build_locked(ds: DavisDataset, root: Path, out: Path, t0: float, *, vids, s
     if bar is not None:
         bar.close()
 
+    if "index" not in steps:
+        elapsed = time.perf_counter() - t0
+        log(f"DAVIS-C part {', '.join(steps)} of {out}: built {len(built)} shard(s) ({', '.join(built) or 'none'}), "
+            f"reused {len(reused)}; {variants} frame-variants in {elapsed:.1f} s; no index written")
+        return {"out": str(out), "built": built, "reused": reused, "skipped": skipped, "frame_variants": variants,
+                "seconds": round(elapsed, 2), "videos": len(vids), "steps": list(steps),
+                **({"incomplete": True} if explicit and "crf_compression" in skipped else {})}
+
     # -- index: every complete shard of this build, in benchmark order --------------------------------
     # style shards only with one weights/style-images setup: this build's, else the first one found
     # crf shards likewise only with one ffmpeg identity: this build's, else the first one found
@@ -599,6 +636,34 @@ def _build_locked(ds: DavisDataset, root: Path, out: Path, t0: float, *, vids, s
     return summary
 
 
+def shard_groups(corruptions: Sequence[str] | None = None, strengths: Sequence[str] | None = None,
+                 styles: bool = False) -> list[str]:
+    """The parts of a parallel build (one SLURM array task each), in build order: ``clean``, one
+    ``STRENGTH/CORRUPTION`` per weight-free shard, and one ``styles/NAME`` per neural style (every
+    strength at once, so each frame goes through the style network once); ``styles`` = weights given."""
+    strs = _select(strengths, list(C.STRENGTHS), "strength(s)")
+    names = _select(corruptions, list(C.CORRUPTIONS), "corruption(s)")
+    neural = [n for n in names if C.get(n).kind == "neural"]
+    groups = ["clean"] + [f"{s}/{n}" for s in strs for n in names if n not in neural]
+    return groups + ([f"styles/{n}" for n in neural] if styles else [])
+
+
+def group_arguments(group: str, strengths: Sequence[str] | None = None) -> dict[str, Any]:
+    """``build()`` keywords of one part: ``clean``, ``STRENGTH/CORRUPTION``, ``styles/NAME`` (with the
+    given ``strengths``) or ``index`` (link every complete shard; builds the clean shard if missing)."""
+    if group == "clean":
+        return {"steps": ("clean",)}
+    if group == "index":
+        return {"steps": ("clean", "index")}
+    head, _, name = group.partition("/")
+    if head == "styles" and name in C.CORRUPTIONS and C.get(name).kind == "neural":
+        return {"steps": ("corrupted",), "corruptions": [name], "strengths": list(strengths) if strengths else None}
+    if head in C.STRENGTHS and name in C.CORRUPTIONS and C.get(name).kind != "neural":
+        return {"steps": ("corrupted",), "corruptions": [name], "strengths": [head]}
+    raise BuildError(f"--group {group!r}: expected clean, index, STRENGTH/CORRUPTION (e.g. high/glass_blur) or "
+                     "styles/NAME (e.g. styles/style1)")
+
+
 @cli_main("davis_c.build", "complete shards are kept; rerun the same command to resume")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
@@ -607,7 +672,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "(strength, corruption), resumable, byte-identical for any --workers.",
         epilog="Examples:\n  python -m davis_c.build --sample\n"
                "  python -m davis_c.build --root DAVIS --out davis_c.h5 --workers 2\n"
-               "  python -m davis_c.build --root DAVIS --corruptions glass_blur --strengths high --videos blackswan",
+               "  python -m davis_c.build --root DAVIS --corruptions glass_blur --strengths high --videos blackswan\n"
+               "  python -m davis_c.build --root DAVIS --out davis_c.h5 --slurm partition=cpu,cpus_per_task=4,timeout_min=240",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_argument_group("source")
     src.add_argument("--root", type=Path, help="DAVIS-2017 folder (with JPEGImages/, Annotations/, ImageSets/)")
@@ -636,6 +702,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     run.add_argument("--force", action="store_true", help="rebuild shards that are already complete")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--group", metavar="PART", help="build only one part and write no index: clean, "
+                     "STRENGTH/CORRUPTION or styles/NAME; 'index' then links every complete shard (what the "
+                     "--slurm array tasks run)")
+    from davis_c import slurm
+
+    slurm.add_arguments(p, "the build (one task per shard group, then one that writes the index)",
+                        "<out stem>_shards/slurm/")
     args = p.parse_args(argv)
     if args.sample and args.root:
         p.error("give either --root or --sample, not both")
@@ -645,12 +718,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     root = sample_root() if args.sample else args.root
     out = args.out or Path("davis_c_sample.h5" if args.sample else "davis_c.h5")
     try:
-        summary = build(root, out, corruptions=args.corruptions, strengths=args.strengths, videos=args.videos,
+        if args.slurm is not None or args.slurm_wait:
+            if args.slurm is None or args.group:
+                raise BuildError("--slurm-wait goes with --slurm; --group is what each --slurm task runs")
+            if not Path(root).is_dir():
+                raise BuildError(f"DAVIS root folder not found: {root}")
+            groups = shard_groups(args.corruptions, args.strengths, styles=bool(args.style_weights))
+            return slurm.submit_build(sys.argv[1:] if argv is None else list(argv), groups, shard_dir(out) / "slurm",
+                                      slurm.parse_slurm(args.slurm), wait=args.slurm_wait)
+        part = group_arguments(args.group, args.strengths) if args.group else {}
+        kw = {"corruptions": args.corruptions, "strengths": args.strengths} | part
+        summary = build(root, out, videos=args.videos,
                         image_set=args.image_set, resolution=args.resolution, workers=args.workers,
                         seed=args.seed, codec=args.codec, force=args.force, style_weights=args.style_weights,
                         styles_dir=args.styles, device=args.device, progress=not args.quiet,
-                        dataset=args.dataset)
-    except (BuildError, DavisError, StoreError, _crf.FfmpegUnavailable) as exc:
+                        dataset=args.dataset, **kw)
+    except (BuildError, DavisError, StoreError, _crf.FfmpegUnavailable, slurm.SlurmError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 1 if summary.get("incomplete") else 0

@@ -11,6 +11,8 @@ import sys
 from typing import Sequence
 
 from davis_c.cli import cli_main, prog
+from harness import estimate, slurm
+from harness.devices import describe_slots, plan_workers
 
 # the harness, torch and the models are imported in main(), after the arguments are parsed: --help and
 # argument errors answer at once instead of after loading torch/numba (~2.5 CPU-s)
@@ -23,6 +25,10 @@ EPILOG = """examples:
   python -m harness.run --method stcn --data DAVIS-C --annotations DAVIS --variants '*/glass_blur'
   python -m harness.run --method labelprop --data ../shared/real_davis16 --dataset davis2016
   python -m harness.run --method stcn --data YouTube --dataset youtube-vos --split valid   # -> submission
+  python -m harness.run --method stcn+mcc --data davis_c.h5 --seeds 1 5 10 --estimate --figures figures.json
+  python -m harness.run --method stcn+mcc --data davis_c.h5 --seeds 1 5 10 --workers 4 --devices 0,1
+  python -m harness.run --method stcn+mcc --data davis_c.h5 --seeds 1 5 10 \\
+      --slurm partition=gpu,gpus_per_node=1,timeout_min=720,array_parallelism=64 --tasks 128
 """
 
 
@@ -69,8 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--save-masks", action="store_true", help="also write predicted masks as DAVIS palette PNGs")
     r.add_argument("--shard", metavar="i/N", help="run only slice i of N of the unit list (SLURM job arrays)")
     r.add_argument("--workers", type=int, default=1, help="parallel worker processes on this machine (default 1)")
-    r.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    r.add_argument("--device", help="torch device (default: cuda if available, else cpu); with --workers N, "
+                   "'cuda' spreads the workers over every visible GPU")
+    r.add_argument("--devices", metavar="0,1,...", help="GPU indices to spread the --workers over, round-robin "
+                   "(default: every GPU in CUDA_VISIBLE_DEVICES); several workers may share one GPU")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    slurm.add_arguments(p)
+    estimate.add_arguments(p)
     return p
 
 
@@ -95,6 +106,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             pass
         return 0
     try:
+        if args.estimate:
+            return estimate.main_estimate(args)
+        if args.slurm is not None or args.tasks is not None or args.slurm_wait:
+            if args.slurm is None:
+                raise slurm.SlurmError("--tasks / --slurm-wait go with --slurm KEY=VALUE,...")
+            return slurm.submit_run(args, sys.argv[1:] if argv is None else list(argv))
+        slots = plan_workers(args.device, args.devices, args.workers)
+        if args.workers == 1:
+            args.device = slots[0].device
         req = RunRequest(method=args.method, config_file=args.config, overrides=args.overrides, data=args.data,
                          annotations=args.annotations, variants=args.variants, videos=args.videos,
                          seeds=args.seeds, shard=parse_shard(args.shard), workers=args.workers, out=args.out,
@@ -114,7 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{plan.setup.method}: {len(plan.units)} unit(s){shard} on {plan.setup.device}; {plan.done_ok} done, "
           f"{plan.done_failed} failed before, {len(plan.pending)} to run -> {plan.setup.out}", file=sys.stderr)
     try:
-        execute(plan, workers=args.workers, progress=not args.no_progress)
+        if args.workers > 1:
+            print(describe_slots(slots), file=sys.stderr)
+        execute(plan, workers=args.workers, progress=not args.no_progress, slots=slots)
     except WorkerDied as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3

@@ -10,6 +10,7 @@ a progress bar, and ``summary_table`` prints mean J&F per variant and the failur
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import multiprocessing as mp
 import os
 import sys
@@ -180,8 +181,12 @@ def plan_run(req: RunRequest, notify: Callable[[str], None] = print) -> Plan:
                 done_failed=failed, source_desc=source.describe(), notices=notices, runner=runner, lock=lock)
 
 
-def execute(plan: Plan, workers: int = 1, progress: bool = True) -> list[dict]:
-    """Run the plan's pending units; returns their records (ok and failed)."""
+def execute(plan: Plan, workers: int = 1, progress: bool = True, slots: Sequence | None = None) -> list[dict]:
+    """Run the plan's pending units; returns their records (ok and failed).
+
+    ``slots`` (``harness.devices.plan_workers``) gives each worker process its device and threads;
+    default: every worker on the plan's device with an equal share of the cores.
+    """
     records: list[dict] = []
     todo = plan.pending
     bar = tqdm(total=len(todo), unit="unit", desc=plan.setup.method, disable=not progress or not todo,
@@ -207,9 +212,14 @@ def execute(plan: Plan, workers: int = 1, progress: bool = True) -> list[dict]:
             if plan.runner is not None:  # free the checking copy; each worker loads its own
                 plan.runner.close()
                 plan.runner = None
+            from harness.devices import assign_workers, init_assigned_worker, usable_cores
+
+            if slots is None:
+                slots = assign_workers(workers, [plan.setup.device], usable_cores())
             ctx = mp.get_context("spawn")  # fresh interpreters: safe with torch threads, CUDA and HDF5
-            pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_worker,
-                                       initargs=(plan.setup, os.getpid()))
+            pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_assigned_worker,
+                                       initargs=(plan.setup, list(slots), ctx.Value("i", 0),
+                                                 functools.partial(init_worker, parent=os.getpid())))
             try:
                 futures = [pool.submit(run_in_worker, unit) for unit in todo]
                 for fut in as_completed(futures):

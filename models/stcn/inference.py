@@ -123,10 +123,13 @@ class _Memory:
         if query.device.type in ("cpu", "cuda") and query.dtype != torch.float16:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
+                # sparse kernels lack bfloat16: under autocast (fast mode) this product runs in float32
+                dtype = torch.promote_types(weights.dtype, torch.float32)
                 sparse = torch.sparse_csr_tensor(
                     torch.arange(0, hw_q * k + 1, k, device=query.device), idx.reshape(-1),
-                    weights.reshape(-1), size=(hw_q, n))
-                out = sparse @ self.values[:n]
+                    weights.reshape(-1).to(dtype), size=(hw_q, n))
+                with torch.autocast(query.device.type, enabled=False):
+                    out = sparse @ self.values[:n].to(sparse.dtype)
         else:  # gather fallback (half precision, other devices)
             gathered = self.values[:n][idx.reshape(-1)].view(hw_q, k, -1)
             out = torch.bmm(weights.unsqueeze(1), gathered).squeeze(1)

@@ -146,9 +146,12 @@ def topk_readout(sim: torch.Tensor, value: torch.Tensor, top_k: int, *,
     crow = torch.arange(0, p * k + 1, k, device=sim.device)
     with warnings.catch_warnings():  # "sparse CSR is beta" notice; the product used here is stable
         warnings.simplefilter("ignore", UserWarning)
-        affinity = torch.sparse_csr_tensor(crow, idx.flatten(), weights.flatten(), size=(p, n),
+        # sparse kernels lack bfloat16: under autocast (fast mode) the sparse product runs in float32
+        dtype = torch.promote_types(weights.dtype, torch.float32)
+        affinity = torch.sparse_csr_tensor(crow, idx.flatten(), weights.flatten().to(dtype), size=(p, n),
                                            check_invariants=False)
-    readout = (affinity @ value.t()).t()
+    with torch.autocast(sim.device.type, enabled=False):
+        readout = (affinity @ value.t().to(affinity.dtype)).t()
     return readout, usage
 
 
