@@ -107,7 +107,7 @@ def test_html_is_self_contained_with_tables_images_and_warnings(built):
     page = _Page()
     page.feed(text)
     assert page.tables >= 8
-    assert len(page.images) == 5
+    assert len(page.images) == 6  # 5 figures + ours vs published
     for src in page.images:
         assert src.startswith("data:image/png;base64,")
         Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))).verify()
@@ -117,11 +117,14 @@ def test_html_is_self_contained_with_tables_images_and_warnings(built):
     missing = page.under("missing")
     assert "judo (seed 0)" in missing and "dog (seed 1)" in missing and "synthetic failure" in missing
     paper = page.under("paper")
-    assert "NOT measured" in paper and "Missing reference numbers" in paper and "HODOR" in paper
+    assert "NOT measured" in paper and "Missing reference numbers" not in paper and "HODOR" in paper
+    vs = page.under("vs-paper")
+    assert "STCN+tt-MCC" in vs and "85.3" in vs and "Not compared (random-init" in vs and "XMem " not in vs
     # measured tables never contain the reference methods' rows
     assert "HODOR" not in page.under("leaderboard") and "HODOR" not in page.under("summary")
     assert "synthetic" in page.under("synthetic-notice").lower()
-    for section in ("summary", "leaderboard", "corruptions", "ttt", "plots", "runs", "per-video"):
+    for section in ("summary", "vs-paper", "robustness", "leaderboard", "corruptions", "ttt", "plots", "runs",
+                    "per-video"):
         assert section in page.ids, section
     assert "stcn+mcc" in page.under("ttt") and "incomplete" in page.under("summary")
 
@@ -156,4 +159,4 @@ def test_report_renders_in_headless_chromium(built, tmp_path):
                          timeout=120, check=True).stdout
     page = _Page()
     page.feed(dom)
-    assert page.tables >= 8 and len(page.images) == 5 and "RANDOM-INIT" in page.under("random-init-warning")
+    assert page.tables >= 8 and len(page.images) == 6 and "RANDOM-INIT" in page.under("random-init-warning")
