@@ -247,7 +247,7 @@ def score_predictions(predictions: str | Path, method: str, annotations: str | P
         from harness.data import DataError, open_source
 
         try:
-            with open_source(data) as src:
+            with open_source(data, annotations) as src:
                 planned_variants = list(src.variants)
         except DataError as exc:
             raise ScoreError(str(exc)) from exc

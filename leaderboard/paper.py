@@ -243,5 +243,9 @@ def comparison_notes(cmp: pd.DataFrame) -> list[str]:
     """Sources of the paper rows compared and the caveats (subset runs), one line each."""
     paper = cmp[cmp.table.str.startswith("Table")] if len(cmp) else cmp
     lines = [f"{t}: {src}" for t, src in dict.fromkeys(zip(paper.table.str.split(",").str[0], paper.source))]
-    lines += [f"{m}: {n}" for m, n in dict.fromkeys(zip(paper.method, paper.note)) if n]
+    by_note: dict[str, list[str]] = {}
+    for m, n in dict.fromkeys(zip(paper.method, paper.note)):
+        if n:
+            by_note.setdefault(n, []).append(m)
+    lines += [f"{', '.join(ms)}: {n}" for n, ms in by_note.items()]
     return lines

@@ -124,7 +124,7 @@ def plot_paper_comparison(comparison: pd.DataFrame) -> Figure | None:
     ax.set_ylabel("J&F (%)")
     ax.set_title("Ours vs published (ours drawn only where complete)", fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return fig
 
 

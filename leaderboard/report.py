@@ -256,8 +256,8 @@ def render_report(tables: Tables, plots: dict[str, dict[str, Path]], paper_ref: 
         cmp_body += _figure("paper_comparison", plots["paper_comparison"], out_dir,
                             "Ours (filled, solid) vs published (hollow, dashed) per column, one colour per method.")
     sections["vs-paper"] = ("Ours vs published (paper Tables 1 and 3, presets' published numbers)", cmp_body)
-    metrics = "<dl>" + "".join(f"<dt><b>{html.escape(k)}</b></dt><dd>{html.escape(v)}</dd>"
-                               for k, v in METRICS.items()) + "</dl>"
+    metrics = html_table(pd.DataFrame({"metric": list(METRICS), "definition": list(METRICS.values())}),
+                         table_class="definitions")
     rob = metrics + html_table(robustness_display(tables), row_class=rc)
     rg = relative_gain_display(tables)
     rob += ("<h3>Relative TTT gain per corruption (percent of the base J&amp;F)</h3>"

@@ -1,4 +1,4 @@
-"""Read a harness results tree (contract 7) into pandas tables, from files only.
+"""Read a harness results tree (the files harness.run and harness.score write) into pandas tables, from files only.
 
 The leaderboard must run on a laptop from results produced elsewhere, so this module reads JSON
 files and never imports ``models`` or ``torch`` (only the harness's plain-Python file helpers in

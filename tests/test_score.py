@@ -182,3 +182,22 @@ def test_bad_trees_and_arguments_are_explained(tiny_davis_sample, tmp_path, caps
     assert score_main(["--predictions", str(tmp_path / "one"), "--method", "m", "--annotations",
                        str(tmp_path / "nowhere")]) == 2
     assert "--annotations" in capsys.readouterr().err
+
+
+def test_data_lists_the_expected_variants(run_tree, tiny_davis_sample, tmp_path, capsys):
+    from test_leaderboard_e2e import _contrast_tree
+
+    davis_c = _contrast_tree(tmp_path / "DAVIS-C", tiny_davis_sample, VARIANT)
+    pred = _davis_c_layout(run_tree, tmp_path / "pred")
+    shutil.rmtree(pred / "low")  # only the clean run was made
+    out = tmp_path / "results"
+    assert score_main(["--predictions", str(pred), "--method", "m", "--annotations", str(tiny_davis_sample),
+                       "--data", str(davis_c), "--out", str(out), "--no-progress"]) == 0
+    assert "have no predictions" in capsys.readouterr().err
+    lb = build_tables(load_results(out)).leaderboard.set_index("variant")
+    assert lb.loc["clean", "status"] == "ok" and lb.loc[VARIANT, "status"] == "missing"
+    # a variant the benchmark does not have is refused before anything is scored
+    assert score_main(["--predictions", str(_davis_c_layout(run_tree, tmp_path / "pred2")), "--method", "m2",
+                       "--annotations", str(tiny_davis_sample), "--data", str(tiny_davis_sample),
+                       "--out", str(out), "--no-progress"]) == 2
+    assert "not in" in capsys.readouterr().err and not (out / "m2").exists()
