@@ -149,6 +149,16 @@ class DavisDataset:
     def mask_dir(self, name: str) -> Path:
         return self.root / "Annotations" / self.resolution / check_video_name(name)
 
+    def annotation_paths(self, name: str) -> list[Path]:
+        """Sorted annotation PNGs of a video; needs only ``Annotations/`` (scoring never reads the frames)."""
+        mdir = self.mask_dir(name)
+        if not mdir.is_dir():
+            raise DavisError(f"video {name!r}: annotation folder not found: {mdir}")
+        pngs = sorted(p for p in mdir.iterdir() if p.suffix.lower() == ".png" and p.is_file())
+        if not pngs:
+            raise DavisError(f"video {name!r}: no annotation PNG in {mdir}")
+        return pngs
+
     def frame_paths(self, name: str) -> tuple[list[Path], list[Path]]:
         """Sorted JPEG and annotation paths of a video, checked to pair up one to one by file stem."""
         fdir, mdir = self.frame_dir(name), self.mask_dir(name)

@@ -57,15 +57,16 @@ class _Job:
 
 
 def evaluate_sequence(dataset: DavisDataset, results_dir: str | os.PathLike, video: str,
-                      bound_th: float = 0.008) -> VideoScores:
-    """Score ``results_dir/<video>/<frame>.png`` against the DAVIS annotations of one video.
+                      bound_th: float = 0.008, pred_dir: str | os.PathLike | None = None) -> VideoScores:
+    """Score ``results_dir/<video>/<frame>.png`` (or the PNGs in ``pred_dir``) against the DAVIS annotations
+    of one video.
 
     Objects are 1..K with K the largest id of the first annotation (official rule); frames 1..T-2 are
     scored and the predictions of the first and last frame are not read.  Only the annotation PNGs and
-    the predictions are decoded, each once per frame (not once per object).
+    the predictions are decoded, each once per frame (not once per object); ``JPEGImages/`` is not needed.
     """
     check_video_name(video)
-    _, pngs = dataset.frame_paths(video)
+    pngs = dataset.annotation_paths(video)
     if len(pngs) < 3:
         raise EvaluationError(f"video {video!r}: {len(pngs)} annotated frames; the evaluation drops the first "
                               "and last frame, so at least 3 are needed")
@@ -76,7 +77,7 @@ def evaluate_sequence(dataset: DavisDataset, results_dir: str | os.PathLike, vid
     if k == 0:
         raise DavisError(no_object_message(video, pngs[0], raw))
     object_ids = tuple(range(1, k + 1))
-    pred_dir = Path(results_dir) / video
+    pred_dir = Path(pred_dir) if pred_dir is not None else Path(results_dir) / video
     if not pred_dir.is_dir():
         raise EvaluationError(f"video {video!r}: prediction folder not found: {pred_dir}")
     radius = bound_radius(first.shape, bound_th)
@@ -231,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "numerically identical to the official davis2017-evaluation toolkit and writing the same "
                     "CSV files (never re-using old ones).")
     parser.add_argument("--davis", required=True, type=Path,
-                        help="DAVIS root holding JPEGImages/, Annotations/ and ImageSets/")
+                        help="DAVIS root holding Annotations/ and ImageSets/ (JPEGImages/ is not needed)")
     parser.add_argument("--results", required=True, type=Path,
                         help="folder with one sub-folder of palette PNGs per video")
     parser.add_argument("--set", default="val", dest="image_set", help="image set (default: val)")

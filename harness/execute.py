@@ -35,7 +35,7 @@ from harness.results import DIR_MODE, FILE_MODE, TEMP_MARK, UNIT_SCHEMA, remove_
 from harness.units import Unit
 
 __all__ = ["RunSetup", "SetupError", "find_checkpoint", "build_model", "resolve_ttt", "UnitRunner",
-           "seed_everything", "score_video"]
+           "seed_everything", "score_video", "unit_scores"]
 
 CHECKPOINT_ENV = "DAVIS_C_CHECKPOINTS"
 
@@ -198,11 +198,16 @@ def score_video(gt: np.ndarray, pred: np.ndarray, name: str = "video",
     """
     from harness.metrics import evaluate_video
 
-    res = evaluate_video(gt, pred, name=name, frame_names=frame_names)
+    return unit_scores(evaluate_video(gt, pred, name=name, frame_names=frame_names), frame_names)
+
+
+def unit_scores(res, frame_names: list[str] | None = None) -> dict:
+    """The score fields of a unit record (objects, J, F, JF, per_frame) from a ``harness.metrics.VideoScores``."""
     objects = []
     for k, (jm, jr, jd, fm, fr, fd) in zip(res.object_ids, res.stats.tolist()):
         objects.append({"id": int(k), "J": jm, "F": fm, "JF": (jm + fm) / 2, "J_recall": jr, "J_decay": jd,
                         "F_recall": fr, "F_decay": fd})
+    frame_names = frame_names or res.frame_names
     names = [frame_names[t] if frame_names else f"{t:05d}" for t in res.frames.tolist()]
     return {"objects": objects, "J": res.j_mean, "F": res.f_mean, "JF": res.jf_mean,
             "per_frame": {"J": res.J.tolist(), "F": res.F.tolist(), "frames": names}}

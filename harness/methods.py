@@ -28,7 +28,7 @@ from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 __all__ = ["METHODS_DIR", "MethodError", "available_methods", "load_method", "parse_set", "apply_set",
-           "merge", "DEFAULTS"]
+           "merge", "DEFAULTS", "REFERENCE_KEYS", "check_reference_fields"]
 
 METHODS_DIR = Path(__file__).resolve().parent / "methods"
 
@@ -58,6 +58,8 @@ DEFAULTS: dict[str, Any] = {
     f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING
     else (None if f.default == MISSING else f.default)
     for f in dataclasses.fields(MethodConfig)}
+#: settings that describe where a method's published numbers are, not how it runs.
+REFERENCE_KEYS = ("paper_name", "published")
 _SCI_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 # Keys whose values are free-form keyword dicts (their sub-keys are not checked here).
 _DICT_KEYS = ("load", "segment", "ttt_params")
@@ -145,6 +147,34 @@ def apply_set(config: Mapping[str, Any], items: Iterable[str]) -> dict[str, Any]
     return OmegaConf.to_container(cfg)
 
 
+def check_reference_fields(paper_name: Any, published: Any, origin: str) -> tuple[str | None, list[dict]]:
+    """Validate ``paper_name`` (a row name of ``leaderboard/paper_reference.csv`` or null) and ``published``
+    (a list of ``{benchmark: str, JF: percent, source: str, note: str (optional)}``)."""
+    if paper_name is not None and (not isinstance(paper_name, str) or not paper_name.strip()):
+        raise MethodError(f"{origin}: 'paper_name' must be the method's name in the paper's tables or null, "
+                          f"got {paper_name!r}")
+    published = [] if published is None else published
+    if not isinstance(published, list):
+        raise MethodError(f"{origin}: 'published' must be a list of {{benchmark, JF, source}} entries")
+    out = []
+    for i, entry in enumerate(published):
+        where = f"{origin}: published[{i}]"
+        if not isinstance(entry, Mapping):
+            raise MethodError(f"{where} must be a mapping with benchmark, JF and source, got {entry!r}")
+        extra = sorted(set(entry) - {"benchmark", "JF", "source", "note"})
+        if extra:
+            raise MethodError(f"{where}: unknown key(s) {', '.join(extra)} (known: benchmark, JF, source, note)")
+        for key in ("benchmark", "source"):
+            if not isinstance(entry.get(key), str) or not entry[key].strip():
+                raise MethodError(f"{where}: {key!r} must be a non-empty string")
+        jf = entry.get("JF")
+        if isinstance(jf, bool) or not isinstance(jf, (int, float)) or not 0 <= jf <= 100:
+            raise MethodError(f"{where}: 'JF' must be a J&F in percent (0..100), got {jf!r}")
+        out.append({"benchmark": entry["benchmark"], "JF": float(jf), "source": entry["source"],
+                    "note": str(entry.get("note") or "")})
+    return paper_name, out
+
+
 def _validate(config: dict[str, Any], origin: str) -> dict[str, Any]:
     unknown = sorted(set(config) - set(DEFAULTS))
     if unknown:
@@ -167,6 +197,8 @@ def _validate(config: dict[str, Any], origin: str) -> dict[str, Any]:
     except OmegaConfBaseException as exc:
         key = getattr(exc, "full_key", None) or "?"
         raise MethodError(f"{origin}: setting {key!r}: {str(exc).splitlines()[0]}") from None
+    resolved["paper_name"], resolved["published"] = check_reference_fields(
+        resolved["paper_name"], resolved["published"], origin)
     return resolved
 
 

@@ -27,6 +27,16 @@ UNIT_SCHEMA = "davis-c-unit/1"
 TEMP_MARK = ".tmp-"
 #: run.json fields that must agree before new units are added next to old ones.
 IDENTITY_KEYS = ("config", "random_init", "checkpoint_sha256")
+#: run.json lists a rerun extends: what the runs of this method planned (the leaderboard's expected units).
+PLAN_KEYS = ("seeds", "variants", "videos")
+#: config keys that only say where the method's published numbers are (not how it ran).
+_INFO_CONFIG_KEYS = ("paper_name", "published")
+
+
+def _identity(value: Any, key: str) -> Any:
+    if key == "config" and isinstance(value, dict):
+        return {k: v for k, v in value.items() if k not in _INFO_CONFIG_KEYS}
+    return value
 
 
 def _umask() -> int:
@@ -147,20 +157,21 @@ def write_run_json(out: str | os.PathLike, method: str, info: dict) -> dict:
         finally:
             tmp.unlink(missing_ok=True)
     clean_info = _clean_json(info)
-    diffs = [k for k in IDENTITY_KEYS if old.get(k) != clean_info.get(k)]
+    diffs = [k for k in IDENTITY_KEYS if _identity(old.get(k), k) != _identity(clean_info.get(k), k)]
     if diffs:
         detail = "; ".join(f"{k}: recorded {json.dumps(old.get(k))[:200]} vs now {json.dumps(clean_info.get(k))[:200]}"
                            for k in diffs)
         raise RunMismatch(f"{path} records a different setup ({detail}). Use another --out folder or "
                           f"--name for this run, or remove {path.parent} to start afresh")
-    seeds = list(old.get("seeds") or [])
-    new_seeds = [s for s in info.get("seeds", []) if s not in seeds]
-    if new_seeds:
-        merged = dict(old)
-        merged["seeds"] = seeds + new_seeds
+    merged = dict(old)
+    for key in PLAN_KEYS:  # a later run may plan more seeds, variants or videos: the union is expected
+        have = list(old.get(key) or [])
+        added = [v for v in info.get(key) or [] if v not in have]
+        if added:
+            merged[key] = have + added
+    if merged != old:
         write_json_atomic(path, merged)
-        return merged
-    return old
+    return merged
 
 
 def iter_unit_files(out: str | os.PathLike, method: str) -> Iterator[Path]:

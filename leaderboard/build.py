@@ -2,26 +2,31 @@
 
     python -m leaderboard.build --results results/ --out leaderboard_out/
 
-Reads files only (the layout of :mod:`harness.results`); never imports the models, so it runs anywhere pandas and
+Reads the result files only; never imports the models, so it runs anywhere pandas and
 matplotlib do. Partial trees build: missing or failed units are marked, never averaged away.
 """
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
 
-from davis_c.cli import cli_main  # one top-level handler: SIGTERM, disk full/read-only -> one line, status 2
-from leaderboard.paper import describe_missing, load_paper_reference, reference_display, split_available
+from davis_c.atomic import write_text_atomic
+from davis_c.cli import cli_main, prog  # one top-level handler: SIGTERM, disk full/read-only -> one line, status 2
+from leaderboard.paper import (compare_with_paper, comparison_display, comparison_notes, describe_missing,
+                               load_paper_reference, published_display, reference_display, split_available)
 from leaderboard.plots import make_all_plots
-from leaderboard.report import render_report
+from leaderboard.report import (COMPARISON_NOTE, SUMMARY_NOTE, costs_display, imported_sources,
+                                relative_gain_display, render_report, robustness_display)
 from leaderboard.results import ResultsError, load_results
-from leaderboard.tables import (Tables, build_tables, corruption_display, leaderboard_display, markdown_table,
-                                summary_display)
+from leaderboard.robustness import METRICS
+from leaderboard.tables import (SUMMARY_COLUMNS, WEIGHT_FREE_COLUMNS, Tables, build_tables, corruption_display,
+                                leaderboard_display, markdown_table, md_escape, summary_display)
+
+__all__ = ["build", "markdown_report", "main"]
 
 
 def _toolkit_version() -> str:
@@ -32,37 +37,56 @@ def _toolkit_version() -> str:
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Atomic write: a temporary file in the same folder, then rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, text)
 
 
 def _write_csv(path: Path, df: pd.DataFrame) -> None:
     _write_text(path, df.to_csv(index=False, lineterminator="\n"))
 
 
-def markdown_report(tables: Tables, paper_ref: pd.DataFrame) -> str:
-    """All tables as one Markdown document (J&F in percent)."""
+def markdown_report(tables: Tables, paper_ref: pd.DataFrame, comparison: pd.DataFrame | None = None,
+                    synthetic: list[str] | tuple[str, ...] = (), imported: dict[str, str] | None = None) -> str:
+    """All tables as one Markdown document (J&F in percent); every name is escaped (``md_escape``)."""
     flagged = tables.random_init_methods
     out = ["# DAVIS-C leaderboard", ""]
     if flagged:
-        out += [f"> **WARNING: random-init weights** (numbers are meaningless): {', '.join(flagged)}", ""]
-    out += ["## Summary (mean over the 14 corruptions per strength; mean ± std across seeds)", "",
-            markdown_table(summary_display(tables.summary)), ""]
+        out += [f"> **WARNING: random-init weights** (numbers are meaningless): {md_escape(', '.join(flagged))}", ""]
+    if synthetic:
+        out += [f"> **SYNTHETIC results** (made-up numbers from leaderboard.synthetic): {md_escape(', '.join(synthetic))}", ""]
+    for method, source in (imported or {}).items():
+        out += [f"> {md_escape(method)}: predictions imported with harness.score from {md_escape(source)}", ""]
+    out += ["## Summary (the paper's columns; mean ± std across seeds)", "",
+            md_escape(SUMMARY_NOTE), "", markdown_table(summary_display(tables.summary, SUMMARY_COLUMNS)), "",
+            "### Weight-free corruptions only (10 corruptions, no style1-4)", "",
+            markdown_table(summary_display(tables.summary, WEIGHT_FREE_COLUMNS)), ""]
+    if comparison is not None:
+        out += ["## Ours vs published", "", md_escape(COMPARISON_NOTE), ""]
+        if len(comparison):
+            wide, pub = comparison_display(comparison), published_display(comparison)
+            if len(wide):
+                out += [markdown_table(wide), ""] + [f"- {md_escape(n)}" for n in comparison_notes(comparison)] + [""]
+            if len(pub):
+                out += ["### Other published numbers (presets' published lists)", "", markdown_table(pub), ""]
+        else:
+            out += ["No method names a published row (preset fields paper_name / published).", ""]
+        if tables.random_init_methods:
+            out += ["Not compared (random-init weights, not a real model): "
+                    + md_escape(", ".join(tables.random_init_methods)), ""]
+    out += ["## Robustness metrics", ""]
+    out += [f"- **{name}**: {md_escape(text)}" for name, text in METRICS.items()] + [""]
+    out += [markdown_table(robustness_display(tables)), ""]
+    rg = relative_gain_display(tables)
+    if len(rg):
+        out += ["### Relative TTT gain per corruption (percent of the base J&F)", "", markdown_table(rg), ""]
+    out += ["### Cost per video", "", markdown_table(costs_display(tables)), ""]
     for strength, t in corruption_display(tables.leaderboard, flagged).items():
-        out += [f"## J&F per corruption, strength {strength}", "", markdown_table(t), ""]
+        out += [f"## J&F per corruption, strength {md_escape(strength)}", "", markdown_table(t), ""]
     out += ["## Leaderboard (per method and variant)", "", markdown_table(leaderboard_display(tables.leaderboard, flagged)), ""]
     have, slots = split_available(paper_ref)
     out += ["## Paper reference (published numbers, not measured here)", ""]
     out += [markdown_table(reference_display(have)) if not have.empty else "No sourced numbers shipped.", ""]
     if not slots.empty:
-        out += ["Missing reference numbers (not invented): " + describe_missing(slots), ""]
+        out += ["Missing reference numbers (not invented): " + md_escape(describe_missing(slots)), ""]
     if len(tables.missing):
         out += [f"## Missing and failed units ({len(tables.missing)})", "",
                 markdown_table(tables.missing[["method", "variant", "video", "seed", "status", "error"]].fillna("")), ""]
@@ -81,9 +105,15 @@ def build(results: str | Path, out: str | Path, *, videos: list[str] | None = No
                            "files next to <method>/run.json, as harness.run writes them)")
     tables = build_tables(res, videos=videos)
     paper_ref = load_paper_reference(paper_reference)
+    comparison = compare_with_paper(tables.summary, tables.grid, res.runs, paper_ref, tables.random_init_methods)
+    synthetic = [m for m, run in res.runs.items() if run.get("synthetic")]
+    imported = imported_sources(res.runs)
     files = {
         "leaderboard.csv": tables.leaderboard.assign(random_init=tables.leaderboard.method.isin(tables.random_init_methods)),
         "summary.csv": tables.summary,
+        "robustness.csv": tables.robustness.merge(tables.costs, on="method", how="left"),
+        "ttt_relative_gain.csv": tables.relative_gain,
+        "paper_comparison.csv": comparison,
         "per_video.csv": tables.per_video,
         "ttt_gain.csv": tables.ttt_gain,
         "missing.csv": tables.missing,
@@ -98,13 +128,13 @@ def build(results: str | Path, out: str | Path, *, videos: list[str] | None = No
         name = f"corruptions_{strength_name}.csv"
         _write_csv(out / name, t.reset_index())
         written[name] = out / name
-    _write_text(out / "leaderboard.md", markdown_report(tables, paper_ref))
+    _write_text(out / "leaderboard.md", markdown_report(tables, paper_ref, comparison, synthetic, imported))
     written["leaderboard.md"] = out / "leaderboard.md"
     plots = make_all_plots(res, tables, out / "plots", strength=strength, frame_video=frame_video,
-                           frame_variant=frame_variant)
-    synthetic = [m for m, run in res.runs.items() if run.get("synthetic")]
+                           frame_variant=frame_variant, comparison=comparison)
     page = render_report(tables, plots, paper_ref, results_path=str(results), out_dir=out,
-                         toolkit_version=_toolkit_version(), synthetic_methods=synthetic)
+                         toolkit_version=_toolkit_version(), synthetic_methods=synthetic, comparison=comparison,
+                         imported=imported)
     _write_text(out / "index.html", page)
     written["index.html"] = out / "index.html"
     for name, paths in plots.items():
@@ -115,7 +145,7 @@ def build(results: str | Path, out: str | Path, *, videos: list[str] | None = No
 @cli_main("leaderboard.build", "files already written are complete; rerun to finish")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m leaderboard.build",
+        prog=prog("leaderboard.build", "leaderboard-build"),
         description="Turn harness results (results/<method>/...) into leaderboard CSVs, Markdown tables, "
                     "PNG/SVG plots and a self-contained index.html. Values in CSVs are fractions in [0,1] "
                     "(as the official evaluator writes them); Markdown, HTML and plots show percent.",

@@ -14,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless before anything else touches a backend
 import numpy as np
+import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -45,34 +46,85 @@ def _label(method: str, flagged: Sequence[str]) -> str:
 def plot_strength(tables: Tables) -> Figure:
     """J&F vs strength (clean -> low -> med -> high), one line per method (paper Figure 5b).
 
-    Strength points are the mean over the 14 corruptions; a point built from fewer (complete)
-    corruptions is drawn hollow and the legend says "partial".
+    Strength points are the mean over the 14 corruptions. A method whose 14-corruption columns are
+    incomplete but whose 10 weight-free ones are complete is drawn over those 10 (its legend says so,
+    dashed); any other incomplete point is a partial mean, drawn hollow, and the legend says "partial".
+    The legend shows exactly what is drawn: line and markers.
     """
     fig = Figure(figsize=(6.4, 4.2))
     ax = fig.add_subplot()
-    cols = [c for c in SUMMARY_COLUMNS if c != "avg"]
-    x = np.arange(len(cols))
+    strengths = [c for c in SUMMARY_COLUMNS if c not in ("avg", "DAVIS-C")]
+    x = np.arange(len(strengths))
+    kinds = set()
     for _, r in tables.summary.iterrows():
-        full = np.array([r[c] for c in cols], dtype=float)
+        cols14 = strengths
+        cols10 = ["clean"] + [f"{c}_10" for c in strengths[1:]]
+        full14 = np.array([r[c] for c in cols14], dtype=float)
+        full10 = np.array([r[c] for c in cols10], dtype=float)
+        use10 = not np.isfinite(full14[1:]).all() and np.isfinite(full10[1:]).all()
+        cols = cols10 if use10 else cols14
+        full = full10 if use10 else full14
         part = np.array([r[f"{c}_partial"] for c in cols], dtype=float)
         err = np.array([r[f"{c}_std"] for c in cols], dtype=float)
         y = np.where(np.isfinite(full), full, part)
         if not np.isfinite(y).any():
             continue
         is_partial = ~np.isfinite(full) & np.isfinite(part)
-        label = _label(r.method, tables.random_init_methods) + (" (partial)" if is_partial.any() else "")
-        line, = ax.plot(x, 100 * y, "-", label=label)
+        label = _label(r.method, tables.random_init_methods)
+        if use10:
+            label += " (10 weight-free corruptions)"
+            kinds.add("10")
+        if is_partial.any():
+            label += " (partial)"
+            kinds.add("partial")
+        if not use10 and not is_partial.any():
+            kinds.add("14")
+        line, = ax.plot(x, 100 * y, "--" if use10 else "-", marker="o", label=label)
         color = line.get_color()
         ok = np.isfinite(full)
-        ax.errorbar(x[ok], 100 * full[ok], yerr=np.nan_to_num(100 * err[ok]), fmt="o", color=color, capsize=3)
-        ax.plot(x[is_partial], 100 * part[is_partial], "o", mfc="white", mec=color)
+        if np.isfinite(err[ok]).any():
+            ax.errorbar(x[ok], 100 * full[ok], yerr=np.nan_to_num(100 * err[ok]), fmt="none", ecolor=color, capsize=3)
+        ax.plot(x[is_partial], 100 * part[is_partial], "o", mfc="white", mec=color, zorder=3)
     ax.set_xticks(x, ["clean", "low", "med", "high"])
     ax.set_xlabel("corruption strength")
     ax.set_ylabel("J&F (%)")
-    ax.set_title("J&F vs strength (mean over the 14 corruptions; hollow = partial)", fontsize=9)
+    what = []
+    if "14" in kinds:
+        what.append("mean over the 14 corruptions")
+    if "10" in kinds:
+        what.append("dashed: over the 10 weight-free corruptions")
+    if "partial" in kinds:
+        what.append("hollow: partial mean, some corruptions missing")
+    ax.set_title("J&F vs strength (" + "; ".join(what or ["no complete column"]) + ")", fontsize=8)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
+    return fig
+
+
+def plot_paper_comparison(comparison: pd.DataFrame) -> Figure | None:
+    """Ours (filled markers, solid) vs published (hollow, dashed) per compared column, one colour per method."""
+    if comparison is None or comparison.empty:
+        return None
+    comparison = comparison[comparison.table.str.startswith("Table")]  # the paper's rows, not 'published' lists
+    cols = [c for c in ("clean", "low", "med", "high", "avg", "DAVIS-C") if c in set(comparison.column)]
+    if not cols:
+        return None
+    fig = Figure(figsize=(6.4, 4.0))
+    ax = fig.add_subplot()
+    x = np.arange(len(cols))
+    for method, g in comparison[comparison.column.isin(cols)].groupby("method", sort=True):
+        g = g.drop_duplicates("column").set_index("column").reindex(cols)
+        paper = g.paper_JF_pct.to_numpy(dtype=float)
+        ours = g.ours_JF_pct.to_numpy(dtype=float)
+        line, = ax.plot(x, ours, "-o", label=f"{method} (ours)")
+        ax.plot(x, paper, "--o", mfc="white", color=line.get_color(),
+                label=f"{g.paper_name.dropna().iloc[0]} (published)")
+    ax.set_xticks(x, cols)
+    ax.set_ylabel("J&F (%)")
+    ax.set_title("Ours vs published (ours drawn only where complete)", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return fig
 
 
@@ -209,7 +261,8 @@ def plot_per_frame(results: Results, tables: Tables, video: str, variant: str) -
 
 
 def make_all_plots(results: Results, tables: Tables, out_dir: Path, *, strength: str | None = None,
-                   frame_video: str | None = None, frame_variant: str | None = None) -> dict[str, dict[str, Path]]:
+                   frame_video: str | None = None, frame_variant: str | None = None,
+                   comparison: pd.DataFrame | None = None) -> dict[str, dict[str, Path]]:
     """Every plot the data allows; returns {plot name: {"png": path, "svg": path}}."""
     made: dict[str, dict[str, Path]] = {}
 
@@ -219,6 +272,7 @@ def make_all_plots(results: Results, tables: Tables, out_dir: Path, *, strength:
 
     keep("jf_vs_strength", plot_strength(tables))
     keep("heatmap", plot_heatmap(tables))
+    keep("paper_comparison", plot_paper_comparison(comparison))
     strengths = [s for s in tables.corruptions]
     chosen = strength if strength in strengths else ("med" if "med" in strengths else (strengths[0] if strengths else None))
     for method in sorted(tables.ttt_pairs):

@@ -1,4 +1,4 @@
-"""Read a harness results tree (layout: :mod:`harness.results`) into pandas tables, from files only.
+"""Read a harness results tree (the files harness.run and harness.score write) into pandas tables, from files only.
 
 The leaderboard must run on a laptop from results produced elsewhere, so this module reads JSON
 files and never imports ``models`` or ``torch`` (only the harness's plain-Python file helpers in
@@ -14,6 +14,7 @@ tables and plots show them x100.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,9 @@ CORRUPTIONS: tuple[str, ...] = (
     "gaussian_noise", "contrast", "brightness", "saturate", "glass_blur", "defocus_blur", "pixelate",
     "cartoon", "motion_blur", "crf_compression", "style1", "style2", "style3", "style4",
 )
+
+#: the corruptions that need no style-transfer weights (a build without them has exactly these 10).
+WEIGHT_FREE_CORRUPTIONS: tuple[str, ...] = tuple(c for c in CORRUPTIONS if not c.startswith("style"))
 
 _SEED_FILE = re.compile(r"^seed(-?\d+)\.json$")
 
@@ -149,14 +153,29 @@ def read_unit(path: Path, method: str, variant: str, video: str, seed: int) -> t
             try:
                 obj_rows.append({
                     "method": method, "variant": variant, "video": video, "seed": seed,
-                    "object_id": int(obj["id"]), "J": float(obj["J"]), "F": float(obj["F"]),
-                    "JF": _num(obj.get("JF", (float(obj["J"]) + float(obj["F"])) / 2)),
+                    "object_id": int(obj["id"]), "J": _num(obj["J"]), "F": _num(obj["F"]),
+                    "JF": _num(obj["JF"]) if "JF" in obj else (_num(obj["J"]) + _num(obj["F"])) / 2,
                     "J_recall": _num(obj.get("J_recall")), "J_decay": _num(obj.get("J_decay")),
                     "F_recall": _num(obj.get("F_recall")), "F_decay": _num(obj.get("F_decay")),
                 })
             except (KeyError, TypeError, ValueError) as exc:
                 raise ResultsError(f"{path}: malformed object entry {obj!r} ({exc})") from exc
+        bad = _non_finite(row, obj_rows)
+        if bad:  # a NaN score must not shrink the average to the other objects: the unit failed
+            row.update(status="failed", error=f"non-finite score in an 'ok' unit: {bad}",
+                       J=float("nan"), F=float("nan"), JF=float("nan"))
+            obj_rows = []
     return row, obj_rows
+
+
+def _non_finite(row: dict, obj_rows: list[dict]) -> str:
+    """'object 2: J=NaN, F=NaN' for the first non-finite score of a unit, '' when every score is finite."""
+    for o in obj_rows:
+        bad = [f"{k}={o[k]}" for k in ("J", "F", "JF") if not math.isfinite(o[k])]
+        if bad:
+            return f"object {o['object_id']}: " + ", ".join(bad).replace("nan", "NaN")
+    bad = [f"{k}={row[k]}" for k in ("J", "F", "JF") if not math.isfinite(row[k])]
+    return ("unit " + ", ".join(bad).replace("nan", "NaN")) if bad else ""
 
 
 def _unit_location(rel: Path) -> tuple[str, str, int] | None:

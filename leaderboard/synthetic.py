@@ -1,4 +1,4 @@
-"""Write a synthetic results tree in the harness format (:mod:`harness.results`), for tests and demos.
+"""Write a synthetic results tree in the layout ``harness.run`` writes, for tests and demos.
 
 Real results take GPU hours; the leaderboard's tables, plots and report can be exercised (and
 shown in the README) on made-up numbers with the same layout. Every run.json written here says
@@ -15,8 +15,14 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from davis_c.cli import prog
 from harness.results import UNIT_SCHEMA, write_json_atomic
 from leaderboard.results import CORRUPTIONS, STRENGTHS
+
+__all__ = ["DEFAULT_VIDEOS", "PAPER_NAMES", "unit_record", "make_synthetic_results", "main"]
+
+#: the paper's row names of the shipped presets (as in harness/methods/*.yaml), so the demo shows ours vs paper.
+PAPER_NAMES = {"stcn": "STCN", "stcn+mcc": "STCN+tt-MCC", "xmem": "XMem", "xmem+mcc": "XMem+tt-MCC"}
 
 DEFAULT_VIDEOS: dict[str, int] = {"blackswan": 1, "dog": 1, "judo": 2, "india": 3, "pigs": 3, "soapbox": 3}
 _STRENGTH_DROP = {"low": 0.12, "med": 0.2, "high": 0.3}
@@ -25,7 +31,7 @@ _STRENGTH_DROP = {"low": 0.12, "med": 0.2, "high": 0.3}
 def unit_record(method: str, variant: str, video: str, seed: int, per_frame_j: np.ndarray,
                 per_frame_f: np.ndarray, *, random_init: bool = False, status: str = "ok",
                 error: str | None = None) -> dict[str, Any]:
-    """A contract-7 unit dict from per-frame J and F arrays of shape (objects, frames)."""
+    """A ``davis-c-unit/1`` record (as ``harness.run`` writes) from per-frame J and F arrays (objects, frames)."""
     strength, corruption = (None, None) if variant == "clean" else variant.split("/")
     objects = []
     for k, (j, f) in enumerate(zip(per_frame_j, per_frame_f), start=1):
@@ -63,7 +69,7 @@ def make_synthetic_results(
     """Write a deterministic synthetic results tree under ``out`` and return it.
 
     ``methods`` maps a method name to ``{"seeds": [...], "random_init": bool, "quality": float,
-    "ttt_gain": float}``; ``failed`` / ``missing`` list (method, variant, video, seed) units to write
+    "ttt_gain": float, "paper_name": str | None}`` (``paper_name`` defaults to :data:`PAPER_NAMES`); ``failed`` / ``missing`` list (method, variant, video, seed) units to write
     as failed or to leave out. ``videos`` maps a video to its number of objects.
     """
     out = Path(out)
@@ -85,13 +91,15 @@ def make_synthetic_results(
         base = method.split("+", 1)[0]
         cfg = {"description": "SYNTHETIC demo method (made-up numbers)", "model": base, "checkpoint": f"{base}.pth",
                "load": {}, "segment": {}, "ttt": (method.split("+", 1)[1] if "+" in method else None),
-               "random_init_scale": 1.0}
+               "random_init_scale": 1.0, "paper_name": spec.get("paper_name", PAPER_NAMES.get(method)),
+               "published": spec.get("published", [])}
         write_json_atomic(out / method / "run.json", {
             "method": method, "config": cfg, "toolkit_version": "synthetic",
             "checkpoint": None if spec.get("random_init") else f"saves/{base}.pth",
             "checkpoint_sha256": None if spec.get("random_init") else f"{mi:02d}" + "ab" * 31,
             "random_init": bool(spec.get("random_init", False)), "device": "synthetic",
-            "seeds": list(spec["seeds"]), "created": "2026-01-01T00:00:00+00:00", "synthetic": True,
+            "seeds": list(spec["seeds"]), "variants": variants, "videos": list(videos),
+            "created": "2026-01-01T00:00:00+00:00", "synthetic": True,
         })
         for var in variants:
             if var == "clean":
@@ -120,10 +128,14 @@ def make_synthetic_results(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m leaderboard.synthetic",
-        description="Write a synthetic results tree (made-up numbers, contract-7 layout) to try the leaderboard "
-                    "without running any model: python -m leaderboard.synthetic --out demo_results/ && "
-                    "python -m leaderboard.build --results demo_results/ --out demo_leaderboard/")
+        prog=prog("leaderboard.synthetic", "leaderboard-synthetic"),
+        description="Write a results tree of SYNTHETIC, made-up numbers (the layout harness.run writes: "
+                    "<method>/run.json and <method>/<variant>/<video>/seed<N>.json; every run.json says "
+                    "\"synthetic\": true and the report shows a banner) to try the leaderboard without running "
+                    "any model.",
+        epilog="example:\n  leaderboard-synthetic --out demo_results/\n"
+               "  leaderboard-build --results demo_results/ --out demo_leaderboard/   # open demo_leaderboard/index.html",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, type=Path, help="folder to write the results tree into")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the made-up numbers (default 0)")
     parser.add_argument("--frames", type=int, default=20, help="evaluated frames per video (default 20)")

@@ -8,26 +8,45 @@ Conventions (the paper's and the official evaluator's):
 * A cell is computed only when **every expected video** has an ``ok`` unit for **every expected
   seed**; otherwise it is NaN with ``status`` ``incomplete`` (or ``missing`` when nothing exists).
   Nothing is ever averaged over fewer videos without saying so.
-* Expected videos: the union of the videos found anywhere in the tree (or the list the caller
-  passes). Expected seeds of a method: its ``run.json`` ``seeds`` plus any seed found on disk.
+* Expected units of a method: the variants and videos its ``run.json`` planned (plus any found on
+  disk); for a run that does not record them, the union of those found anywhere in the tree (or the
+  lists the caller passes). A unit with a non-finite score is a failed unit. Expected seeds of a
+  method: its ``run.json`` ``seeds`` plus any seed found on disk.
 * Across seeds: mean and population standard deviation (ddof=0, numpy's default), reported only
   when there are several seeds.
-* Strength averages ("low", "med", "high", "avg") need all 14 DAVIS-C corruptions complete;
-  otherwise they are NaN and an explicitly labelled partial mean over the complete corruptions is
-  given in ``<col>_partial`` with the count in ``<col>_n``.
+* Strength averages ("low", "med", "high") need all 14 DAVIS-C corruptions complete, "avg" (the
+  paper's Table 1: mean of clean, low, med, high) and "DAVIS-C" (Table 3: mean over the 42 corrupted
+  variants) need all their variants; otherwise they are NaN and an explicitly labelled partial mean
+  over the complete variants is given in ``<col>_partial`` with the count in ``<col>_n``. The ``*_10``
+  columns do the same over the 10 weight-free corruptions (no style1-4).
 * TTT gain per video: J&F(method+ttt) - J&F(method), each averaged over its own seeds.
 """
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from leaderboard.results import CORRUPTIONS, STRENGTHS, Results, parse_variant, variant_sort_key
+from leaderboard.robustness import build_costs, build_relative_gain, build_robustness
+from leaderboard.results import (CORRUPTIONS, STRENGTHS, WEIGHT_FREE_CORRUPTIONS, Results, parse_variant,
+                                 variant_sort_key)
 
-SUMMARY_COLUMNS = ("clean", *STRENGTHS, "avg")
+#: the paper's columns: Table 1 right (clean, low, med, high, avg) and Table 3 (DAVIS-C).
+SUMMARY_COLUMNS = ("clean", *STRENGTHS, "avg", "DAVIS-C")
+#: the same over the 10 weight-free corruptions (a build without the style weights has only these).
+WEIGHT_FREE_COLUMNS = tuple(f"{c}_10" for c in (*STRENGTHS, "avg", "DAVIS-C"))
+ALL_SUMMARY_COLUMNS = SUMMARY_COLUMNS + WEIGHT_FREE_COLUMNS
+#: how each summary column is named in the report (the header says which paper column it is).
+COLUMN_TITLES: dict[str, str] = {
+    "clean": "clean", "low": "low", "med": "med", "high": "high",
+    "avg": "avg (Table 1: mean of clean, low, med, high)",
+    "DAVIS-C": "DAVIS-C (Table 3: mean of the 42 corrupted variants)",
+    "low_10": "low, 10 weight-free", "med_10": "med, 10 weight-free", "high_10": "high, 10 weight-free",
+    "avg_10": "avg, 10 weight-free", "DAVIS-C_10": "DAVIS-C, 10 weight-free (30 variants)",
+}
 
 
 @dataclass
@@ -48,6 +67,9 @@ class Tables:
     ttt_pairs: dict[str, str]     # ttt method -> its base method
     random_init_methods: list[str]
     problems: list[str] = field(default_factory=list)
+    robustness: pd.DataFrame = field(default_factory=pd.DataFrame)     # per method: mCP, rP (leaderboard.robustness)
+    relative_gain: pd.DataFrame = field(default_factory=pd.DataFrame)  # per (ttt method, variant)
+    costs: pd.DataFrame = field(default_factory=pd.DataFrame)          # per method: seconds and memory per video
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -107,12 +129,36 @@ def random_init_methods(results: Results) -> list[str]:
 
 # ----------------------------------------------------------------------------- tables
 
+def planned_units(results: Results, method: str) -> tuple[list[str] | None, list[str] | None]:
+    """(variants, videos) a method's ``run.json`` says were planned (``harness.run`` and
+    ``harness.score`` record them), or None where the run does not say (an older tree)."""
+    run = results.runs.get(method, {})
+    out = []
+    for key in ("variants", "videos"):
+        value = run.get(key)
+        out.append([str(v) for v in value] if isinstance(value, list) and value else None)
+    return out[0], out[1]
+
+
 def build_grid(results: Results, videos: list[str] | None = None, variants: list[str] | None = None) -> pd.DataFrame:
-    """Every expected (method, variant, video, seed) with status ok / failed / missing."""
-    videos = sorted(set(results.units.video)) if videos is None else list(videos)
-    variants = _sorted_variants(results.units.variant) if variants is None else list(variants)
+    """Every expected (method, variant, video, seed) with status ok / failed / missing.
+
+    Expected units of a method are those its ``run.json`` planned (variants and videos), plus any found
+    on disk; a run that does not record its plan expects every variant and video found anywhere in the
+    tree. ``videos`` / ``variants`` given by the caller replace the plan for every method.
+    """
+    all_videos = sorted(set(results.units.video))
+    all_variants = _sorted_variants(results.units.variant)
     seeds = expected_seeds(results)
-    rows = [(m, v, vid, s) for m in results.methods for v in variants for vid in videos for s in seeds[m]]
+    rows = []
+    for m in results.methods:
+        plan_variants, plan_videos = planned_units(results, m)
+        own = results.units[results.units.method == m]
+        m_videos = list(videos) if videos is not None else (
+            sorted(set(plan_videos) | set(own.video)) if plan_videos else all_videos)
+        m_variants = list(variants) if variants is not None else (
+            _sorted_variants(set(plan_variants) | set(own.variant)) if plan_variants else all_variants)
+        rows += [(m, v, vid, s) for v in m_variants for vid in m_videos for s in seeds[m]]
     grid = pd.DataFrame(rows, columns=["method", "variant", "video", "seed"])
     units = results.units.drop(columns=["strength", "corruption"])
     grid = grid.merge(units, on=["method", "variant", "video", "seed"], how="left")
@@ -191,39 +237,83 @@ def build_leaderboard(seed_scores: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values(["method", "_k"]).drop(columns="_k").reset_index(drop=True)
 
 
-def build_summary(seed_scores: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
-    """Methods x {clean, low, med, high, avg over the 14 corruptions} (the paper's Table 1, right).
+def _strength_variants(strength: str, corruptions: Sequence[str]) -> list[str]:
+    return [f"{strength}/{c}" for c in corruptions]
 
-    A strength column is the mean over the 14 corruptions of the official J&F, computed per seed,
-    then mean ± std across seeds; it is NaN unless all 14 are complete for all seeds.
+
+#: summary column -> (corruption set, variants it averages); "avg" is derived (see build_summary).
+def _column_variants(col: str) -> list[str]:
+    base, _, suffix = col.partition("_")
+    corr = WEIGHT_FREE_CORRUPTIONS if suffix == "10" else CORRUPTIONS
+    if base == "clean":
+        return ["clean"]
+    if base == "DAVIS-C":
+        return [v for s in STRENGTHS for v in _strength_variants(s, corr)]
+    if base == "avg":
+        return ["clean"] + [v for s in STRENGTHS for v in _strength_variants(s, corr)]
+    return _strength_variants(base, corr)
+
+
+def _aggregate(ss: pd.DataFrame, wanted: list[str]) -> dict[str, Any]:
+    """Mean over ``wanted`` variants of the official J&F, per seed; NaN unless all are complete."""
+    sub = ss[ss.variant.isin(wanted)]
+    done = [v for v, g in sub.groupby("variant") if g["complete"].all()]
+    per_variant = sub[sub.variant.isin(done)].groupby("variant")["JF"].mean()
+    out = {"n": len(done), "of": len(wanted), "partial": float(per_variant.mean()) if done else np.nan,
+           "per_seed": None}
+    if len(done) == len(wanted):
+        out["per_seed"] = sub.groupby("seed")["JF"].mean()  # complete: every seed has every variant
+    return out
+
+
+def build_summary(seed_scores: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
+    """Methods x the paper's aggregate columns (values are fractions).
+
+    * ``clean``; ``low``/``med``/``high``: mean over the 14 corruptions at that strength (Table 1 right);
+    * ``avg``: mean of the four columns clean, low, med and high (the paper's Table 1 / Table 2 ``avg``);
+    * ``DAVIS-C``: mean over the 42 corrupted variants, clean excluded (the paper's Table 3 ``DAVIS-C``,
+      the *mean corruption performance*);
+    * ``*_10``: the same over the 10 weight-free corruptions (no style1-4), complete on a build made
+      without the style-transfer weights.
+
+    Each is computed per seed and then averaged (± population std across seeds); it is NaN unless every
+    variant it needs is complete for every seed, and ``<col>_partial`` (over the complete variants,
+    labelled partial everywhere it is shown) with ``<col>_n`` / ``<col>_of`` (variants) say how far it got.
     """
     rows = []
     for method in methods:
         ss = seed_scores[seed_scores.method == method]
         row: dict[str, Any] = {"method": method}
-        for col in SUMMARY_COLUMNS:
-            if col == "clean":
-                wanted = ["clean"]
-            elif col == "avg":
-                wanted = [f"{s}/{c}" for s in STRENGTHS for c in CORRUPTIONS]
-            else:
-                wanted = [f"{col}/{c}" for c in CORRUPTIONS]
-            sub = ss[ss.variant.isin(wanted)]
-            done = [v for v, g in sub.groupby("variant") if g["complete"].all()]
-            per_variant = sub[sub.variant.isin(done)].groupby("variant")["JF"].mean()
-            row[f"{col}_n"] = len(done)
-            row[f"{col}_of"] = len(wanted)
-            row[f"{col}_partial"] = float(per_variant.mean()) if done else np.nan
-            if len(done) == len(wanted):
-                per_seed = sub.groupby("seed")["JF"].mean()  # complete: every seed has every variant
-                row[col] = float(per_seed.mean())
-                row[f"{col}_std"] = _std(per_seed)
-            else:
-                row[col] = np.nan
-                row[f"{col}_std"] = np.nan
+        for suffix in ("", "_10"):
+            parts: dict[str, dict[str, Any]] = {}
+            for base in ("clean", *STRENGTHS, "DAVIS-C"):
+                col = base + (suffix if base != "clean" else "")
+                parts[base] = _aggregate(ss, _column_variants(col))
+            # avg = mean of the four columns (per seed), not of the variants
+            comps = [parts[b] for b in ("clean", *STRENGTHS)]
+            avg: dict[str, Any] = {"n": sum(c["n"] for c in comps), "of": sum(c["of"] for c in comps),
+                                   "per_seed": None}
+            vals = [c["per_seed"].mean() if c["per_seed"] is not None else c["partial"] for c in comps]
+            vals = [v for v in vals if np.isfinite(v)]
+            avg["partial"] = float(np.mean(vals)) if vals else np.nan
+            if all(c["per_seed"] is not None for c in comps):
+                avg["per_seed"] = pd.concat([c["per_seed"] for c in comps], axis=1).mean(axis=1)
+            parts["avg"] = avg
+            for base in ("clean", *STRENGTHS, "avg", "DAVIS-C"):
+                if base == "clean" and suffix:
+                    continue
+                col = base + (suffix if base != "clean" else "")
+                agg = parts[base]
+                row[f"{col}_n"], row[f"{col}_of"], row[f"{col}_partial"] = agg["n"], agg["of"], agg["partial"]
+                if agg["per_seed"] is not None:
+                    row[col] = float(agg["per_seed"].mean())
+                    row[f"{col}_std"] = _std(agg["per_seed"])
+                else:
+                    row[col] = np.nan
+                    row[f"{col}_std"] = np.nan
         rows.append(row)
-    order = ["method"] + [f"{c}{x}" for c in SUMMARY_COLUMNS for x in ("", "_std")]
-    order += [f"{c}{x}" for c in SUMMARY_COLUMNS for x in ("_n", "_of", "_partial")]
+    order = ["method"] + [f"{c}{x}" for c in ALL_SUMMARY_COLUMNS for x in ("", "_std")]
+    order += [f"{c}{x}" for c in ALL_SUMMARY_COLUMNS for x in ("_n", "_of", "_partial")]
     return pd.DataFrame(rows, columns=order)
 
 
@@ -344,9 +434,11 @@ def build_tables(results: Results, videos: list[str] | None = None) -> Tables:
         lb = lb.merge(cost.reset_index(), on=["method", "variant"], how="left")
     per_video = build_per_video(grid, pairs)
     missing = grid[grid.status != "ok"][["method", "variant", "video", "seed", "status", "error", "path"]]
+    summary = build_summary(seed_scores, results.methods)
     return Tables(
-        grid=grid, seed_scores=seed_scores, leaderboard=lb,
-        summary=build_summary(seed_scores, results.methods),
+        grid=grid, seed_scores=seed_scores, leaderboard=lb, summary=summary,
+        robustness=build_robustness(summary), relative_gain=build_relative_gain(lb, pairs),
+        costs=build_costs(grid),
         corruptions=build_corruption_tables(lb), per_video=per_video,
         ttt_gain=build_ttt_gain(per_video, pairs), missing=missing.reset_index(drop=True),
         runs=build_runs(results, seeds, flagged),
@@ -367,10 +459,10 @@ def pct(value: float, std: float = float("nan"), missing: str = "—") -> str:
     return text
 
 
-def summary_display(summary: pd.DataFrame) -> pd.DataFrame:
+def summary_display(summary: pd.DataFrame, columns: Sequence[str] = ALL_SUMMARY_COLUMNS) -> pd.DataFrame:
     """The summary as strings; an incomplete cell says so and shows its partial mean labelled."""
     out = pd.DataFrame({"method": summary["method"]})
-    for col in SUMMARY_COLUMNS:
+    for col in columns:
         cells = []
         for _, r in summary.iterrows():
             if np.isfinite(r[col]):
@@ -378,9 +470,9 @@ def summary_display(summary: pd.DataFrame) -> pd.DataFrame:
             elif r[f"{col}_n"] == 0:
                 cells.append("missing")
             else:
-                cells.append(f"incomplete ({r[f'{col}_n']}/{r[f'{col}_of']}: {pct(r[f'{col}_partial'])})")
-        label = "avg over the 14 corruptions" if col == "avg" else col
-        out[label] = cells
+                cells.append(f"incomplete ({r[f'{col}_n']}/{r[f'{col}_of']} variants, partial mean "
+                             f"{pct(r[f'{col}_partial'])})")
+        out[COLUMN_TITLES.get(col, col)] = cells
     return out
 
 
@@ -399,14 +491,24 @@ def leaderboard_display(lb: pd.DataFrame, random_init: Iterable[str] = ()) -> pd
     return pd.DataFrame(rows)
 
 
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*[]|"})
+
+
+def md_escape(text: Any) -> str:
+    """Text safe inside Markdown: HTML is escaped (``<img ...>`` shows as text, as in index.html), Markdown
+    syntax characters and table pipes are backslash-escaped, newlines become spaces."""
+    return html.escape(str(text), quote=False).translate(_MD_SPECIAL).replace("\n", " ").replace("\r", " ")
+
+
 def markdown_table(df: pd.DataFrame, index: bool = False) -> str:
-    """A GitHub Markdown table (no extra dependency); floats are shown as x100 percentages."""
+    """A GitHub Markdown table (no extra dependency); floats are shown as x100 percentages; every cell
+    and header is escaped with :func:`md_escape`."""
     frame = df.reset_index() if index else df
     def cell(v: Any) -> str:
         if isinstance(v, float):
             return pct(v)
-        return str(v).replace("|", "\\|").replace("\n", " ")
-    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+        return md_escape(v)
+    header = "| " + " | ".join(md_escape(c) for c in frame.columns) + " |"
     sep = "|" + "|".join("---" for _ in frame.columns) + "|"
     body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([header, sep, *body])

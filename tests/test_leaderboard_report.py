@@ -111,7 +111,7 @@ def test_html_is_self_contained_with_tables_images_and_warnings(built):
     page = _Page()
     page.feed(text)
     assert page.tables >= 8
-    assert len(page.images) == 5
+    assert len(page.images) == 6  # 5 figures + ours vs published
     for src in page.images:
         assert src.startswith("data:image/png;base64,")
         Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))).verify()
@@ -121,11 +121,14 @@ def test_html_is_self_contained_with_tables_images_and_warnings(built):
     missing = page.under("missing")
     assert "judo (seed 0)" in missing and "dog (seed 1)" in missing and "synthetic failure" in missing
     paper = page.under("paper")
-    assert "NOT measured" in paper and "Missing reference numbers" in paper and "HODOR" in paper
+    assert "NOT measured" in paper and "Missing reference numbers" not in paper and "HODOR" in paper
+    vs = page.under("vs-paper")
+    assert "STCN+tt-MCC" in vs and "85.3" in vs and "Not compared (random-init" in vs and "XMem " not in vs
     # measured tables never contain the reference methods' rows
     assert "HODOR" not in page.under("leaderboard") and "HODOR" not in page.under("summary")
     assert "synthetic" in page.under("synthetic-notice").lower()
-    for section in ("summary", "leaderboard", "corruptions", "ttt", "plots", "runs", "per-video"):
+    for section in ("summary", "vs-paper", "robustness", "leaderboard", "corruptions", "ttt", "plots", "runs",
+                    "per-video"):
         assert section in page.ids, section
     assert "stcn+mcc" in page.under("ttt") and "incomplete" in page.under("summary")
 
@@ -189,14 +192,14 @@ def test_report_renders_in_headless_chromium(built, tmp_path):
 
     page = _Page()
     page.feed(dom)
-    assert page.tables >= 8 and len(page.images) == 5
+    assert page.tables >= 8 and len(page.images) == 6
     assert "RANDOM-INIT" in page.under("random-init-warning") and "xmem" in page.under("random-init-warning")
     match = re.search(r'data-probe="([^"]*)"', dom)
     assert match, "the probe script did not run"
     seen = json.loads(html.unescape(match.group(1)))
     assert seen["height"] <= height, f"page is {seen['height']} px tall: enlarge the window"
     assert len(seen["tables"]) >= 8 and min(seen["tables"]) >= 2  # a header row and at least one row each
-    assert len(seen["images"]) == 5
+    assert len(seen["images"]) == 6
     for im in seen["images"]:
         assert im["complete"] and im["w"] > 200 and im["h"] > 100, im  # decoded, not a broken-image icon
         assert im["box"][2] > 100 and im["box"][3] > 50, im  # laid out at a visible size
