@@ -5,3 +5,17 @@ Modules: ``results`` (read a results tree into DataFrames), ``tables`` (aggregat
 numbers and ours next to them), ``robustness`` (mCP, relative performance, relative TTT gain, cost), ``synthetic`` (a made-up results tree for demos and tests), ``build`` (the CLI). None of them
 imports ``models`` or ``torch``.
 """
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = ["load_results", "build_tables", "build"]
+
+_HOME = {"load_results": "leaderboard.results", "build_tables": "leaderboard.tables", "build": "leaderboard.build"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOME:
+        return getattr(importlib.import_module(_HOME[name]), name)
+    raise AttributeError(f"module 'leaderboard' has no attribute {name!r}")

@@ -6,14 +6,27 @@ from pathlib import Path
 
 import pytest
 
-from harness.methods import MethodError, available_methods, load_method
+from harness.methods import REFERENCE_KEYS, MethodError, available_methods, load_method
 
 SNAPSHOT = json.loads((Path(__file__).parent / "data" / "method_presets_resolved.json").read_text())
 
 
 @pytest.mark.parametrize("name", sorted(SNAPSHOT))
 def test_preset_resolves_to_the_settings_it_had(name):
-    assert load_method(name)[1] == SNAPSHOT[name]
+    """Every run setting is as before; only the report metadata (paper_name, published) is new."""
+    resolved = load_method(name)[1]
+    assert {k: v for k, v in resolved.items() if k not in REFERENCE_KEYS} == SNAPSHOT[name]
+
+
+def test_children_name_their_own_paper_row():
+    """A TTT preset inherits its base's settings but never its paper row (STCN+tt-MCC is not STCN)."""
+    assert load_method("stcn")[1]["paper_name"] == "STCN"
+    assert load_method("stcn+mcc")[1]["paper_name"] == "STCN+tt-MCC"
+    assert load_method("stcn+ent")[1]["paper_name"] is None
+    for name in available_methods():
+        cfg = load_method(name)[1]
+        if cfg["ttt"] is not None:
+            assert cfg["paper_name"] in (None,) or "tt-" in cfg["paper_name"], name
 
 
 def test_every_shipped_preset_resolves():
@@ -25,7 +38,7 @@ def test_every_shipped_preset_resolves():
 def test_ttt_presets_inherit_their_base():
     assert (Path(__file__).parents[1] / "harness" / "methods" / "stcn+mcc.yaml").read_text().startswith("base: stcn")
     base, mcc = load_method("stcn")[1], load_method("stcn+mcc")[1]
-    assert {k for k in base if base[k] != mcc[k]} == {"description", "ttt"}
+    assert {k for k in base if base[k] != mcc[k]} == {"description", "ttt", "paper_name"}
 
 
 def _write(folder, name, text):
