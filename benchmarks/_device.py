@@ -29,6 +29,7 @@ import argparse
 import contextlib
 import json
 import multiprocessing as mp
+import queue as queue_mod
 import subprocess
 import sys
 import tempfile
@@ -237,11 +238,18 @@ def throughput(spec: UnitSpec, workers: int) -> float:
     procs = [ctx.Process(target=_worker, args=(spec, barrier, queue)) for _ in range(workers)]
     for p in procs:
         p.start()
-    spans = [queue.get() for _ in range(workers)]
+    spans: list = []
+    while len(spans) < workers:  # a worker that dies must not leave the others waiting at the barrier
+        try:
+            spans.append(queue.get(timeout=5))
+        except queue_mod.Empty:
+            if any(p.exitcode not in (None, 0) for p in procs):
+                for p in procs:
+                    p.terminate()
+                raise RuntimeError(f"a {workers}-worker throughput process failed "
+                                   f"(exit codes {[p.exitcode for p in procs]})") from None
     for p in procs:
         p.join()
-        if p.exitcode:
-            raise RuntimeError(f"a {workers}-worker throughput process failed (exit {p.exitcode})")
     wall = max(e for _, e in spans) - min(s for s, _ in spans)
     return workers / wall * 3600
 
