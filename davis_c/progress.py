@@ -51,8 +51,7 @@ class Progress:
         self.total = int(total)
         self.done = 0
         self.clock = clock
-        self.start: float | None = None  # time of the bar's creation
-        self.start = clock()
+        self.start = clock()  # the ETA's time origin: the bar's creation
         self.updates = 0
         self._lock = threading.Lock()
         self.bar = tqdm(total=self.total, desc=desc, unit=unit, disable=not enabled, smoothing=0,

@@ -14,8 +14,11 @@ killed build leaves nothing outside its output.
 frame threads and lookahead threads, x265: the worker pool and the frame threads) from the machine's core
 count, and a thread count changes the encoded bits (x264's frame threading limits motion vectors, x265's
 frame parallelism changes rate control).  Every step here therefore passes them explicitly
-(:data:`THREAD_SETTINGS`): ``-threads 1`` on each decoder and encoder, x265 ``pools=1:frame-threads=1``,
-so a machine's core count, its load or ``--workers`` cannot change a byte.  What the bytes still depend
+(:data:`THREAD_SETTINGS`): ``-threads 1`` on each decoder and encoder, x265 ``pools=none:frame-threads=1``
+(no worker-thread pool at all: everything runs in the encoding thread), so a machine's core count, its
+load or ``--workers`` cannot change a byte.  (``pools=1``, a pool of one thread, was not enough: in a
+--workers 2 build x265 produced the bytes of the pool-less encoder for one video and those of the pooled
+one for the others, so it decides at run time whether to use the pool.)  What the bytes still depend
 on: the ffmpeg build (libavcodec/libavformat, the libx264 and libx265 versions and their build options) and
 the CRF/quality/frame-rate settings above.  So ``ffmpeg_identity()`` (the version line and the SHA-256 of
 the binary) is part of the crf shards' build key: a resumed build never mixes ffmpeg builds, and an ffmpeg
@@ -54,7 +57,7 @@ FPS = 24
 #: bits of x264/x265 depend on their thread counts, which ffmpeg would otherwise take from the core count
 THREAD_SETTINGS = {"input": {"threads": 1},
                    "x264": {"threads": 1},
-                   "x265": {"threads": 1, "x265-params": "pools=1:frame-threads=1"},
+                   "x265": {"threads": 1, "x265-params": "pools=none:frame-threads=1"},
                    "mjpeg": {"threads": 1}}
 
 
