@@ -2,8 +2,9 @@
 
 Modules: ``results`` (read a results tree into DataFrames), ``tables`` (aggregation rules and tables),
 ``plots`` (the paper's figures), ``report`` (self-contained index.html), ``paper`` (published reference
-numbers and ours next to them), ``robustness`` (mCP, relative performance, relative TTT gain, cost), ``synthetic`` (a made-up results tree for demos and tests), ``build`` (the CLI). None of them
-imports ``models`` or ``torch``.
+numbers and ours next to them), ``robustness`` (mCP, relative performance, relative TTT gain, cost),
+``synthetic`` (a made-up results tree for demos and tests), ``build`` (the CLI). None of them imports
+``models`` or ``torch``.
 """
 from __future__ import annotations
 

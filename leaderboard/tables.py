@@ -415,6 +415,8 @@ def build_runs(results: Results, seeds: dict[str, list[int]], flagged: list[str]
             "device": run.get("device", ""),
             "seeds": " ".join(str(s) for s in seeds.get(method, [])),
             "created": run.get("created", ""),
+            "imported_from": ((run.get("imported") or {}).get("source") or "unknown tool")
+            if isinstance(run.get("imported"), dict) else "",
         })
     return pd.DataFrame(rows)
 

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -109,6 +110,9 @@ def test_imported_method_shows_next_to_ours_in_the_leaderboard(run_tree, tiny_da
     written = build(out, tmp_path / "lb")
     page = written["index.html"].read_text()
     assert "other eval.py, commit abc" in page and "imported-notice" in page
+    runs = pd.read_csv(written["runs.csv"]).set_index("method")
+    assert runs.loc["other-tool", "imported_from"] == "other eval.py, commit abc"
+    assert pd.isna(runs.loc["plugin_model", "imported_from"])
 
 
 @pytest.mark.parametrize("defect", ["rgb", "size", "label", "missing"])
