@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 __all__ = ["METHODS_DIR", "MethodError", "available_methods", "load_method", "parse_set", "apply_set",
-           "merge", "DEFAULTS"]
+           "merge", "DEFAULTS", "METADATA_KEYS"]
 
 METHODS_DIR = Path(__file__).resolve().parent / "methods"
 
@@ -35,11 +35,11 @@ DEFAULTS: dict[str, Any] = {
     "ttt_params": {},
     "resolution": 480,
     "random_init_scale": 1.0,
-    # report metadata (not used to run anything): the method's name in the DAVIS-C paper's tables
-    # (null when the paper has no such row) and its published numbers with their sources
-    "paper_name": None,
-    "published": [],
 }
+#: Optional report metadata a preset may carry (nothing runs on them; kept out of DEFAULTS so presets
+#: without them resolve exactly as before): the method's name in the DAVIS-C paper's tables (null when
+#: the paper has no such row) and ``published: [{benchmark, JF, source}, ...]``.
+METADATA_KEYS = ("paper_name", "published")
 _SCI_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 # Keys whose values are free-form keyword dicts (their sub-keys are not checked here).
 _DICT_KEYS = ("load", "segment", "ttt_params")
@@ -103,7 +103,7 @@ def _resolve_shorthand(config: Mapping[str, Any], parts: list[str], item: str) -
     is an implementation detail of the preset, so a bare name that is not a top-level setting is
     looked up in ``load`` and ``segment`` (it must be found in exactly one of them).
     """
-    if len(parts) != 1 or parts[0] in DEFAULTS:
+    if len(parts) != 1 or parts[0] in DEFAULTS or parts[0] in METADATA_KEYS:
         return parts
     homes = [section for section in ("load", "segment")
              if isinstance(config.get(section), Mapping) and parts[0] in config[section]]
@@ -133,7 +133,7 @@ def apply_set(config: Mapping[str, Any], items: Iterable[str]) -> dict[str, Any]
 
 
 def _validate(config: dict[str, Any], origin: str) -> dict[str, Any]:
-    unknown = sorted(set(config) - set(DEFAULTS))
+    unknown = sorted(set(config) - set(DEFAULTS) - set(METADATA_KEYS))
     if unknown:
         raise MethodError(f"{origin}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(DEFAULTS)}")
     resolved = merge(DEFAULTS, config)

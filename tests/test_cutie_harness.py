@@ -63,5 +63,5 @@ def test_published_numbers_metadata():
     for entry in published:
         assert set(entry) == {"benchmark", "JF", "source"} and 0 < entry["JF"] < 100 and "CVPR 2024" in entry["source"]
     assert next(p["JF"] for p in published if p["benchmark"] == "DAVIS-2017 val") == 87.9
-    for method in ("cutie+mcc", "cutie+ent", "cutie+ae"):
-        assert load_method(method)[1]["published"] == []
+    for method in ("cutie+mcc", "cutie+ent", "cutie+ae", "xmem"):
+        assert "published" not in load_method(method)[1]   # optional: other presets resolve as before
