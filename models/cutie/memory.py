@@ -195,7 +195,9 @@ class MemoryManager:
                     lt.update_usage(usage[:lt.size])
             else:
                 work.update_usage(usage)
-        return readout.view(1, objects, cv, h, w)
+        # contiguous (channels first) as the official dense product: a transposed view would make every
+        # following convolution run channels-last (measured 2x slower per frame at 480x864)
+        return readout.contiguous().view(1, objects, cv, h, w)
 
     # ---------------------------------------------------------------- writing
     def add(self, key, shrinkage, selection, value, summaries, objects) -> None:
