@@ -170,8 +170,8 @@ def test_whole_noobj_golden(golden, main_golden):
 # ---------------------------------------------------------------------------------------- contract
 @pytest.fixture(scope="module")
 def small():
-    """Golden-init Hiera-T run at a 256x256 input (the same code; only for fast contract tests)."""
-    return golden_init_v2(load_model("sam2.1_hiera_t", device="cpu", image_size=256))
+    """Golden-init Hiera-T run at a 128x128 input (the same code; only for fast contract tests)."""
+    return golden_init_v2(load_model("sam2.1_hiera_t", device="cpu", image_size=128))
 
 
 def _video(t=5, h=40, w=72, seed=0):
@@ -195,7 +195,7 @@ def test_segment_output_contract(small):
 def test_objects_are_independent_and_may_start_later(small):
     frames, a, b = _video()
     size = a.shape
-    img = lambda i: preprocess(frames[i], size=256)  # noqa: E731
+    img = lambda i: preprocess(frames[i], size=128)  # noqa: E731
     with torch.no_grad():
         both = torch.stack([lg for _, lg in track(small, 5, img, [(0, a == 1), (2, b == 4)], size)])
         alone_a = torch.stack([lg for _, lg in track(small, 5, img, [(0, a == 1)], size)])
