@@ -41,13 +41,18 @@ def _run(g, model: SAM2, n_frames: int):
     return torch.stack(logits), rec
 
 
-def _bf16_close(ours: torch.Tensor, ref: np.ndarray, max_fraction: float = 1e-3) -> None:
+def _bf16_close(ours: torch.Tensor, ref: np.ndarray, max_fraction: float = 2e-3) -> None:
     """Stored memories are bfloat16 in both runs: values may differ by one bf16 step where the float32
-    value lay within rounding of a bf16 boundary; anything else is a real difference."""
+    value lay within rounding of a bf16 boundary (plus the float32 tolerance of intermediates, which
+    matters for values near zero); anything else is a real difference.  With float32
+    agreement of about 4e-6 relative before rounding, about 2 * 4e-6 / 2^-8 = 2e-3 of the values can
+    round differently (measured on the main golden's frame 0: 1.07e-3, 70 of 65536 values)."""
     ref_t = torch.from_numpy(np.asarray(ref, np.float32))
-    diff = (ours.float() - ref_t).abs()
-    ulp = ref_t.abs().clamp(min=2.0 ** -126) * 2.0 ** -7  # one bf16 step (8 significant bits) or less
-    assert (diff <= ulp).all(), float((diff - ulp).max())
+    ours = ours.float()
+    diff = (ours - ref_t).abs()
+    step = torch.maximum(ref_t.abs(), ours.abs()) * 2.0 ** -7  # >= one bf16 step (8 significant bits)
+    slack = REL * float(ref_t.abs().max())  # the README's float32 tolerance for intermediates
+    assert (diff <= step + slack).all(), float((diff - step - slack).max())
     assert (diff > 0).float().mean() <= max_fraction
 
 
