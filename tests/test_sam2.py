@@ -126,7 +126,7 @@ def _check_frame0_intermediates(g, model):
 
 
 def test_first_two_frames_match_official(main_golden):
-    """The one golden test of the default (fast) suite: about 15 s on an idle 2-core machine, since
+    """The one golden test of the default (fast) suite: about 20 s on an idle 2-core machine, since
     SAM 2 always runs at 1024x1024; the whole clips are in the slow tests below."""
     g, model = main_golden, _golden_model(2.0)
     _check_frame0_intermediates(g, model)
