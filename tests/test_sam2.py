@@ -41,13 +41,18 @@ def _run(g, model: SAM2, n_frames: int):
     return torch.stack(logits), rec
 
 
-def _bf16_close(ours: torch.Tensor, ref: np.ndarray, max_fraction: float = 1e-3) -> None:
+def _bf16_close(ours: torch.Tensor, ref: np.ndarray, max_fraction: float = 2e-3) -> None:
     """Stored memories are bfloat16 in both runs: values may differ by one bf16 step where the float32
-    value lay within rounding of a bf16 boundary; anything else is a real difference."""
+    value lay within rounding of a bf16 boundary (plus the float32 tolerance of intermediates, which
+    matters for values near zero); anything else is a real difference.  With float32
+    agreement of about 4e-6 relative before rounding, about 2 * 4e-6 / 2^-8 = 2e-3 of the values can
+    round differently (measured on the main golden's frame 0: 1.07e-3, 70 of 65536 values)."""
     ref_t = torch.from_numpy(np.asarray(ref, np.float32))
-    diff = (ours.float() - ref_t).abs()
-    ulp = ref_t.abs().clamp(min=2.0 ** -126) * 2.0 ** -7  # one bf16 step (8 significant bits) or less
-    assert (diff <= ulp).all(), float((diff - ulp).max())
+    ours = ours.float()
+    diff = (ours - ref_t).abs()
+    step = torch.maximum(ref_t.abs(), ours.abs()) * 2.0 ** -7  # >= one bf16 step (8 significant bits)
+    slack = REL * float(ref_t.abs().max())  # the README's float32 tolerance for intermediates
+    assert (diff <= step + slack).all(), float((diff - step - slack).max())
     assert (diff > 0).float().mean() <= max_fraction
 
 
@@ -121,7 +126,7 @@ def _check_frame0_intermediates(g, model):
 
 
 def test_first_two_frames_match_official(main_golden):
-    """The one golden test of the default (fast) suite: about 15 s on an idle 2-core machine, since
+    """The one golden test of the default (fast) suite: about 20 s on an idle 2-core machine, since
     SAM 2 always runs at 1024x1024; the whole clips are in the slow tests below."""
     g, model = main_golden, _golden_model(2.0)
     _check_frame0_intermediates(g, model)
@@ -170,8 +175,8 @@ def test_whole_noobj_golden(golden, main_golden):
 # ---------------------------------------------------------------------------------------- contract
 @pytest.fixture(scope="module")
 def small():
-    """Golden-init Hiera-T run at a 256x256 input (the same code; only for fast contract tests)."""
-    return golden_init_v2(load_model("sam2.1_hiera_t", device="cpu", image_size=256))
+    """Golden-init Hiera-T run at a 128x128 input (the same code; only for fast contract tests)."""
+    return golden_init_v2(load_model("sam2.1_hiera_t", device="cpu", image_size=128))
 
 
 def _video(t=5, h=40, w=72, seed=0):
@@ -195,7 +200,7 @@ def test_segment_output_contract(small):
 def test_objects_are_independent_and_may_start_later(small):
     frames, a, b = _video()
     size = a.shape
-    img = lambda i: preprocess(frames[i], size=256)  # noqa: E731
+    img = lambda i: preprocess(frames[i], size=128)  # noqa: E731
     with torch.no_grad():
         both = torch.stack([lg for _, lg in track(small, 5, img, [(0, a == 1), (2, b == 4)], size)])
         alone_a = torch.stack([lg for _, lg in track(small, 5, img, [(0, a == 1)], size)])

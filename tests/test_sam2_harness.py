@@ -1,7 +1,7 @@
 """SAM 2.1 end to end: davis_c.build -> harness.run (sam2.1-t and sam2.1-t+mcc with golden-init-v2
 weights, --random-init) -> leaderboard.build.
 
-The fast test runs the network at a 256x256 input (``--set load.image_size=256``, the same code) on a
+The fast test runs the network at a 128x128 input (``--set load.image_size=128``, the same code) on a
 tiny DAVIS-C; the slow one runs the real 1024x1024 model on a 12-frame 240x432 video of the sample
 build (a few CPU minutes)."""
 from __future__ import annotations
@@ -55,7 +55,7 @@ def _run_both(h5: Path, out: Path, *extra: str) -> None:
 
 def test_sam2_and_tt_mcc_small_input_end_to_end(tmp_path):
     h5 = _build(tmp_path, videos=1, frames=4, height=48, width=80, seed=2)
-    _run_both(h5, tmp_path / "results", "--set", "load.image_size=256")
+    _run_both(h5, tmp_path / "results", "--set", "load.image_size=128")
 
 
 @pytest.mark.slow

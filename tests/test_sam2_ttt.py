@@ -2,7 +2,7 @@
 
 No reference exists, so we test what can be tested: which parameters train (and that gradients reach
 exactly those), that the loss decreases on the golden video, that the original model is untouched,
-and seeded reproducibility.  The network runs at a 256x256 input here (same code as 1024) for speed.
+and seeded reproducibility.  The network runs at a 128x128 input here (same code as 1024) for speed.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from models.sam2.ttt import freeze_groups
 
 @pytest.fixture(scope="module")
 def vos():
-    return golden_init_v2(load_model("sam2.1_hiera_t", device="cpu", image_size=256))
+    return golden_init_v2(load_model("sam2.1_hiera_t", device="cpu", image_size=128))
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +115,7 @@ def test_adapt_leaves_the_original_untouched_and_is_seeded(vos, video):
 
 def test_mcc_adapt_samples_depend_on_the_seed(vos, video):
     frames, first = video
+    frames = frames[:5]
     kw = dict(iterations=2, rounds=1, lr=1e-5, frozen="net,uln")
     a = ttt.adapt(vos, frames, first, "mcc", seed=1, **kw)
     b = ttt.adapt(vos, frames, first, "mcc", seed=1, **kw)
@@ -123,4 +124,4 @@ def test_mcc_adapt_samples_depend_on_the_seed(vos, video):
     assert c.ttt_log["samples"] != a.ttt_log["samples"]
     assert a.ttt_log["pseudo_label_passes"] == 1
     probs = a.segment(frames, first)
-    assert probs.shape == (3, 8, 120, 216)
+    assert probs.shape == (3, 5, 120, 216)
