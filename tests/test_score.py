@@ -37,7 +37,7 @@ def run_tree(tiny_davis_sample, tmp_path_factory) -> Path:
         davis_c = _contrast_tree(base / "DAVIS-C", tiny_davis_sample, VARIANT)
         out = base / "results"
         for data in (tiny_davis_sample, davis_c):
-            args = ["--config", str(REPO / "examples" / "plugin_model.yaml"), "--data", str(data),
+            args = ["--config", str(REPO / "examples" / "plugin_model.yaml"), "--allow-plugin", "--data", str(data),
                     "--annotations", str(tiny_davis_sample), "--out", str(out), "--save-masks", "--no-progress"]
             assert run_main(args) == 0
     finally:
