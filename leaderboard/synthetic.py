@@ -88,9 +88,9 @@ def make_synthetic_results(
     difficulty = {(v, var): rng.uniform(-0.08, 0.08) for v in videos for var in variants}
     corruption_hardness = {c: rng.uniform(0.3, 1.3) for c in corruptions}
     for mi, (method, spec) in enumerate(methods.items()):
-        base = method.split("+", 1)[0]
+        base = method.rsplit("+", 1)[0]
         cfg = {"description": "SYNTHETIC demo method (made-up numbers)", "model": base, "checkpoint": f"{base}.pth",
-               "load": {}, "segment": {}, "ttt": (method.split("+", 1)[1] if "+" in method else None),
+               "load": {}, "segment": {}, "ttt": (method.rsplit("+", 1)[1] if "+" in method else None),
                "random_init_scale": 1.0, "paper_name": spec.get("paper_name", PAPER_NAMES.get(method)),
                "published": spec.get("published", [])}
         write_json_atomic(out / method / "run.json", {

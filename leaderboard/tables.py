@@ -99,13 +99,13 @@ def expected_seeds(results: Results) -> dict[str, list[int]]:
 def ttt_pairs(results: Results) -> dict[str, str]:
     """Map each test-time-training method to its no-TTT base method.
 
-    ``stcn+mcc`` pairs with ``stcn`` by name; otherwise a method whose ``run.json`` config has a
+    ``stcn+mcc`` pairs with ``stcn`` by name (``sam2.1-b++mcc`` with ``sam2.1-b+``: the last ``+``); otherwise a method whose ``run.json`` config has a
     ``ttt`` preset pairs with a method of the same ``model`` and no ``ttt``.
     """
     methods = results.methods
     pairs: dict[str, str] = {}
     for method in methods:
-        base = method.split("+", 1)[0]
+        base = method.rsplit("+", 1)[0]
         if "+" in method and base in methods:
             pairs[method] = base
             continue
