@@ -5,17 +5,19 @@ Every model returned by :func:`load_model` offers
 sorted label order), so the harness, test-time training and the leaderboard treat them alike.
 
 Model families register a loader here by dotted path; the import happens only when a family is
-asked for, so ``import models`` stays cheap (torch is imported on first use, not here).
+asked for, so ``import models`` loads no model family (it does import torch, for ``golden_init``).
 
 Module map: ``checkpoint`` (safe strict loading), ``golden_init`` (the reproducible weights recipe of the
 goldens), ``inputs`` (validation of frames and given masks), ``resnet`` / ``cbam`` (shared building
 blocks), ``ttt`` (test-time training: losses, sampler, adaptation loop, presets), and one package per
-family: ``stcn``, ``xmem``, ``labelprop``.
+family: ``stcn``, ``xmem``, ``cutie``, ``sam2``, ``labelprop``.
 """
 from __future__ import annotations
 
 import importlib
 from typing import Any
+
+from models.golden_init import golden_init
 
 __all__ = ["load_model", "available_models", "golden_init", "MODEL_LOADERS"]
 
@@ -34,14 +36,6 @@ MODEL_LOADERS: dict[str, str] = {
     "sam2_hiera_b+": "models.sam2:load_sam2_hiera_b_plus",
     "sam2_hiera_l": "models.sam2:load_sam2_hiera_l",
 }
-
-
-def __getattr__(name: str) -> Any:
-    if name == "golden_init":
-        from models.golden_init import golden_init
-
-        return golden_init
-    raise AttributeError(f"module 'models' has no attribute {name!r}")
 
 
 def available_models() -> list[str]:
