@@ -191,6 +191,8 @@ def _validate(config: dict[str, Any], origin: str) -> dict[str, Any]:
     res = config.get("resolution", DEFAULTS["resolution"])
     if res is not None and (isinstance(res, bool) or not isinstance(res, int) or res <= 0):
         raise MethodError(f"{origin}: 'resolution' must be a positive shorter-side length or null, got {res!r}")
+    # report metadata is checked as written (the schema would turn ``paper_name: 3`` into "3")
+    check_reference_fields(config.get("paper_name"), config.get("published"), origin)
     try:
         schema = OmegaConf.structured(MethodConfig)
         resolved = OmegaConf.to_container(OmegaConf.merge(schema, OmegaConf.create(config)), throw_on_missing=True)

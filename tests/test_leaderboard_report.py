@@ -173,7 +173,7 @@ def test_report_renders_in_headless_chromium(built, tmp_path):
     screenshot, and the red random-init warning is visible at the top."""
     exe = _chromium()
     _, out = built
-    width, height = 1280, 6000  # tall enough to hold the whole report (asserted below)
+    width, height = 1280, 16000  # tall enough to hold the whole report (12.6k px measured; asserted below)
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              "--hide-scrollbars", f"--window-size={width},{height}"]

@@ -171,11 +171,11 @@ def test_sigterm_of_harness_run_is_handled_like_ctrl_c_with_status_143(tmp_path)
 
     # SIGTERM arrives while the run is being planned (a scheduler cancelling the job)
     code = ("import os, signal, sys, time\n"
-            "import harness.run as r\n"
+            "import harness.run as r, harness.runner as planner\n"
             "def plan(*a, **k):\n"
             "    os.kill(os.getpid(), signal.SIGTERM)\n"
             "    time.sleep(5)\n"
-            "r.plan_run = plan\n"
+            "planner.plan_run = plan  # harness.run imports it inside main(), after parsing\n"
             "sys.exit(r.main(['--method', 'labelprop', '--no-progress']))\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 143, proc.stderr

@@ -303,9 +303,11 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
-def test_sigterm_and_kill_of_the_parent_end_the_workers(tiny_davis_sample, tmp_path, sig):
+def test_sigterm_and_kill_of_the_parent_end_the_workers(davis_sample, tmp_path, sig):
     out = tmp_path / "davis_c.h5"
-    cmd = [sys.executable, "-m", "davis_c.build", "--root", str(tiny_davis_sample), "--out", str(out), "--quiet",
+    # the default sample (3 x 12 frames at 240x432), not the tiny one: on an idle machine the tiny build
+    # finished before the loop below could see its workers
+    cmd = [sys.executable, "-m", "davis_c.build", "--root", str(davis_sample), "--out", str(out), "--quiet",
            "--workers", "2", "--corruptions", "glass_blur", "crf_compression"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     shards = tmp_path / "davis_c_shards"
