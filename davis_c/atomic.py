@@ -6,17 +6,23 @@ the final file mode, optionally fsynced, then renamed over the target with ``os.
 POSIX within one file system).  A crash or an error at any point leaves the old file (or none) and no
 half-written one; the temporary file is removed on error.  Temporary names start with ``.<name>`` and
 contain :data:`TEMP_MARK`, so :func:`remove_stale_temps` can clean what a ``kill -9`` left behind.
+
+Writers that need a file *name* rather than a file object (h5py, a folder of many files) use
+:func:`atomic_path` / :func:`atomic_dir`, or create their own temporary name and finish with
+:func:`publish` (the HDF5 shard writer, whose ``*.partial`` files span many calls); all three end in the
+same mode setting, optional fsync and ``os.replace``.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
 __all__ = ["FILE_MODE", "DIR_MODE", "TEMP_MARK", "atomic_write", "write_bytes_atomic", "write_text_atomic",
-           "remove_stale_temps"]
+           "atomic_path", "atomic_dir", "publish", "remove_stale_temps"]
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -85,6 +91,65 @@ def write_text_atomic(path: str | os.PathLike, text: str, *, file_mode: int = FI
     return Path(path)
 
 
+def publish(tmp: str | os.PathLike, path: str | os.PathLike, *, file_mode: int | None = FILE_MODE,
+            dir_mode: int = DIR_MODE, fsync: bool = False) -> Path:
+    """Move the finished temporary file or folder ``tmp`` into place as ``path``.
+
+    A file gets ``file_mode`` (None keeps its mode) and, with ``fsync``, is flushed to disk first; a folder
+    gets ``dir_mode`` and replaces an existing folder of that name (removed first: a folder cannot be
+    renamed over a non-empty one).  Then ``os.replace``.
+    """
+    tmp, path = Path(tmp), Path(path)
+    if tmp.is_dir():
+        os.chmod(tmp, dir_mode)
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+    else:
+        if file_mode is not None:
+            os.chmod(tmp, file_mode)
+        if fsync:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    os.replace(tmp, path)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, file_mode: int = FILE_MODE, fsync: bool = False,
+                suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary file name next to ``path`` for a writer that takes a name (``h5py.File``); it is
+    published as ``path`` when the block exits cleanly and removed on error."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{TEMP_MARK}", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        publish(tmp, path, file_mode=file_mode, fsync=fsync)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike, *, dir_mode: int = DIR_MODE) -> Iterator[Path]:
+    """Yield a temporary folder next to ``path``; when the block exits cleanly it replaces ``path`` (so the
+    folder is always complete), on error it is removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}{TEMP_MARK}", dir=path.parent))
+    try:
+        yield tmp
+        publish(tmp, path, dir_mode=dir_mode)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def remove_stale_temps(folder: str | os.PathLike, recursive: bool = True) -> int:
     """Delete temporary files left by an interrupted :func:`atomic_write` under ``folder``; returns the count."""
     folder = Path(folder)
@@ -92,9 +157,11 @@ def remove_stale_temps(folder: str | os.PathLike, recursive: bool = True) -> int
         return 0
     pattern = f"**/.*{TEMP_MARK}*" if recursive else f".*{TEMP_MARK}*"
     n = 0
-    for p in folder.glob(pattern):
-        if p.is_file():
-            with contextlib.suppress(OSError):
+    for p in sorted(folder.glob(pattern), reverse=True):
+        with contextlib.suppress(OSError):
+            if p.is_dir() and not p.is_symlink():   # an atomic_dir that was killed
+                shutil.rmtree(p)
+            else:
                 p.unlink()
-                n += 1
+            n += 1
     return n

@@ -18,7 +18,6 @@ import colorsys
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -27,6 +26,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from davis_c.atomic import atomic_dir
 from davis_c.cli import cli_main, prog
 from davis_c.masks import write_mask
 
@@ -346,9 +346,7 @@ def make_sample(out: str | os.PathLike, *, videos: int = 3, frames: int = 12, he
                 raise FileExistsError(f"{out}: folder is not empty and holds no sample with these parameters "
                                       "(use overwrite=True / --force to replace it)")
             shutil.rmtree(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:   # the sample appears complete or not at all
         names = [f"synth-{i:03d}" for i in range(videos)]
         if layout != "davis2017":
             _write_layout(tmp, layout, names, frames, height, width, seed)
@@ -365,12 +363,6 @@ def make_sample(out: str | os.PathLike, *, videos: int = 3, frames: int = 12, he
             sets.mkdir(parents=True)
             (sets / "val.txt").write_text("".join(n + "\n" for n in names))
         (tmp / MARKER).write_text(json.dumps(params))
-        if out.exists():
-            out.rmdir()  # empty by now
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

@@ -39,6 +39,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import h5py
 import numpy as np
 
+from davis_c.atomic import publish
 from davis_c.codec import decode_image, encode_image
 from davis_c.corruptions import STRENGTHS
 from davis_c.davis import Video
@@ -179,7 +180,7 @@ class ShardWriter:
                 self._f.attrs[k] = _attr(self._attrs[k])
             self._f.attrs["complete"] = True
             self._f.close()
-            os.replace(self.tmp, self.final)
+            publish(self.tmp, self.final)
         except BaseException as exc:  # the caller may no longer hold this writer: remove the partial here
             self.abort()
             if isinstance(exc, OSError):
@@ -221,7 +222,7 @@ def write_index(index: str | os.PathLike, attrs: Mapping[str, Any],
                     grp[corruption] = h5py.ExternalLink(target, "/")
             for k in sorted(attrs):
                 f.attrs[k] = _attr(attrs[k])
-        os.replace(tmp, index)
+        publish(tmp, index)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)

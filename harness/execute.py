@@ -13,9 +13,7 @@ import importlib
 import os
 import random
 import resource
-import shutil
 import sys
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass
@@ -25,13 +23,14 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from davis_c.atomic import atomic_dir
 from davis_c.cli import is_output_full, with_path
 from davis_c.progress import progress_kwargs
 from harness.data import Source, open_source, split_variant
 from harness.identity import data_id, data_identity
 from harness.methods import merge
 from harness.resolution import model_size, probs_to_labels, resize_frames, resize_mask
-from harness.results import DIR_MODE, FILE_MODE, TEMP_MARK, UNIT_SCHEMA, remove_stale_temps, write_json_atomic
+from harness.results import UNIT_SCHEMA, remove_stale_temps, write_json_atomic
 from harness.units import Unit
 
 __all__ = ["RunSetup", "SetupError", "find_checkpoint", "build_model", "resolve_ttt", "UnitRunner",
@@ -344,21 +343,10 @@ class UnitRunner:
         folder is always complete."""
         from davis_c.masks import write_mask
 
-        final = unit.mask_dir(self.setup.out)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}{TEMP_MARK}"))
-        try:
-            os.chmod(tmp, DIR_MODE)
+        with atomic_dir(unit.mask_dir(self.setup.out)) as tmp:
             for t, (name, lab) in enumerate(zip(frame_names, labels)):
-                if frames is not None and t not in frames:
-                    continue
-                os.chmod(write_mask(tmp / f"{name}.png", lab), FILE_MODE)  # write_mask's temp file is 0600
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+                if frames is None or t in frames:
+                    write_mask(tmp / f"{name}.png", lab)
 
 
 # Process-pool plumbing: one UnitRunner per worker process, built by the initializer.

@@ -15,16 +15,16 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from davis_c.atomic import DIR_MODE, FILE_MODE, TEMP_MARK, publish
+
 __all__ = ["UNIT_SCHEMA", "RunMismatch", "unit_path", "mask_dir", "write_json_atomic", "read_json",
            "read_unit", "unit_status", "remove_stale_temps", "write_run_json", "read_run_json",
-           "iter_unit_files", "read_units", "masks_for_evaluation", "TEMP_MARK"]
+           "iter_unit_files", "read_units", "masks_for_evaluation", "TEMP_MARK", "FILE_MODE", "DIR_MODE"]
 
 UNIT_SCHEMA = "davis-c-unit/1"
-TEMP_MARK = ".tmp-"
 #: run.json fields that must agree before new units are added next to old ones.
 IDENTITY_KEYS = ("config", "random_init", "checkpoint_sha256")
 #: run.json lists a rerun extends: what the runs of this method planned (the leaderboard's expected units).
@@ -39,15 +39,6 @@ def _identity(value: Any, key: str) -> Any:
     return value
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-#: mkstemp/mkdtemp create private (0600/0700) entries; results are meant to be shared like normal files.
-FILE_MODE = 0o666 & ~_umask()
-DIR_MODE = 0o777 & ~_umask()
 
 
 class RunMismatch(ValueError):
@@ -152,7 +143,7 @@ def write_run_json(out: str | os.PathLike, method: str, info: dict) -> dict:
         except FileExistsError:
             old = read_run_json(out, method)
         except OSError:  # a file system without hard links
-            os.replace(tmp, path)
+            publish(tmp, path)
             return info
         finally:
             tmp.unlink(missing_ok=True)

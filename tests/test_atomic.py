@@ -34,3 +34,34 @@ def test_remove_stale_temps(tmp_path):
     keep.write_text("y")
     assert remove_stale_temps(tmp_path) == 1
     assert not stale.exists() and keep.exists()
+
+
+def test_atomic_dir_replaces_a_folder_whole_or_not_at_all(tmp_path):
+    from davis_c.atomic import atomic_dir
+
+    target = tmp_path / "masks"
+    with atomic_dir(target) as tmp:
+        (tmp / "a.png").write_bytes(b"1")
+    with pytest.raises(RuntimeError):
+        with atomic_dir(target) as tmp:
+            (tmp / "b.png").write_bytes(b"2")
+            raise RuntimeError("killed half-way")
+    assert sorted(p.name for p in target.iterdir()) == ["a.png"]      # the old complete folder survives
+    with atomic_dir(target) as tmp:
+        (tmp / "c.png").write_bytes(b"3")
+    assert sorted(p.name for p in target.iterdir()) == ["c.png"]      # replaced as a whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["masks"]    # no temporary folder left
+
+
+def test_atomic_path_for_writers_that_take_a_name(tmp_path):
+    from davis_c.atomic import atomic_path
+
+    target = tmp_path / "index.h5"
+    with atomic_path(target) as tmp:
+        assert tmp.parent == tmp_path and tmp != target
+        tmp.write_bytes(b"h5")
+    assert target.read_bytes() == b"h5" and stat.S_IMODE(target.stat().st_mode) == FILE_MODE
+    with pytest.raises(OSError):
+        with atomic_path(target) as tmp:
+            raise OSError(28, "No space left on device")
+    assert target.read_bytes() == b"h5" and sorted(p.name for p in tmp_path.iterdir()) == ["index.h5"]
