@@ -7,10 +7,9 @@ POSIX within one file system).  A crash or an error at any point leaves the old 
 half-written one; the temporary file is removed on error.  Temporary names start with ``.<name>`` and
 contain :data:`TEMP_MARK`, so :func:`remove_stale_temps` can clean what a ``kill -9`` left behind.
 
-Writers that need a file *name* rather than a file object (h5py, a folder of many files) use
-:func:`atomic_path` / :func:`atomic_dir`, or create their own temporary name and finish with
-:func:`publish` (the HDF5 shard writer, whose ``*.partial`` files span many calls); all three end in the
-same mode setting, optional fsync and ``os.replace``.
+A folder of many files is written with :func:`atomic_dir`; a writer that needs a file *name* (h5py: the
+shard writer, whose ``*.partial`` files span many calls, and the index) makes its own temporary name and
+finishes with :func:`publish`; both end in the same mode setting, optional fsync and ``os.replace``.
 """
 from __future__ import annotations
 
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import IO, Iterator
 
 __all__ = ["FILE_MODE", "DIR_MODE", "TEMP_MARK", "atomic_write", "write_bytes_atomic", "write_text_atomic",
-           "atomic_path", "atomic_dir", "publish", "remove_stale_temps"]
+           "atomic_dir", "publish", "remove_stale_temps"]
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -115,24 +114,6 @@ def publish(tmp: str | os.PathLike, path: str | os.PathLike, *, file_mode: int |
                 os.close(fd)
     os.replace(tmp, path)
     return path
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, *, file_mode: int = FILE_MODE, fsync: bool = False,
-                suffix: str = ".tmp") -> Iterator[Path]:
-    """Yield a temporary file name next to ``path`` for a writer that takes a name (``h5py.File``); it is
-    published as ``path`` when the block exits cleanly and removed on error."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{TEMP_MARK}", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        publish(tmp, path, file_mode=file_mode, fsync=fsync)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 @contextlib.contextmanager

@@ -52,16 +52,3 @@ def test_atomic_dir_replaces_a_folder_whole_or_not_at_all(tmp_path):
     assert sorted(p.name for p in target.iterdir()) == ["c.png"]      # replaced as a whole
     assert sorted(p.name for p in tmp_path.iterdir()) == ["masks"]    # no temporary folder left
 
-
-def test_atomic_path_for_writers_that_take_a_name(tmp_path):
-    from davis_c.atomic import atomic_path
-
-    target = tmp_path / "index.h5"
-    with atomic_path(target) as tmp:
-        assert tmp.parent == tmp_path and tmp != target
-        tmp.write_bytes(b"h5")
-    assert target.read_bytes() == b"h5" and stat.S_IMODE(target.stat().st_mode) == FILE_MODE
-    with pytest.raises(OSError):
-        with atomic_path(target) as tmp:
-            raise OSError(28, "No space left on device")
-    assert target.read_bytes() == b"h5" and sorted(p.name for p in tmp_path.iterdir()) == ["index.h5"]
