@@ -1,5 +1,4 @@
 """davis_c.atomic: the one atomic writer: complete file or the old one, right mode, no temporaries left."""
-import os
 import stat
 
 import pytest
