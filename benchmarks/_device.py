@@ -167,7 +167,7 @@ def _segment(spec: UnitSpec, vos, frames: np.ndarray, first: np.ndarray) -> np.n
 
 def run_unit(spec: UnitSpec, vos=None, video=None, score: bool = True) -> dict:
     """Adapt (TTT) + segment one synthetic video as a harness unit does; seconds, peak memory, J&F."""
-    from harness.execute import _peak_mb, _reset_peak, score_video, seed_everything
+    from harness.executor import _peak_mb, _reset_peak, score_video, seed_everything
     from models import ttt
 
     frames, gt = video if video is not None else synthetic_davis_video(spec.frames, spec.height, spec.width,

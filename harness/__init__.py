@@ -7,11 +7,14 @@ The public face (imported lazily, so ``import harness`` and ``--help`` stay fast
     from harness import RunRequest, plan_run, execute, summary_table, load_method   # running methods
     from harness import score_predictions                         # scoring another tool's masks
 
-Module map: ``metrics`` (exact J&F), ``evaluate`` (official-format evaluator CLI), ``methods`` (method
-presets), ``runner`` (planning a run and executing its units), ``execute`` (one unit: adapt, segment,
-score, write), ``units`` (the unit list, shards), ``data`` (data sources: DAVIS folder, DAVIS-C store or
-folders), ``results`` (unit records and run.json on disk), ``resolution`` (model input size), ``run``
-(the ``python -m harness.run`` CLI).
+Module map: ``metrics`` (exact J&F), ``evaluate`` (the official-format evaluator and its CLI), ``methods``
+(method presets), ``planner`` (a run's plan: units, checks, run.json; executing the units), ``executor`` (one
+unit: adapt, segment, score, write), ``units`` (the unit list and shards), ``data`` (data sources),
+``identity`` (what a unit was computed on), ``options`` (checking settings against the model), ``results``
+(unit records and run.json on disk), ``resolution`` (model input size), ``score`` (scoring another tool's
+masks), ``protocols`` / ``submission`` (other benchmarks' scoring rules and server archives), ``devices``,
+``slurm`` and ``estimate`` (scaling out), ``cli`` (the ``python -m harness.run`` command line; ``run`` only
+starts it).
 """
 from __future__ import annotations
 
@@ -26,10 +29,10 @@ _HOME = {
     "f_measure": "harness.metrics",
     "evaluate_video": "harness.metrics",
     "evaluate_results": "harness.evaluate",
-    "RunRequest": "harness.runner",
-    "plan_run": "harness.runner",
-    "execute": "harness.runner",
-    "summary_table": "harness.runner",
+    "RunRequest": "harness.planner",
+    "plan_run": "harness.planner",
+    "execute": "harness.planner",
+    "summary_table": "harness.planner",
     "load_method": "harness.methods",
     "score_predictions": "harness.score",
 }

@@ -144,7 +144,7 @@ def init_assigned_worker(setup, slots: Sequence[WorkerSlot], counter, init: Call
     """Process-pool initializer: take a slot, put it into the run setup, then run ``init(setup)``.
 
     ``setup`` is the run's ``RunSetup`` (its ``device`` and ``threads`` are replaced by the slot's);
-    ``init`` defaults to ``harness.execute.init_worker``.  Returns the slot taken.
+    ``init`` defaults to ``harness.executor.init_worker``.  Returns the slot taken.
     """
     import torch
 
@@ -152,6 +152,6 @@ def init_assigned_worker(setup, slots: Sequence[WorkerSlot], counter, init: Call
     if slot.device.startswith("cuda"):
         torch.cuda.set_device(slot.device)  # kernels and caches of this worker live on its own GPU
     if init is None:
-        from harness.execute import init_worker as init
+        from harness.executor import init_worker as init
     init(replace(setup, device=slot.device, threads=slot.threads))
     return slot

@@ -154,7 +154,7 @@ def planned_units(req) -> tuple[list, Any]:
     """This run's unit list (shard applied) without building the model; returns (units, source spec text)."""
     from harness.data import open_source, select_variants, select_videos
     from harness.methods import load_method
-    from harness.runner import default_data
+    from harness.planner import default_data
     from harness.units import make_units, shard_units
 
     method, _config = load_method(req.method, config_file=req.config_file, overrides=req.overrides)
@@ -189,7 +189,7 @@ def format_estimate(est: Estimate, tasks: int | None = None) -> str:
 def main_estimate(args: argparse.Namespace, log: Callable[[str], None] = print) -> int:
     """``harness.run --estimate``: print the estimate of the planned run; returns 0."""
     from harness.results import read_run_json, read_unit
-    from harness.runner import RunRequest
+    from harness.planner import RunRequest
     from harness.units import parse_shard
 
     req = RunRequest(method=args.method, config_file=args.config, overrides=args.overrides, data=args.data,

@@ -82,7 +82,7 @@ def score(video: Video, labels: np.ndarray, *, protocol: str, scored_locally: bo
     names = list(video.frame_names)
     meta = _meta(video, protocol, SCORING_LOCAL, split)
     if protocol == "davis2017":
-        from harness.execute import score_video
+        from harness.executor import score_video
 
         return {**meta, **score_video(video.masks, labels, video.name, names)}
     t = len(video)

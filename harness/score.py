@@ -178,7 +178,7 @@ def _base(job: _Job) -> dict:
 def score_unit(job: _Job) -> dict:
     """Score one unit with ``harness.evaluate.evaluate_sequence`` and write its record (ok or failed)."""
     from harness.evaluate import evaluate_sequence
-    from harness.execute import unit_scores
+    from harness.executor import unit_scores
     from harness.metrics import EvaluationError
 
     path = unit_path(job.out, job.method, job.variant, job.video, job.seed)

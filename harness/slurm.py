@@ -38,7 +38,7 @@ def _record_task_device(out, method: str, checked: str, device: str | None) -> N
 
 def submit_run(args: argparse.Namespace, argv: Sequence[str], log: Callable[[str], None] | None = None) -> int:
     """``harness.run --slurm ...``: check the run here, then submit ``--tasks`` shards as one array."""
-    from harness.runner import RunRequest, plan_run, summary_table
+    from harness.planner import RunRequest, plan_run, summary_table
     from harness.units import parse_shard
 
     log = log or (lambda msg: print(msg, file=sys.stderr))

@@ -40,7 +40,7 @@ def test_help_usage_line_names_the_console_script(module, script, monkeypatch, c
 
 
 def test_harness_run_help_imports_neither_torch_nor_numba():
-    code = ("import sys\nfrom harness.run import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+    code = ("import sys\nfrom harness.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
             "print('HEAVY', sorted(m for m in ('torch', 'numba', 'cv2') if m in sys.modules))")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert "usage:" in res.stdout and "HEAVY []" in res.stdout, res.stdout + res.stderr

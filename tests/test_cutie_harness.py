@@ -12,7 +12,7 @@ import torch
 from davis_c import build
 from davis_c.sample import make_sample
 from harness.methods import load_method
-from harness.run import main as run_main
+from harness.cli import main as run_main
 from leaderboard.build import main as build_main
 
 FAST = ("--random-init", "--set", "resolution=null", "--no-progress", "--seeds", "1")

@@ -11,7 +11,7 @@ from PIL import Image
 from davis_c.sample import make_sample
 from harness.data import DatasetSource, open_source
 from harness.results import read_unit
-from harness.run import main as run_main
+from harness.cli import main as run_main
 from harness.submission import SubmissionError, main as submission_main, write_submission
 
 KW = dict(videos=2, frames=8, height=48, width=80, seed=0)

@@ -22,7 +22,7 @@ from harness import methods
 from harness.data import DataError, open_source, select_variants, select_videos, split_variant
 from harness.resolution import model_size, probs_to_labels, resize_mask
 from harness.results import (FILE_MODE, RunMismatch, read_unit, remove_stale_temps, write_json_atomic, write_run_json)
-from harness.run import main
+from harness.cli import main
 from harness.units import Unit, make_units, parse_shard, pending_units, shard_units
 
 

@@ -20,7 +20,7 @@ from davis_c import build
 from davis_c.sample import make_sample
 from harness.evaluate import main as evaluate_main
 from harness.results import masks_for_evaluation
-from harness.run import main
+from harness.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = ("--random-init", "--set", "resolution=null", "--no-progress")

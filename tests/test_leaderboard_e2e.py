@@ -121,7 +121,7 @@ def _check_leaderboard(results: Path, out: Path, base_method: str, ttt_method: s
 
 
 def test_leaderboard_from_harness_run_with_stand_in_models(tiny_davis_sample, tmp_path):
-    from harness.run import main as run_main
+    from harness.cli import main as run_main
 
     tree = _contrast_tree(tmp_path / "DAVIS-C", tiny_davis_sample)
     out = tmp_path / "results"
@@ -137,7 +137,7 @@ def test_leaderboard_from_harness_run_with_stand_in_models(tiny_davis_sample, tm
 
 @pytest.mark.slow
 def test_leaderboard_from_harness_run_with_stcn_and_tt_mcc(tiny_davis_sample, tmp_path):
-    from harness.run import main as run_main
+    from harness.cli import main as run_main
 
     tree = _contrast_tree(tmp_path / "DAVIS-C", tiny_davis_sample)
     out = tmp_path / "results"

@@ -127,7 +127,7 @@ def test_harness_unit_shows_the_models_frame_bar(monkeypatch):
     import numpy as np
 
     import models.ttt as ttt
-    from harness.execute import RunSetup, UnitRunner
+    from harness.executor import RunSetup, UnitRunner
 
     class Model:
         def __init__(self):

@@ -97,7 +97,7 @@ def test_private_split_is_not_scored():
 
 
 def test_davis2017_is_the_harness_scorer():
-    from harness.execute import score_video
+    from harness.executor import score_video
 
     gt = np.zeros((4, 20, 20), np.uint8)
     gt[:, 2:10, 2:10] = 1

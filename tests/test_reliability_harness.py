@@ -16,7 +16,7 @@ import yaml
 from PIL import Image
 
 from davis_c import build as B
-from harness.run import main
+from harness.cli import main
 
 FAKE = {"description": "fake: first mask everywhere", "model": "test_harness:load_fake", "checkpoint": None,
         "segment": {}, "ttt": None, "resolution": None}
@@ -92,7 +92,7 @@ def test_damaged_frame_fails_the_unit_naming_file_variant_video_frame(tiny_davis
 # ------------------------------------------------------------------------------------- 4: one run per folder
 def test_second_run_into_a_locked_results_folder_is_refused(tiny_davis_sample, fake_cfg, tmp_path, capsys):
     from davis_c.locks import OutputLock
-    from harness.runner import run_lock_path
+    from harness.planner import run_lock_path
 
     out = tmp_path / "R"
     holder = OutputLock(run_lock_path(out, "fake"), "test")
@@ -112,7 +112,7 @@ def test_second_run_into_a_locked_results_folder_is_refused(tiny_davis_sample, f
 
 # ------------------------------------------------------------------------------------- 6: disk full / read-only
 def test_run_disk_full_one_line_status_2(tiny_davis_sample, fake_cfg, tmp_path, monkeypatch, capsys):
-    import harness.execute as X
+    import harness.executor as X
 
     real = X.write_json_atomic
     calls = []
@@ -171,7 +171,7 @@ def test_sigterm_of_harness_run_is_handled_like_ctrl_c_with_status_143(tmp_path)
 
     # SIGTERM arrives while the run is being planned (a scheduler cancelling the job)
     code = ("import os, signal, sys, time\n"
-            "import harness.run as r, harness.runner as planner\n"
+            "import harness.cli as r, harness.planner as planner\n"
             "def plan(*a, **k):\n"
             "    os.kill(os.getpid(), signal.SIGTERM)\n"
             "    time.sleep(5)\n"
@@ -200,7 +200,7 @@ def test_bad_set_value_stops_before_run_json(tiny_davis_sample, tmp_path, capsys
 
 
 def test_shipped_presets_fit_their_models():
-    from harness.execute import build_model, resolve_ttt
+    from harness.executor import build_model, resolve_ttt
     from harness.methods import available_methods, load_method
     from harness.options import check_options
 

@@ -14,7 +14,7 @@ import pytest
 
 from davis_c import build
 from davis_c.sample import make_sample
-from harness.run import main as run_main
+from harness.cli import main as run_main
 from leaderboard.build import main as build_main
 
 TTT_ONE_STEP = ("--set", "ttt_params.iterations=1", "--set", "ttt_params.rounds=1")

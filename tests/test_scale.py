@@ -17,7 +17,7 @@ from davis_c import slurm as S
 from davis_c.sample import make_sample
 from harness import devices as D
 from harness import estimate as E
-from harness.run import main
+from harness.cli import main
 
 FAST = ("--method", "labelprop", "--no-progress")  # weight-free, real model: cheap on a CPU
 # submitit is the optional extra [slurm]; the tests that submit need it

@@ -28,7 +28,7 @@ SCORE_KEYS = ("J", "F", "JF", "objects", "per_frame", "n_frames")
 @pytest.fixture(scope="module")
 def run_tree(tiny_davis_sample, tmp_path_factory) -> Path:
     """harness.run of the plug-in example (clean + low/contrast) with --save-masks."""
-    from harness.run import main as run_main
+    from harness.cli import main as run_main
     from test_leaderboard_e2e import _contrast_tree
 
     base = tmp_path_factory.mktemp("score")

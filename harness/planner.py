@@ -27,7 +27,7 @@ from tqdm import tqdm
 from davis_c.cli import raise_if_terminated
 from davis_c.locks import OutputLock
 from harness.data import open_source, select_variants, select_videos
-from harness.execute import (RunSetup, SetupError, UnitRunner, build_model, find_checkpoint, init_worker,
+from harness.executor import (RunSetup, SetupError, UnitRunner, build_model, find_checkpoint, init_worker,
                              resolve_ttt, run_in_worker)
 from harness.identity import check_done_units
 from harness.methods import load_method
