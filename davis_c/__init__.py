@@ -2,6 +2,15 @@
 
 ``davis_c.corrupt(frames, name, severity, seed=0)``, ``davis_c.CORRUPTIONS``, ``davis_c.STRENGTHS`` and
 ``davis_c.open(path)`` are imported lazily (the corruptions pull in numba/OpenCV).
+
+Module map: ``corruptions`` (the 14 corruptions: pure functions frames -> frames with an explicit seed, and
+their registry), ``stylize`` (the neural styles' network, weights, converter), ``davis`` / ``datasets``
+(readers: DAVIS-2017 and the other benchmarks behind one interface), ``masks`` (palette PNG masks),
+``sample`` (synthetic datasets in each official layout), ``codec`` (JPEG/PNG bytes), ``store`` (the HDF5
+store, verified on read), ``build`` (the builder and its CLI), ``export`` / ``show`` / ``verify`` (CLIs over
+a store), ``atomic`` (the one atomic writer), ``locks`` (output locks), ``cli`` (what every CLI shares:
+signals, I/O errors, program names), ``workers`` (worker processes that die with their parent),
+``progress`` (progress bars across processes), ``slurm`` (submitit job arrays), ``errors``.
 """
 from __future__ import annotations
 

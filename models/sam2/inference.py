@@ -136,7 +136,19 @@ def probabilities(logits: torch.Tensor) -> torch.Tensor:
     """(K, H, W) unconstrained logits -> (K+1, H, W) softmax over [0, l_1, ..., l_K] (background logit
     0 = the official score threshold); -inf (object not started) gives probability 0."""
     zero = torch.zeros_like(logits[:1])
-    return torch.softmax(torch.cat([zero, logits], 0), dim=0)
+    probs = torch.softmax(torch.cat([zero, logits], 0), dim=0)
+    # argmax(probs) equals the official label map in exact arithmetic; where float32 rounding of exp() makes
+    # two classes tie (two objects' logits within ~1e-7, or a logit within ~1e-7 of the threshold 0), give the
+    # class the official rule picks the next float32 up, so the label map read off the output is the official
+    # one by construction (probabilities change by one ulp there, nowhere else)
+    best = logits.max(0)
+    want = torch.where(best.values > 0, best.indices + 1, torch.zeros_like(best.indices))
+    top = probs.max(0)
+    bad = top.indices != want
+    if bool(bad.any()):
+        bumped = torch.nextafter(top.values, torch.full_like(top.values, float("inf")))
+        probs.scatter_(0, want[None], torch.where(bad, bumped, probs.gather(0, want[None])[0])[None])
+    return probs
 
 
 def label_map(logits: torch.Tensor, labels: list[int]) -> torch.Tensor:
