@@ -33,7 +33,7 @@ import torch
 
 from models.cutie.network import CutieNet
 from models.xmem.network import similarity
-from models.xmem.ttt import max_sampled_frames, sample_indices
+from models.xmem.ttt import cycle_with, max_sampled_frames, sample_indices
 
 __all__ = ["encode_sample", "read_full", "propagate", "cycle", "single", "sample_indices", "max_sampled_frames",
            "FREEZE_GROUPS", "DEEP_UPDATE_EVERY"]
@@ -116,14 +116,7 @@ def cycle(net: CutieNet, batch: dict, *, backwards: bool = True):
     lists of log-odds (B, O+1, H, W) of the forward frames 1..T-1 and of the backward frames
     T-2..0 (the last entry is frame a), or None for the latter without ``backwards``.
     """
-    feats = encode_sample(net, batch["rgb"])
-    selector = batch["selector"].to(batch["rgb"].dtype)
-    fwd = propagate(net, feats, batch["gt"][:, :, 0, 0], selector)
-    if not backwards:
-        return [x[0] for x in fwd], None
-    reverse = {name: x.flip(1) for name, x in feats.items()}
-    bwd = propagate(net, reverse, fwd[-1][1], selector)
-    return [x[0] for x in fwd], [x[0] for x in bwd]
+    return cycle_with(encode_sample, propagate, net, batch, backwards=backwards)
 
 
 def single(net: CutieNet, batch: dict) -> torch.Tensor:

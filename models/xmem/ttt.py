@@ -29,7 +29,7 @@ import torch
 
 from models.xmem.network import XMemNet
 
-__all__ = ["encode_sample", "propagate", "cycle", "single", "sample_indices", "max_sampled_frames",
+__all__ = ["encode_sample", "propagate", "cycle", "cycle_with", "single", "sample_indices", "max_sampled_frames",
            "FREEZE_GROUPS", "DEEP_UPDATE_EVERY"]
 
 #: deep update on sample frames 0, 5, ... (XMem trains with a deep-update probability of 0.2)
@@ -94,13 +94,19 @@ def cycle(net: XMemNet, batch: dict, *, backwards: bool = True):
     lists of log-odds (B, O+1, H, W) of the forward frames 1..T-1 and of the backward frames
     T-2..0 (the last entry is frame a), or None for the latter without ``backwards``.
     """
-    feats = encode_sample(net, batch["rgb"])
+    return cycle_with(encode_sample, propagate, net, batch, backwards=backwards)
+
+
+def cycle_with(encode, propagate_fn, net, batch: dict, *, backwards: bool = True):
+    """The cycle of :func:`cycle` for any model with an ``encode(net, rgb) -> {name: (B, T, ...)}`` and a
+    ``propagate_fn(net, feats, first_mask, selector) -> [(log-odds, prob), ...]`` (XMem's and Cutie's)."""
+    feats = encode(net, batch["rgb"])
     selector = batch["selector"].to(batch["rgb"].dtype)
-    fwd = propagate(net, feats, batch["gt"][:, :, 0, 0], selector)
+    fwd = propagate_fn(net, feats, batch["gt"][:, :, 0, 0], selector)
     if not backwards:
         return [x[0] for x in fwd], None
     reverse = {name: x.flip(1) for name, x in feats.items()}
-    bwd = propagate(net, reverse, fwd[-1][1], selector)
+    bwd = propagate_fn(net, reverse, fwd[-1][1], selector)
     return [x[0] for x in fwd], [x[0] for x in bwd]
 
 
