@@ -206,10 +206,32 @@ def main(argv=None) -> int:
 
         if args.no_build:
             return 0
+        import davis_c.build as B
+
+        bars: list = []
+
+        class Timed(B.Progress):  # the build's bars, hidden, with the time of every update
+            def __init__(self, *a, **kw):
+                kw["enabled"] = False
+                super().__init__(*a, **kw)
+                self.times = [self.clock()]
+                bars.append(self)
+
+            def update(self, n=1):
+                if n > 0:
+                    self.times.append(self.clock())
+                super().update(n)
+
+        B.Progress = Timed
         t0, c0 = time.perf_counter(), cpu_seconds()
-        s = build(root, Path(tmp) / "davis_c.h5", workers=args.workers, progress=False, log=lambda m: None)
+        s = build(root, Path(tmp) / "davis_c.h5", workers=args.workers, progress=True, log=lambda m: None)
         cpu = cpu_seconds() - c0
         wall = time.perf_counter() - t0
+        bar = max(bars, key=lambda b: b.total)  # the frame-variants bar (the clean pass has its own)
+        gaps = np.diff(bar.times)
+        print(f"progress: the frame-variants bar moved {len(gaps)} times in {bar.times[-1] - bar.times[0]:.1f} s; "
+              f"longest wait {gaps.max():.2f} s, 99th percentile {np.percentile(gaps, 99):.2f} s, "
+              f"median {np.median(gaps):.3f} s")
         load = os.getloadavg()[0]
         rate = s["frame_variants"] / wall
         print(f"whole build ({len(s['corruptions'])} corruptions x {len(s['strengths'])} strengths, "

@@ -58,7 +58,7 @@ from models.stcn.inference import aggregate, normalise, pad_divide_by  # noqa: E
 from models.ttt.sampler import label_presence, sample_triplet  # noqa: E402
 
 
-REAL_VIDEO = Path(__file__).resolve().parents[2] / "shared" / "real_davis16" / "JPEGImages" / "480p" / "car-shadow"
+REAL_VIDEO = Path(__file__).resolve().parents[1] / "tests" / "data" / "real_davis16" / "JPEGImages" / "480p" / "car-shadow"
 
 
 def make_video(n_frames: int = 20) -> tuple[np.ndarray, np.ndarray]:
@@ -264,6 +264,20 @@ def run_memory(kind: str, args) -> dict:
     for key in ("rounds", "iterations"):
         preset[key] = getattr(args, key)
     preset.pop("seed", None)
+    # one training step alone (the loss of one sample and its backward pass, as adapt does each iteration)
+    import copy
+
+    from models.ttt.core import trainable_parameters
+
+    step_model = copy.deepcopy(base)
+    chosen = {n for n, _ in trainable_parameters(step_model, kind, preset.get("frozen", "default"))}
+    for n, p in step_model.named_parameters():
+        p.requires_grad_(n in chosen)
+    _reset_peak()
+    before = _vm("VmRSS")
+    ttt.loss(step_model, frames[[0, 5, 10]], mask, kind).backward()
+    out["step_peak_over_start_mb"] = _vm("VmHWM") - before
+    del step_model
     _reset_peak()
     before, c0 = _vm("VmRSS"), time.process_time()
     adapted = ttt.adapt(base, frames, mask, seed=1, **preset)
@@ -293,6 +307,7 @@ def memory_report(args) -> None:
             raise SystemExit(res.stderr)
         r = json.loads(res.stdout.strip().splitlines()[-1])
         print(f"  tt-{kind}: {r['video']} {tuple(r['shape'])}: frames {r['frames_mb']:.0f} MiB uint8; "
+              f"one training step +{r['step_peak_over_start_mb']:.0f} MiB; "
               f"adapt peak {r['adapt_peak_mb']:.0f} MiB RSS (+{r['adapt_peak_over_start_mb']:.0f} over its start, "
               f"{r['adapt_cpu_s']:.0f} CPU-s); segment peak {r['segment_peak_mb']:.0f} MiB "
               f"(+{r['segment_peak_over_start_mb']:.0f}; output {r['probs_mb']:.0f} MiB float32, "

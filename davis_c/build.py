@@ -189,8 +189,7 @@ def _run_task(task: _Task) -> dict[tuple[str, str], list[bytes]]:
         strengths = [s for s, ns in task.jobs if name in ns]
         if name == "crf_compression" and task.codec == "jpeg":
             for s in strengths:  # ffmpeg's own JPEG files, as released
-                out[s, name] = _crf.crf_jpegs(jpegs, C.STRENGTHS[s], task.tmp_dir)
-                _TICK(len(jpegs))
+                out[s, name] = _crf.crf_jpegs(jpegs, C.STRENGTHS[s], task.tmp_dir, progress=_TICK)
             continue
         sevs = {s: C.STRENGTHS[s] for s in strengths}
         seeds = {C.STRENGTHS[s]: derive_seed(task.seed, name, s, task.video) for s in strengths}
@@ -335,10 +334,12 @@ def temp_area(out: str | os.PathLike) -> Path:
     return shard_dir(out) / ".tmp"
 
 
-def _ffmpeg_key(build_key: str, ident: dict[str, str]) -> str:
-    """Key of a crf shard: the build's settings plus the ffmpeg version line and binary hash."""
+def _ffmpeg_key(build_key: str, ident: dict[str, str], pipeline: str) -> str:
+    """Key of a crf shard: the build's settings plus the ffmpeg version line, binary hash and the digest of
+    the encoder arguments (:func:`davis_c.corruptions.crf.pipeline_digest`)."""
     return hashlib.sha256(json.dumps({"build_key": build_key, "ffmpeg": ident["version"],
-                                      "ffmpeg_sha256": ident["sha256"]}, sort_keys=True).encode()).hexdigest()
+                                      "ffmpeg_sha256": ident["sha256"], "crf_pipeline": pipeline},
+                                     sort_keys=True).encode()).hexdigest()
 
 
 def _no_empty_shard_folder(fn):
@@ -457,8 +458,9 @@ def _build_locked(ds: DavisDataset, root: Path, out: Path, t0: float, *, vids, s
     build_key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
     common = {k: v for k, v in config.items() if k != "source_sha256"} | {"build_key": build_key}
     style_attrs = (style_setup | {"style_key": _style_key(build_key, style_setup)}) if style_setup else {}
-    ffmpeg_attrs = ({"ffmpeg": ffmpeg["version"], "ffmpeg_sha256": ffmpeg["sha256"],
-                     "ffmpeg_key": _ffmpeg_key(build_key, ffmpeg)} if ffmpeg else {})
+    pipeline = _crf.pipeline_digest()
+    ffmpeg_attrs = ({"ffmpeg": ffmpeg["version"], "ffmpeg_sha256": ffmpeg["sha256"], "crf_pipeline": pipeline,
+                     "ffmpeg_key": _ffmpeg_key(build_key, ffmpeg, pipeline)} if ffmpeg else {})
 
     def existing(path: Path, neural: bool = False) -> bool:
         """A complete shard of this build that can be kept.  Other settings are refused (so is a crf
@@ -473,6 +475,11 @@ def _build_locked(ds: DavisDataset, root: Path, out: Path, t0: float, *, vids, s
                              "another --out")
         if (attrs.get("corruption") == "crf_compression" and ffmpeg_attrs
                 and attrs.get("ffmpeg_key") != ffmpeg_attrs["ffmpeg_key"] and not force):
+            if attrs.get("ffmpeg_sha256") == ffmpeg_attrs["ffmpeg_sha256"]:
+                raise BuildError(f"{path}: existing crf shard was made with other crf encoder settings (an older "
+                                 "toolkit whose x265 settings let thread timing change the bytes, see "
+                                 "docs/building.md) than this build's; use --force to rebuild every crf shard, "
+                                 "or another --out")
             raise BuildError(f"{path}: existing crf shard was made by another ffmpeg ({attrs.get('ffmpeg')!r}, "
                              f"sha256 {str(attrs.get('ffmpeg_sha256'))[:16]}...) than this one "
                              f"({ffmpeg_attrs['ffmpeg']!r} at {ffmpeg['path']}, sha256 "
@@ -594,9 +601,11 @@ def _build_locked(ds: DavisDataset, root: Path, out: Path, t0: float, *, vids, s
             if n == "crf_compression":
                 if ffmpeg_key is None and attrs.get("ffmpeg_key"):
                     ffmpeg_key = attrs["ffmpeg_key"]
-                    index_ffmpeg = {k: attrs[k] for k in ("ffmpeg", "ffmpeg_sha256", "ffmpeg_key") if k in attrs}
+                    index_ffmpeg = {k: attrs[k] for k in ("ffmpeg", "ffmpeg_sha256", "crf_pipeline", "ffmpeg_key")
+                                    if k in attrs}
                 if not attrs.get("ffmpeg_key") or attrs.get("ffmpeg_key") != ffmpeg_key:
-                    log(f"not linked in the index: {s}/{n} (made by another ffmpeg build: {attrs.get('ffmpeg')!r})")
+                    log(f"not linked in the index: {s}/{n} (made by another ffmpeg build or crf encoder settings: "
+                        f"{attrs.get('ffmpeg')!r})")
                     continue
             if C.get(n).kind == "neural":
                 if setup_key is None and attrs.get("style_key"):

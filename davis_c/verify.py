@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 from tqdm import tqdm
 
-from davis_c.cli import cli_main
+from davis_c.cli import cli_main, prog
 from davis_c.store import DavisCStore, StoreError
 
 __all__ = ["VerifyReport", "verify_store", "main"]
@@ -70,7 +70,7 @@ def verify_store(h5: str | Path, *, progress: bool = False,
 @cli_main("davis_c.verify", "nothing was changed")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m davis_c.verify",
+        prog=prog("davis_c.verify", "davis-c-verify"),
         description="Check a DAVIS-C store written by davis_c.build: every linked shard exists, opens, is "
                     "complete and of this build; every stored frame and annotation matches the SHA-256 "
                     "recorded at build time. Prints each problem (shard file, variant, video, frame). "

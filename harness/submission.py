@@ -9,7 +9,7 @@ seed) into the zip the evaluation servers take::
 
 CLI::
 
-    python -m harness.submission --out results --method stcn --zip stcn_ytvos_valid.zip
+    python -m harness.submission --out results --method stcn --zip stcn_ytvos_valid.zip   # or harness-submission
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from davis_c.atomic import atomic_write
+from davis_c.cli import prog
 from harness.results import iter_unit_files, mask_dir, read_unit
 
 __all__ = ["SubmissionError", "write_submission", "main"]
@@ -67,7 +68,7 @@ def write_submission(out: str | Path, method: str, zip_path: str | Path, *, vari
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m harness.submission",
+    p = argparse.ArgumentParser(prog=prog("harness.submission", "harness-submission"),
                                 description="Pack the saved predictions of a private benchmark split (YouTube-VOS "
                                             "valid, MOSE valid) into the zip its evaluation server expects "
                                             "(Annotations/<video>/<frame>.png).")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,10 +25,24 @@ def test_prog_is_the_console_script_name_when_run_as_one(monkeypatch, argv0, exp
     assert cli.prog("davis_c.build", "davis-c-build") == expected
 
 
-@pytest.mark.parametrize("module,script", [
-    ("davis_c.build", "davis-c-build"), ("davis_c.show", "davis-c-show"), ("davis_c.export", "davis-c-export"),
-    ("davis_c.sample", "davis-c-sample"), ("harness.run", "harness-run"), ("harness.evaluate", "harness-evaluate"),
-])
+def _console_scripts() -> list[tuple[str, str]]:
+    """(module, script) of every ``[project.scripts]`` entry of pyproject.toml."""
+    text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    section = text.split("[project.scripts]", 1)[1].split("\n[", 1)[0]
+    pairs = [line.split("=", 1) for line in section.splitlines() if "=" in line]
+    return [(target.strip().strip('"').split(":")[0], name.strip()) for name, target in pairs]
+
+
+def test_every_python_m_tool_has_a_console_script():
+    modules = {m for m, _ in _console_scripts()}
+    assert len(modules) >= 12
+    for pkg in ("davis_c", "harness", "leaderboard"):
+        for path in (Path(__file__).resolve().parents[1] / pkg).glob("*.py"):
+            if '__name__ == "__main__"' in path.read_text() and path.stem != "run":  # harness.run starts harness.cli
+                assert f"{pkg}.{path.stem}" in modules, f"{pkg}.{path.stem} has no console script"
+
+
+@pytest.mark.parametrize("module,script", _console_scripts())
 def test_help_usage_line_names_the_console_script(module, script, monkeypatch, capsys):
     import importlib
 

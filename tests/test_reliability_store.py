@@ -19,7 +19,7 @@ import pytest
 import davis_c
 from davis_c import build as B
 from davis_c.corruptions import crf
-from davis_c.store import StoreError, shard_path
+from davis_c.store import StoreError, read_shard_attrs, shard_path
 
 QUIET = {"progress": False, "log": lambda m: None}
 
@@ -336,3 +336,17 @@ def test_sigterm_and_kill_of_the_parent_end_the_workers(davis_sample, tmp_path, 
     # a rerun cleans what a kill left and completes the store
     assert subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
     assert not list(shards.glob("*.partial")) and not B.temp_area(out).exists()
+
+
+def test_crf_shards_of_other_encoder_settings_are_refused(tiny_davis_sample, tmp_path, monkeypatch):
+    """The crf key holds the digest of the encoder arguments: a shard made with other ones (an older toolkit's
+    x265 settings) is not resumed or linked, and the error says what differs."""
+    out = tmp_path / "davis_c.h5"
+    with monkeypatch.context() as m:
+        m.setattr(crf, "pipeline_digest", lambda: "0" * 64)
+        B.build(tiny_davis_sample, out, corruptions=["crf_compression"], strengths=["low"], **QUIET)
+    assert read_shard_attrs(shard_path(out, "low", "crf_compression"))["crf_pipeline"] == "0" * 64
+    with pytest.raises(B.BuildError, match="other crf encoder settings.*--force"):
+        B.build(tiny_davis_sample, out, corruptions=["crf_compression"], strengths=["low"], **QUIET)
+    B.build(tiny_davis_sample, out, corruptions=["crf_compression"], strengths=["low"], force=True, **QUIET)
+    assert read_shard_attrs(shard_path(out, "low", "crf_compression"))["crf_pipeline"] == crf.pipeline_digest()

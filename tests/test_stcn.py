@@ -138,6 +138,28 @@ def test_objects_follow_sorted_labels_and_void_is_ignored(net):
     np.testing.assert_allclose(p.sum(0), 1.0, atol=1e-5)
 
 
+def test_segment_reads_frames_one_at_a_time_with_the_same_bytes(net, monkeypatch):
+    """segment keeps the video uint8 and normalises one frame per read (FrameSource); the probabilities
+    equal those of the whole video normalised first, bit for bit, for first-frame and later-frame masks."""
+    import models.stcn.inference as inf
+
+    rng = np.random.default_rng(1)
+    frames = rng.integers(0, 255, (7, 40, 56, 3), dtype=np.uint8)  # 40x56 pads to 48x64
+    mask = np.zeros((40, 56), np.uint8)
+    mask[5:20, 5:25], mask[25:38, 30:50] = 1, 2
+    later = {0: np.where(mask == 2, 0, mask).astype(np.uint8), 3: mask}
+    onehot, _ = labels_to_onehot(mask)
+    whole = torch.stack([p for _, p in net.iter_probabilities(net.prepare(frames), onehot, mem_every=2)], 1)
+    reads = []
+    real = inf.normalise
+    monkeypatch.setattr(inf, "normalise", lambda f, *a, **k: reads.append(len(f)) or real(f, *a, **k))
+    np.testing.assert_array_equal(net.segment(frames, mask, mem_every=2), whole.numpy())
+    assert reads and set(reads) == {1}
+    reads.clear()
+    given = net.segment(frames, later, mem_every=2)
+    assert set(reads) == {1} and given.shape == (3, 7, 40, 56)
+
+
 def test_load_model_registry_and_memory_note():
     vos = models.load_model("stcn", device="cpu")
     assert isinstance(vos, STCN) and not vos.training and vos.device.type == "cpu"

@@ -15,14 +15,23 @@ frame threads and lookahead threads, x265: the worker pool and the frame threads
 count, and a thread count changes the encoded bits (x264's frame threading limits motion vectors, x265's
 frame parallelism changes rate control).  Every step here therefore passes them explicitly
 (:data:`THREAD_SETTINGS`): ``-threads 1`` on each decoder and encoder, x265 ``pools=none:frame-threads=1``
-(no worker-thread pool at all: everything runs in the encoding thread), so a machine's core count, its
-load or ``--workers`` cannot change a byte.  (``pools=1``, a pool of one thread, was not enough: in a
---workers 2 build x265 produced the bytes of the pool-less encoder for one video and those of the pooled
-one for the others, so it decides at run time whether to use the pool.)  What the bytes still depend
-on: the ffmpeg build (libavcodec/libavformat, the libx264 and libx265 versions and their build options) and
-the CRF/quality/frame-rate settings above.  So ``ffmpeg_identity()`` (the version line and the SHA-256 of
-the binary) is part of the crf shards' build key: a resumed build never mixes ffmpeg builds, and an ffmpeg
-whose version cannot be read is an error (:class:`FfmpegIdentityError`), never "unknown".
+(no worker-thread pool: everything but the one frame-encoder thread runs in the calling thread), so a
+machine's core count, its load or ``--workers`` cannot change a byte.  One more x265 setting is needed:
+``repeat-headers=1``.  ffmpeg gives the mp4 muxer global headers, and for that it opens x265 with
+``repeat-headers=0``; x265 4.3 (the version in the imageio-ffmpeg build) then encodes the same input in
+one of two ways depending on thread timing.  Measured on the 2-video test sample plus the four real
+DAVIS-2016 videos, 3 encodes at a time next to two busy loops: 7 of 216 crf videos came out with
+other bytes (always one sample video at CRF 45, with other frame QPs), and a raw ``-f hevc`` output,
+which keeps ``repeat-headers=1``, never did.  With ``repeat-headers=1`` passed explicitly the same
+load test gives 0 of 216, and the output frames are byte-identical to those of the old settings on an
+idle machine (all 18 video/severity pairs), so no correct crf shard changes.  (x265 then also writes
+the parameter sets in-band before each keyframe; the mp4 keeps its global copy, and decoding is the same.)
+What the bytes still depend on: the ffmpeg build (libavcodec/libavformat, the libx264 and libx265
+versions and their build options) and the CRF/quality/frame-rate settings above.  So
+``ffmpeg_identity()`` (the version line and the SHA-256 of the binary) and :func:`pipeline_digest`
+(every ffmpeg argument of the three steps) are part of the crf shards' build key: a resumed build never
+mixes ffmpeg builds or encoder settings, and an ffmpeg whose version cannot be read is an error
+(:class:`FfmpegIdentityError`), never "unknown".
 The ffmpeg binary is ``$DAVIS_C_FFMPEG`` if set, else ``ffmpeg`` on the PATH, else the static build shipped
 in the ``imageio-ffmpeg`` wheel.
 """
@@ -36,7 +45,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import ffmpeg
 import numpy as np
@@ -45,7 +54,7 @@ from davis_c.codec import decode_image, encode_image
 from davis_c.corruptions._common import check_frames
 
 __all__ = ["CRF", "FPS", "THREAD_SETTINGS", "FfmpegUnavailable", "FfmpegIdentityError", "find_ffmpeg",
-           "ffmpeg_version", "ffmpeg_identity", "crf_jpegs", "crf_compression", "pipeline", "TEMP_PREFIX"]
+           "ffmpeg_version", "ffmpeg_identity", "pipeline_digest", "crf_jpegs", "crf_compression", "pipeline", "TEMP_PREFIX"]
 
 #: prefix of the per-call temporary folders
 TEMP_PREFIX = "davis_c_crf_"
@@ -54,10 +63,11 @@ TEMP_PREFIX = "davis_c_crf_"
 CRF = (0, 0, 40, 45, 50)
 FPS = 24
 #: explicit thread settings of each step (inputs: decoder threads; outputs: encoder threads); the encoded
-#: bits of x264/x265 depend on their thread counts, which ffmpeg would otherwise take from the core count
+#: bits of x264/x265 depend on their thread counts, which ffmpeg would otherwise take from the core count,
+#: and x265 output for mp4 depends on thread timing unless ``repeat-headers=1`` (module docstring)
 THREAD_SETTINGS = {"input": {"threads": 1},
                    "x264": {"threads": 1},
-                   "x265": {"threads": 1, "x265-params": "pools=none:frame-threads=1"},
+                   "x265": {"threads": 1, "x265-params": "pools=none:frame-threads=1:repeat-headers=1"},
                    "mjpeg": {"threads": 1}}
 
 
@@ -131,16 +141,48 @@ def _identity_of(exe: str, version: str) -> dict[str, str]:
     return {"version": version, "sha256": h.hexdigest(), "path": exe}
 
 
-def _run(stream, exe: str, cwd: str, step: str) -> None:
+def _run(stream, exe: str, cwd: str, step: str, on_frames: Callable[[int], None] | None = None) -> None:
+    """Run one step in ``cwd``.  ``on_frames(n)`` is called with the number of frames the step has
+    written so far, as ffmpeg reports it (``-progress``, about every half second, and at the end); the
+    reporting options do not change the encoded bytes."""
     args = ffmpeg.compile(stream, cmd=exe, overwrite_output=True)
-    res = subprocess.run(args, cwd=cwd, capture_output=True)
-    if res.returncode != 0:
-        text = res.stderr.decode("utf-8", "replace")
+    if on_frames is not None:
+        args = [args[0], "-nostats", "-progress", "pipe:1", *args[1:]]
+    log_path = Path(cwd, "ffmpeg.log")
+    with open(log_path, "wb") as log:  # stderr to a file: a full pipe could block ffmpeg
+        proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE if on_frames else subprocess.DEVNULL,
+                                stderr=log)
+        if on_frames is not None:
+            for line in proc.stdout:
+                key, _, value = line.decode("ascii", "replace").strip().partition("=")
+                if key == "frame" and value.isdigit():
+                    on_frames(int(value))
+            proc.stdout.close()
+        returncode = proc.wait()
+    if returncode != 0:
+        text = log_path.read_bytes().decode("utf-8", "replace")
         for code in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):  # the disk, not ffmpeg: an OSError like any write
             if os.strerror(code) in text:
                 raise OSError(code, os.strerror(code), cwd)
         tail = text.strip().splitlines()[-5:]
         raise RuntimeError(f"ffmpeg failed in crf_compression step '{step}': {' | '.join(tail)}")
+
+
+class _StepTicks:
+    """Turns the three steps' frame counts into ticks that add up to the video's frame count (each step
+    is a third of the work), so a build's frame-variant bar moves while ffmpeg runs."""
+
+    def __init__(self, n_frames: int, tick: Callable[[int], None]) -> None:
+        self.n, self.tick, self.done = n_frames, tick, 0
+
+    def at(self, step: int, frames: int) -> None:
+        target = (step * self.n + min(max(frames, 0), self.n)) // 3
+        if target > self.done:
+            self.tick(target - self.done)
+            self.done = target
+
+    def finish(self) -> None:
+        self.at(3, 0)
 
 
 def pipeline(severity: int) -> list[tuple[str, object]]:
@@ -157,10 +199,20 @@ def pipeline(severity: int) -> list[tuple[str, object]]:
             ("libx265 -> jpeg", third)]
 
 
-def crf_jpegs(jpegs: Sequence[bytes], severity: int, tmp_dir: str | os.PathLike | None = None) -> list[bytes]:
+def pipeline_digest() -> str:
+    """SHA-256 of every ffmpeg argument of the three steps at severities 3, 4 and 5 (the binary's path left
+    out): what, besides the ffmpeg build, decides the crf bytes.  Part of the crf shards' key."""
+    args = [ffmpeg.compile(stream, cmd="ffmpeg", overwrite_output=True)
+            for severity in (3, 4, 5) for _, stream in pipeline(severity)]
+    return hashlib.sha256(repr(args).encode()).hexdigest()
+
+
+def crf_jpegs(jpegs: Sequence[bytes], severity: int, tmp_dir: str | os.PathLike | None = None,
+              progress: Callable[[int], None] | None = None) -> list[bytes]:
     """Run the pipeline on the clean JPEG files of one video (in frame order); returns the output JPEG
     files' bytes (one per input frame, named 00000.jpg ... by ffmpeg).  The work folder is made in
-    ``tmp_dir`` (default: the system's temporary folder) and removed afterwards."""
+    ``tmp_dir`` (default: the system's temporary folder) and removed afterwards.  ``progress(n)`` is called
+    while ffmpeg runs with increments that add up to the number of frames."""
     if severity not in (3, 4, 5):
         raise ValueError(f"crf_compression is defined for severities 3, 4, 5 (got {severity})")
     if not jpegs:
@@ -168,6 +220,7 @@ def crf_jpegs(jpegs: Sequence[bytes], severity: int, tmp_dir: str | os.PathLike 
     exe = find_ffmpeg()
     if tmp_dir is not None:
         os.makedirs(tmp_dir, exist_ok=True)
+    ticks = _StepTicks(len(jpegs), progress) if progress is not None else None
     with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}_", dir=tmp_dir) as tmp:
         src = Path(tmp, "src")
         dst = Path(tmp, "out")
@@ -175,12 +228,15 @@ def crf_jpegs(jpegs: Sequence[bytes], severity: int, tmp_dir: str | os.PathLike 
         dst.mkdir()
         for i, data in enumerate(jpegs):
             (src / f"{i:05d}.jpg").write_bytes(data)
-        for step, stream in pipeline(severity):
-            _run(stream, exe, tmp, step)
+        for k, (step, stream) in enumerate(pipeline(severity)):
+            _run(stream, exe, tmp, step, None if ticks is None else functools.partial(ticks.at, k))
         outs = sorted(dst.glob("*.jpg"))
         if len(outs) != len(jpegs):
             raise RuntimeError(f"crf_compression: ffmpeg produced {len(outs)} frames for {len(jpegs)} inputs")
-        return [p.read_bytes() for p in outs]
+        result = [p.read_bytes() for p in outs]
+    if ticks is not None:
+        ticks.finish()
+    return result
 
 
 def crf_compression(frames: np.ndarray, severity: int, jpegs: Sequence[bytes] | None = None) -> np.ndarray:

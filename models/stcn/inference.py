@@ -16,7 +16,10 @@ values subtracts the maximum (the official code does not and overflows above 88.
 Memory cost (device): per memory frame ``(64 + 512 K) * h * w`` values for keys and values
 (h, w = padded size / 16; 480x864 with 2 objects: 7.0 MB in float32), plus the features of the
 current frame.  The (K+1, T, H, W) probabilities are written frame by frame to a CPU buffer, so
-they do not occupy accelerator memory.
+they do not occupy accelerator memory.  The frames stay uint8 until a frame is read: a
+:class:`FrameSource` normalises and pads each one when :func:`propagate` needs it (bit-identical to
+normalising the whole video first, which would hold T x 3 x H x W floats: 430 MiB for 90 frames at
+480x864).
 """
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "normalise", "pad_divide_by", "unpad", "aggregate",
-           "labels_to_onehot", "propagate", "memory_bytes_per_frame"]
+           "labels_to_onehot", "FrameSource", "propagate", "memory_bytes_per_frame"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -54,6 +57,31 @@ def pad_divide_by(x: torch.Tensor, d: int = 16) -> tuple[torch.Tensor, tuple[int
     dh, dw = (-h) % d, (-w) % d
     pad = (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2)
     return (F.pad(x, pad) if any(pad) else x), pad
+
+
+class FrameSource:
+    """uint8 frames (T, H, W, 3) seen as the normalised, padded (T, 3, H', W') tensor :func:`propagate`
+    reads, made one slice at a time (``source[t:t + 1]``): the same values as
+    ``pad_divide_by(normalise(frames), d)[0][t:t + 1]``, without holding the whole float video."""
+
+    def __init__(self, frames: np.ndarray, *, device=None, dtype=torch.float32, d: int = 16) -> None:
+        frames = np.asarray(frames)
+        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+            raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.shape} {frames.dtype}")
+        self.frames, self.device, self.dtype, self.d = frames, torch.device(device or "cpu"), dtype, d
+        h, w = frames.shape[1:3]
+        dh, dw = (-h) % d, (-w) % d
+        self.size = (h, w)  # unpadded
+        self.pad = (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2)
+        self.shape = torch.Size((frames.shape[0], 3, h + dh, w + dw))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index: slice) -> torch.Tensor:
+        if not isinstance(index, slice):
+            raise TypeError("FrameSource is read in slices, e.g. source[t:t + 1]")
+        return pad_divide_by(normalise(self.frames[index], self.device, self.dtype), self.d)[0]
 
 
 def unpad(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
@@ -151,7 +179,8 @@ def propagate(net, images: torch.Tensor, masks: torch.Tensor, *, top_k: int = 20
               include_last: bool = False) -> Iterator[tuple[int, torch.Tensor]]:
     """Yield ``(t, probabilities (K+1, H, W))`` for every frame, padded, on the images' device.
 
-    ``images``: normalised, padded (T, 3, H, W); ``masks``: padded one-hot (K, H, W) of frame 0.
+    ``images``: normalised, padded (T, 3, H, W), as a tensor or a :class:`FrameSource` (read one frame at a
+    time either way); ``masks``: padded one-hot (K, H, W) of frame 0.
     """
     if mem_every < 1:
         raise ValueError(f"mem_every must be >= 1, got {mem_every}")

@@ -76,8 +76,8 @@ def propagate_given(net, images: torch.Tensor, given: dict[int, tuple[torch.Tens
                     include_last: bool = False) -> Iterator[tuple[int, torch.Tensor]]:
     """Yield ``(t, probabilities (K+1, H, W))`` for every frame (padded, on the images' device).
 
-    ``images``: normalised, padded (T, 3, H, W); ``given``: {frame: (one-hot (K, H, W) padded, object
-    channels given there)} over all K objects (channels in sorted label order).
+    ``images``: normalised, padded (T, 3, H, W), a tensor or a FrameSource; ``given``: {frame: (one-hot
+    (K, H, W) padded, object channels given there)} over all K objects (channels in sorted label order).
     """
     if mem_every < 1:
         raise ValueError(f"mem_every must be >= 1, got {mem_every}")

@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from models.inputs import given_masks, object_first_frames
-from models.stcn.inference import aggregate, labels_to_onehot, normalise, pad_divide_by, propagate, unpad
+from models.stcn.inference import (FrameSource, aggregate, labels_to_onehot, normalise, pad_divide_by, propagate,
+                                   unpad)
 from models.stcn.later import propagate_given
 from models.stcn.modules import Decoder, KeyEncoder, KeyProjection, ValueEncoder
 
@@ -81,19 +82,28 @@ class STCN(nn.Module):
         """uint8 (T, H, W, 3) -> normalised (T, 3, H, W) in the model's dtype on its device."""
         return normalise(frames, device=self.device, dtype=self.dtype)
 
-    def iter_probabilities(self, images: torch.Tensor, first_onehot: torch.Tensor, *, top_k: int = 20,
-                           mem_every: int = 5, include_last: bool = False):
-        """Yield (t, (K+1, H, W) probabilities, unpadded, on the device) for normalised (T, 3, H, W) images."""
-        if images.shape[-2:] != first_onehot.shape[-2:]:
-            raise ValueError(f"first mask is {tuple(first_onehot.shape[-2:])} but frames are "
-                             f"{tuple(images.shape[-2:])}")
-        padded, pad = pad_divide_by(images, 16)
-        masks, _ = pad_divide_by(first_onehot.to(device=images.device, dtype=images.dtype), 16)
+    def iter_probabilities(self, images: torch.Tensor | FrameSource, first_onehot: torch.Tensor, *,
+                           top_k: int = 20, mem_every: int = 5, include_last: bool = False):
+        """Yield (t, (K+1, H, W) probabilities, unpadded, on the device) for normalised (T, 3, H, W) images,
+        or for a :class:`FrameSource` of uint8 frames (normalised one frame at a time)."""
+        size = images.size if isinstance(images, FrameSource) else tuple(images.shape[-2:])
+        if tuple(size) != tuple(first_onehot.shape[-2:]):
+            raise ValueError(f"first mask is {tuple(first_onehot.shape[-2:])} but frames are {tuple(size)}")
+        if isinstance(images, FrameSource):
+            padded, pad = images, images.pad
+        else:
+            padded, pad = pad_divide_by(images, 16)
+        masks, _ = pad_divide_by(first_onehot.to(device=padded.device, dtype=padded.dtype), 16)
         self.eval()
         with torch.inference_mode(), self._autocast():
             for t, prob in propagate(self, padded, masks, top_k=top_k, mem_every=mem_every,
                                      include_last=include_last):
                 yield t, unpad(prob, pad)
+
+    def frame_source(self, frames: np.ndarray) -> FrameSource:
+        """uint8 (T, H, W, 3) -> a :class:`FrameSource` in the model's dtype on its device (the frames stay
+        uint8 until each is read)."""
+        return FrameSource(frames, device=self.device, dtype=self.dtype)
 
     def segment(self, frames: np.ndarray, first_mask, *, top_k: int = 20, mem_every: int = 5,
                 include_last: bool = False, progress: bool = False) -> np.ndarray:
@@ -116,7 +126,7 @@ class STCN(nn.Module):
                                            include_last=include_last)
             first_mask = given[0]
         onehot, _ = labels_to_onehot(first_mask)
-        images = self.prepare(frames)
+        images = self.frame_source(frames)
         out = torch.empty((onehot.shape[0] + 1, frames.shape[0], *frames.shape[1:3]), dtype=torch.float32)
         with tqdm(total=frames.shape[0], desc="stcn", unit="frame", disable=not progress, leave=False) as bar:
             for t, prob in self.iter_probabilities(images, onehot, top_k=top_k, mem_every=mem_every,
@@ -127,12 +137,12 @@ class STCN(nn.Module):
 
     def _segment_given(self, frames: np.ndarray, given: dict, **kw) -> np.ndarray:
         labels = sorted(object_first_frames(given))
-        images = self.prepare(frames)
-        padded, pad = pad_divide_by(images, 16)
+        padded = self.frame_source(frames)
+        pad = padded.pad
         onehots = {}
         for t, m in given.items():
             m = torch.from_numpy(np.array(m))
-            onehot = torch.stack([(m == label) for label in labels]).to(device=images.device, dtype=images.dtype)
+            onehot = torch.stack([(m == label) for label in labels]).to(device=padded.device, dtype=padded.dtype)
             objs = [i for i, label in enumerate(labels) if bool((m == label).any())]
             onehots[t] = (pad_divide_by(onehot, 16)[0], objs)
         out = torch.empty((len(labels) + 1, frames.shape[0], *frames.shape[1:3]), dtype=torch.float32)
