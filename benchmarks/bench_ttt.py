@@ -294,6 +294,26 @@ def run_memory(kind: str, args) -> dict:
     return out
 
 
+def run_segment_memory(impl: str, args) -> dict:
+    """Peak memory of STCN inference alone on the real video, in a fresh process: ``one-at-a-time`` is
+    ``STCN.segment`` (uint8 frames normalised as each is read), ``whole-video`` normalises every frame
+    first (the implementation before), with identical output."""
+    from models.stcn.inference import labels_to_onehot
+
+    torch.set_num_threads(args.threads)
+    frames, mask, what = memory_video(args.video, args.frames)
+    net = golden_init(STCN(), seed=0, s=1.0).eval()
+    _reset_peak()
+    before = _vm("VmRSS")
+    if impl == "one-at-a-time":
+        probs = net.segment(frames, mask)
+    else:
+        onehot, _ = labels_to_onehot(mask)
+        probs = torch.stack([p for _, p in net.iter_probabilities(net.prepare(frames), onehot)], 1).numpy()
+    return {"impl": impl, "video": what, "peak_over_start_mb": _vm("VmHWM") - before, "probs_mb": probs.nbytes / 2 ** 20,
+            "sha256": __import__("hashlib").sha256(probs.tobytes()).hexdigest()}
+
+
 def memory_report(args) -> None:
     print(f"peak memory of one unit per TTT kind (STCN golden-init, CPU, {args.rounds} x {args.iterations} "
           f"iterations, {args.threads} thread(s))")
@@ -312,6 +332,18 @@ def memory_report(args) -> None:
               f"{r['adapt_cpu_s']:.0f} CPU-s); segment peak {r['segment_peak_mb']:.0f} MiB "
               f"(+{r['segment_peak_over_start_mb']:.0f}; output {r['probs_mb']:.0f} MiB float32, "
               f"{r['segment_cpu_s']:.0f} CPU-s); process peak {r['peak_rss_mb']:.0f} MiB")
+    seg = {}
+    for impl in ("one-at-a-time", "whole-video"):
+        cmd = [sys.executable, __file__, "--_segment_memory", impl, "--frames", str(args.frames), "--threads",
+               str(args.threads)] + (["--video", str(args.video)] if args.video is not None else [])
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode:
+            raise SystemExit(res.stderr)
+        seg[impl] = json.loads(res.stdout.strip().splitlines()[-1])
+    a, b = seg["one-at-a-time"], seg["whole-video"]
+    print(f"  STCN inference alone (fresh process, {a['video']}): +{a['peak_over_start_mb']:.0f} MiB with frames "
+          f"normalised one at a time, +{b['peak_over_start_mb']:.0f} MiB with the whole video normalised first "
+          f"(output {a['probs_mb']:.0f} MiB float32 either way; identical output: {a['sha256'] == b['sha256']})")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -330,7 +362,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--video", type=Path, default=REAL_VIDEO, help="folder of JPEG frames for --memory")
     ap.add_argument("--_run", metavar="IMPL", help=argparse.SUPPRESS)
     ap.add_argument("--_memory", metavar="KIND", help=argparse.SUPPRESS)
+    ap.add_argument("--_segment_memory", metavar="IMPL", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args._segment_memory:
+        print(json.dumps(run_segment_memory(args._segment_memory, args)))
+        return
     if args._memory:
         print(json.dumps(run_memory(args._memory, args)))
         return

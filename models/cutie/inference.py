@@ -19,6 +19,7 @@ from tqdm import tqdm
 from models.cutie.memory import MemoryConfig, MemoryManager
 from models.cutie.network import CutieNet, aggregate
 from models.inputs import given_masks, object_first_frames
+from models.padding import pad16, unpad
 
 __all__ = ["InferenceCore", "stagger_offsets", "memory_config", "pad16", "unpad", "to_image", "iterate_video",
            "segment_video"]
@@ -27,19 +28,6 @@ __all__ = ["InferenceCore", "stagger_offsets", "memory_config", "pad16", "unpad"
 def to_image(frame: np.ndarray, device: Any = None) -> torch.Tensor:
     """uint8 (H, W, 3) RGB -> float32 (3, H, W) in [0, 1] (ToTensor's arithmetic: / 255)."""
     return torch.from_numpy(np.ascontiguousarray(frame)).to(device).permute(2, 0, 1).float().div(255)
-
-
-def pad16(x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
-    """Zero-pad the last two dims up to multiples of 16, floor(d/2) before; returns (padded, pad)."""
-    h, w = x.shape[-2:]
-    dh, dw = -h % 16, -w % 16
-    pad = (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2)
-    return F.pad(x, pad), pad
-
-
-def unpad(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
-    left, right, top, bottom = pad
-    return x[..., top:x.shape[-2] - bottom, left:x.shape[-1] - right]
 
 
 def stagger_offsets(mem_every: int, stagger_updates: int) -> set[int]:

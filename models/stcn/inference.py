@@ -29,7 +29,8 @@ from typing import Iterator
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+
+from models.padding import pad_amounts, pad_divide_by, unpad
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "normalise", "pad_divide_by", "unpad", "aggregate",
            "labels_to_onehot", "FrameSource", "propagate", "memory_bytes_per_frame"]
@@ -51,14 +52,6 @@ def normalise(frames: np.ndarray | torch.Tensor, device=None, dtype=torch.float3
     return x.sub_(mean).div_(std).to(dtype)
 
 
-def pad_divide_by(x: torch.Tensor, d: int = 16) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
-    """Zero-pad the last two dims up to multiples of ``d``; returns (padded, (left, right, top, bottom))."""
-    h, w = x.shape[-2:]
-    dh, dw = (-h) % d, (-w) % d
-    pad = (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2)
-    return (F.pad(x, pad) if any(pad) else x), pad
-
-
 class FrameSource:
     """uint8 frames (T, H, W, 3) seen as the normalised, padded (T, 3, H', W') tensor :func:`propagate`
     reads, made one slice at a time (``source[t:t + 1]``): the same values as
@@ -70,10 +63,9 @@ class FrameSource:
             raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.shape} {frames.dtype}")
         self.frames, self.device, self.dtype, self.d = frames, torch.device(device or "cpu"), dtype, d
         h, w = frames.shape[1:3]
-        dh, dw = (-h) % d, (-w) % d
         self.size = (h, w)  # unpadded
-        self.pad = (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2)
-        self.shape = torch.Size((frames.shape[0], 3, h + dh, w + dw))
+        self.pad = pad_amounts(h, w, d)
+        self.shape = torch.Size((frames.shape[0], 3, h + sum(self.pad[2:]), w + sum(self.pad[:2])))
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -82,12 +74,6 @@ class FrameSource:
         if not isinstance(index, slice):
             raise TypeError("FrameSource is read in slices, e.g. source[t:t + 1]")
         return pad_divide_by(normalise(self.frames[index], self.device, self.dtype), self.d)[0]
-
-
-def unpad(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
-    left, right, top, bottom = pad
-    h, w = x.shape[-2:]
-    return x[..., top:h - bottom, left:w - right]
 
 
 def aggregate(prob: torch.Tensor, dim: int = 0) -> torch.Tensor:

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from models.inputs import check_video
+from models.padding import pad16, unpad
 from models.xmem.memory import MemoryConfig, MemoryManager
 from models.xmem.network import IMAGENET_MEAN, IMAGENET_STD, XMemNet, aggregate
 
@@ -27,19 +28,6 @@ def normalise(frame: np.ndarray, device: Any = None) -> torch.Tensor:
     mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=x.device).view(3, 1, 1)
     return (x - mean) / std
-
-
-def pad16(x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
-    """Zero-pad the last two dims up to multiples of 16, floor(d/2) before; returns (padded, pad)."""
-    h, w = x.shape[-2:]
-    dh, dw = -h % 16, -w % 16
-    pad = (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2)
-    return F.pad(x, pad), pad
-
-
-def unpad(x: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
-    left, right, top, bottom = pad
-    return x[..., top:x.shape[-2] - bottom, left:x.shape[-1] - right]
 
 
 def count_usage_rule(num_frames: int, cfg: dict) -> bool:
