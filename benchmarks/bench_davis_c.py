@@ -1,7 +1,7 @@
 """DAVIS-C build speed at DAVIS size (480x854), against the official generator.
 
     python benchmarks/bench_davis_c.py [--videos 2 --frames 8] [--workers 2] [--official-glass 3 4 5]
-    python benchmarks/bench_davis_c.py --davis16 ../shared/real_davis16 --videos 4 --frames 10   # real frames
+    python benchmarks/bench_davis_c.py --davis16 tests/data/real_davis16 --videos 4 --frames 10   # real frames
 
 Prints, per corruption and strength, our wall and CPU seconds per frame (corruption + the JPEG encoding
 the build does; CPU includes ffmpeg children), frame-variants per second, and the ratio of the official
@@ -15,7 +15,7 @@ with ``--workers`` processes and the projected time of the full DAVIS-C (1999 fr
 wall time and from its CPU time spread over the cores.
 
 Frames: a synthetic 480x854 sample by default; ``--davis16 DIR`` takes the first ``--frames`` frames of
-``--videos`` real videos of a DAVIS-2016 folder (e.g. ``shared/real_davis16``; its 0/255 masks are
+``--videos`` real videos of a DAVIS-2016 folder (e.g. ``tests/data/real_davis16``; its 0/255 masks are
 written as DAVIS-2017 label 1 into a temporary DAVIS-2017 layout), ``--davis DIR`` those of a DAVIS-2017 root.
 """
 from __future__ import annotations

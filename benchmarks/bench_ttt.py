@@ -23,10 +23,12 @@ ratios, peak RSS, and the golden README's official numbers (one tt-MCC iteration
 
 ``--memory``: peak resident memory of one harness unit per TTT kind (each kind in a fresh process, STCN with
 golden-init weights on CPU, ``--rounds`` x ``--iterations`` (default 1 x 1 here) at the official TTT
-resolution 480, then the segmentation of the whole video), split into stages: the uint8 frames, ``adapt``
-(model copy, prepared sample frames, pseudo-label pass for tt-MCC, the training step's autograd graph) and
-``segment``.  The video: the first ``--frames`` frames of a folder of JPEG frames (``--video``, default
-``shared/real_davis16/JPEGImages/480p/car-shadow`` with its first mask), else the golden video upscaled.
+resolution 480, then the segmentation of the whole video), split into stages: the uint8 frames, one
+training step alone (a sample's loss and its backward pass: the autograd graph), ``adapt`` (model copy,
+prepared sample frames, pseudo-label pass for tt-MCC, the training steps) and ``segment``; then STCN
+inference alone in two fresh processes, with the frames normalised one at a time (``STCN.segment``) and with
+the whole video normalised first (the implementation before), printing whether the outputs are identical.  The video: the first ``--frames`` frames of a folder of JPEG frames (``--video``, default
+``tests/data/real_davis16/JPEGImages/480p/car-shadow`` with its first mask), else the golden video upscaled.
 """
 from __future__ import annotations
 

@@ -91,6 +91,25 @@ def test_build_bar_counts_every_frame_variant(tiny_davis_sample, tmp_path, monke
     assert max(bar.steps) == 8 and len(bar.steps) == frames * image_variants + 2 * 2
 
 
+def test_real_frame_build_moves_in_small_steps(shared, tmp_path, monkeypatch):
+    """A real 854x480 video (car-shadow, 40 frames): an image corruption moves the bar after every frame,
+    crf while each of its three ffmpeg steps runs (steps of at most a third of the video), motion blur once
+    per video; every frame-variant is counted once."""
+    monkeypatch.setattr(B, "Progress", Recorder)
+    Recorder.instances.clear()
+    root = shared / "real_davis16"
+    s = B.build(root, tmp_path / "x.h5", corruptions=["pixelate", "crf_compression", "motion_blur"],
+                strengths=["low"], videos=["car-shadow"], dataset="davis2016", **QUIET)
+    (bar,) = Recorder.instances
+    n = 40
+    assert bar.total == s["frame_variants"] == 3 * n and bar.done == bar.total
+    assert bar.steps.count(n) == 1                      # motion blur: the whole video at once
+    crf_steps = [k for k in bar.steps if k not in (1, n)]
+    crf_ones = bar.steps.count(1) - n                   # pixelate moves by 1 per frame; crf may too
+    assert crf_ones >= 0 and sum(crf_steps) + crf_ones == n  # crf's ticks add up to the video
+    assert len(crf_steps) + crf_ones >= 3 and max(crf_steps, default=1) <= -(-n // 3)
+
+
 def test_failed_build_leaves_no_empty_shard_folder(tiny_davis_sample, tmp_path):
     import shutil
 
