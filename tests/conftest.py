@@ -43,3 +43,16 @@ def tiny_davis_sample(tmp_path_factory) -> Path:
 
     return make_sample(tmp_path_factory.mktemp("tiny_davis_sample") / "DAVIS", videos=2, frames=8,
                        height=64, width=112, seed=0)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a test module (``pytestmark = pytest.mark.usefixtures("one_torch_thread")``):
+    as the Cutie goldens were made; on a loaded shared CPU this is also many times faster for small tensors,
+    which otherwise wait for a second thread on every op."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

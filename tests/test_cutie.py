@@ -37,14 +37,7 @@ CASES = {"inference": ({}, (0, 1, 5), 3), "inference_fifo": (FIFO_CONFIG, (0, 1,
          "inference_long": (LONG_CONFIG, (0, 1, 4), 6)}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread (as the goldens were made); on a loaded shared CPU this is also many times
-    faster for these small tensors, which otherwise wait for a second thread on every op."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

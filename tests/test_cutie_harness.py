@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 
 from davis_c import build
 from davis_c.sample import make_sample
@@ -18,14 +17,7 @@ from leaderboard.build import main as build_main
 FAST = ("--random-init", "--set", "resolution=null", "--no-progress", "--seeds", "1")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread (as the goldens were made); on a loaded shared CPU this is also many times
-    faster for these small tensors, which otherwise wait for a second thread on every op."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -12,14 +12,7 @@ from models.cutie.inference import iterate_video, pad16, stagger_offsets, unpad
 H, W = 64, 96   # 4 x 6 stride-16 grid
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread (as the goldens were made); on a loaded shared CPU this is also many times
-    faster for these small tensors, which otherwise wait for a second thread on every op."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

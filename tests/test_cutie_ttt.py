@@ -14,14 +14,7 @@ from models.cutie import ttt as cutie_ttt
 H, W = 32, 48   # tiny on purpose: 2 x 3 key grid, every pass stays cheap on CPU
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread (as the goldens were made); on a loaded shared CPU this is also many times
-    faster for these small tensors, which otherwise wait for a second thread on every op."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
