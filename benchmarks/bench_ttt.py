@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import math
 import resource
@@ -267,8 +268,6 @@ def run_memory(kind: str, args) -> dict:
         preset[key] = getattr(args, key)
     preset.pop("seed", None)
     # one training step alone (the loss of one sample and its backward pass, as adapt does each iteration)
-    import copy
-
     from models.ttt.core import trainable_parameters
 
     step_model = copy.deepcopy(base)
@@ -277,7 +276,8 @@ def run_memory(kind: str, args) -> dict:
         p.requires_grad_(n in chosen)
     _reset_peak()
     before = _vm("VmRSS")
-    ttt.loss(step_model, frames[[0, 5, 10]], mask, kind).backward()
+    sample = [min(i, len(frames) - 1) for i in (0, 5, 10)]  # a triplet with adapt's jumps (ae: frame 0)
+    ttt.loss(step_model, frames[sample], mask, kind).backward()
     out["step_peak_over_start_mb"] = _vm("VmHWM") - before
     del step_model
     _reset_peak()
@@ -313,36 +313,32 @@ def run_segment_memory(impl: str, args) -> dict:
         onehot, _ = labels_to_onehot(mask)
         probs = torch.stack([p for _, p in net.iter_probabilities(net.prepare(frames), onehot)], 1).numpy()
     return {"impl": impl, "video": what, "peak_over_start_mb": _vm("VmHWM") - before, "probs_mb": probs.nbytes / 2 ** 20,
-            "sha256": __import__("hashlib").sha256(probs.tobytes()).hexdigest()}
+            "sha256": hashlib.sha256(probs.tobytes()).hexdigest()}
+
+
+def _child(args, *flags: str) -> dict:
+    """Run this script with ``flags`` in a fresh process (its peak memory is its own); its last JSON line."""
+    cmd = [sys.executable, __file__, *flags, "--frames", str(args.frames), "--threads", str(args.threads)]
+    if args.video is not None:
+        cmd += ["--video", str(args.video)]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode:
+        raise SystemExit(res.stderr)
+    return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 def memory_report(args) -> None:
     print(f"peak memory of one unit per TTT kind (STCN golden-init, CPU, {args.rounds} x {args.iterations} "
           f"iterations, {args.threads} thread(s))")
     for kind in args.kinds:
-        cmd = [sys.executable, __file__, "--_memory", kind, "--frames", str(args.frames), "--rounds",
-               str(args.rounds), "--iterations", str(args.iterations), "--threads", str(args.threads)]
-        if args.video is not None:
-            cmd += ["--video", str(args.video)]
-        res = subprocess.run(cmd, capture_output=True, text=True)
-        if res.returncode:
-            raise SystemExit(res.stderr)
-        r = json.loads(res.stdout.strip().splitlines()[-1])
+        r = _child(args, "--_memory", kind, "--rounds", str(args.rounds), "--iterations", str(args.iterations))
         print(f"  tt-{kind}: {r['video']} {tuple(r['shape'])}: frames {r['frames_mb']:.0f} MiB uint8; "
               f"one training step +{r['step_peak_over_start_mb']:.0f} MiB; "
               f"adapt peak {r['adapt_peak_mb']:.0f} MiB RSS (+{r['adapt_peak_over_start_mb']:.0f} over its start, "
               f"{r['adapt_cpu_s']:.0f} CPU-s); segment peak {r['segment_peak_mb']:.0f} MiB "
               f"(+{r['segment_peak_over_start_mb']:.0f}; output {r['probs_mb']:.0f} MiB float32, "
               f"{r['segment_cpu_s']:.0f} CPU-s); process peak {r['peak_rss_mb']:.0f} MiB")
-    seg = {}
-    for impl in ("one-at-a-time", "whole-video"):
-        cmd = [sys.executable, __file__, "--_segment_memory", impl, "--frames", str(args.frames), "--threads",
-               str(args.threads)] + (["--video", str(args.video)] if args.video is not None else [])
-        res = subprocess.run(cmd, capture_output=True, text=True)
-        if res.returncode:
-            raise SystemExit(res.stderr)
-        seg[impl] = json.loads(res.stdout.strip().splitlines()[-1])
-    a, b = seg["one-at-a-time"], seg["whole-video"]
+    a, b = (_child(args, "--_segment_memory", impl) for impl in ("one-at-a-time", "whole-video"))
     print(f"  STCN inference alone (fresh process, {a['video']}): +{a['peak_over_start_mb']:.0f} MiB with frames "
           f"normalised one at a time, +{b['peak_over_start_mb']:.0f} MiB with the whole video normalised first "
           f"(output {a['probs_mb']:.0f} MiB float32 either way; identical output: {a['sha256'] == b['sha256']})")

@@ -458,9 +458,11 @@ def _build_locked(ds: DavisDataset, root: Path, out: Path, t0: float, *, vids, s
     build_key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
     common = {k: v for k, v in config.items() if k != "source_sha256"} | {"build_key": build_key}
     style_attrs = (style_setup | {"style_key": _style_key(build_key, style_setup)}) if style_setup else {}
-    pipeline = _crf.pipeline_digest()
-    ffmpeg_attrs = ({"ffmpeg": ffmpeg["version"], "ffmpeg_sha256": ffmpeg["sha256"], "crf_pipeline": pipeline,
-                     "ffmpeg_key": _ffmpeg_key(build_key, ffmpeg, pipeline)} if ffmpeg else {})
+    ffmpeg_attrs = {}
+    if ffmpeg:
+        pipeline = _crf.pipeline_digest()
+        ffmpeg_attrs = {"ffmpeg": ffmpeg["version"], "ffmpeg_sha256": ffmpeg["sha256"], "crf_pipeline": pipeline,
+                        "ffmpeg_key": _ffmpeg_key(build_key, ffmpeg, pipeline)}
 
     def existing(path: Path, neural: bool = False) -> bool:
         """A complete shard of this build that can be kept.  Other settings are refused (so is a crf

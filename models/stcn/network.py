@@ -86,13 +86,12 @@ class STCN(nn.Module):
                            top_k: int = 20, mem_every: int = 5, include_last: bool = False):
         """Yield (t, (K+1, H, W) probabilities, unpadded, on the device) for normalised (T, 3, H, W) images,
         or for a :class:`FrameSource` of uint8 frames (normalised one frame at a time)."""
-        size = images.size if isinstance(images, FrameSource) else tuple(images.shape[-2:])
-        if tuple(size) != tuple(first_onehot.shape[-2:]):
-            raise ValueError(f"first mask is {tuple(first_onehot.shape[-2:])} but frames are {tuple(size)}")
         if isinstance(images, FrameSource):
-            padded, pad = images, images.pad
+            padded, pad, size = images, images.pad, images.size
         else:
-            padded, pad = pad_divide_by(images, 16)
+            (padded, pad), size = pad_divide_by(images, 16), tuple(images.shape[-2:])
+        if size != tuple(first_onehot.shape[-2:]):
+            raise ValueError(f"first mask is {tuple(first_onehot.shape[-2:])} but frames are {size}")
         masks, _ = pad_divide_by(first_onehot.to(device=padded.device, dtype=padded.dtype), 16)
         self.eval()
         with torch.inference_mode(), self._autocast():
