@@ -8,9 +8,8 @@ their registry), ``stylize`` (the neural styles' network, weights, converter), `
 (readers: DAVIS-2017 and the other benchmarks behind one interface), ``masks`` (palette PNG masks),
 ``sample`` (synthetic datasets in each official layout), ``codec`` (JPEG/PNG bytes), ``store`` (the HDF5
 store, verified on read), ``build`` (the builder and its CLI), ``export`` / ``show`` / ``verify`` (CLIs over
-a store), ``atomic`` (the one atomic writer), ``locks`` (output locks), ``cli`` (what every CLI shares:
-signals, I/O errors, program names), ``workers`` (worker processes that die with their parent),
-``progress`` (progress bars across processes), ``slurm`` (submitit job arrays), ``errors``.
+a store).  The plumbing every package shares (CLI handler, atomic writes, locks, workers, progress, SLURM,
+errors) lives on the ground floor, :mod:`common`.
 """
 from __future__ import annotations
 

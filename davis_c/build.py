@@ -16,7 +16,7 @@ SHA-256 and the style images' md5s (``davis_c.stylize.describe_style_setup``, in
 ffmpeg identity (version line and binary SHA-256) in their key: a resumed build with another ffmpeg stops
 (``--force`` rebuilds them), so one store never mixes ffmpeg builds.
 
-Reliability: the build holds ``<out>.lock`` (``davis_c.locks``), so a second build into the same ``--out``
+Reliability: the build holds ``<out>.lock`` (``common.locks``), so a second build into the same ``--out``
 stops at once naming the holder's pid; every shard records the SHA-256 of every frame, checked on every
 read; crf work folders live in ``<out stem>_shards/.tmp/`` and are removed by the next build; worker
 processes exit when the builder dies; SIGTERM is handled like Ctrl-C (status 143, complete shards kept);
@@ -43,19 +43,19 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from davis_c.cli import prog
+from common.cli import prog
 import davis_c
 from davis_c import corruptions as C
 from davis_c.codec import CODECS
 from davis_c.corruptions import crf as _crf
-from davis_c.cli import cli_main, raise_if_terminated
+from common.cli import cli_main, raise_if_terminated
 from davis_c.datasets.stored import build_attrs, clean_video_attrs, open_reader
 from davis_c.davis import DavisDataset, DavisError
-from davis_c.locks import OutputLock
-from davis_c.progress import Progress, Relay, null_tick
+from common.locks import OutputLock
+from common.progress import Progress, Relay, null_tick
 from davis_c.store import (FORMAT, INTEGRITY, ShardWriter, StoreError, decode_frame, derive_seed, encode_frame,
                            read_shard_attrs, shard_dir, shard_path, write_index)
-from davis_c.workers import exit_with_parent, stop_pool
+from common.workers import exit_with_parent, stop_pool
 
 __all__ = ["build", "main", "BuildError", "sample_root", "DAVIS_URL", "lock_path", "temp_area", "STEPS", "shard_groups",
            "group_arguments"]
@@ -372,7 +372,7 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
     ``steps`` (default all): ``clean`` (the clean shard), ``corrupted`` (the selected corrupted shards),
     ``index`` (link every complete shard into the index file).  A build without ``index`` is one part
     of a parallel build (a SLURM array task: :func:`build_group`): it leaves other builds' partial
-    files alone and writes no index.  Raises :class:`davis_c.locks.LockHeld` when another build of the
+    files alone and writes no index.  Raises :class:`common.locks.LockHeld` when another build of the
     same part holds its lock (``<out>.lock`` for a whole build).
     """
     t0 = time.perf_counter()
@@ -716,7 +716,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--group", metavar="PART", help="build only one part and write no index: clean, "
                      "STRENGTH/CORRUPTION or styles/NAME; 'index' then links every complete shard (what the "
                      "--slurm array tasks run)")
-    from davis_c import slurm
+    from common import slurm
 
     slurm.add_arguments(p, "the build (one task per shard group, then one that writes the index)",
                         "<out stem>_shards/slurm/")

@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from davis_c.cli import prog
+from common.cli import prog
 from davis_c.stylize.network import StyleNet
 from davis_c.stylize.tf_names import N_FLOATS, N_VARIABLES, TF_TO_TORCH, ConversionError, tf_to_torch_state_dict
 from davis_c.stylize.transfer import atomic_torch_save

@@ -15,7 +15,7 @@ from typing import Iterator
 import numpy as np
 from PIL import Image
 
-from davis_c.errors import DavisError
+from common.errors import DavisError
 from davis_c.masks import read_mask
 
 __all__ = ["DavisDataset", "DavisError", "Video", "RESOLUTIONS", "VOID_LABEL", "read_frame", "no_object_message"]

@@ -18,8 +18,8 @@ from typing import Sequence
 
 from tqdm import tqdm
 
-from davis_c.atomic import write_bytes_atomic
-from davis_c.cli import cli_main, prog
+from common.atomic import write_bytes_atomic
+from common.cli import cli_main, prog
 from davis_c.store import DavisCStore, StoreError, decode_frame, encode_frame
 
 __all__ = ["export", "main"]

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from davis_c.atomic import atomic_write
-from davis_c.errors import DavisError
+from common.atomic import atomic_write
+from common.errors import DavisError
 
 __all__ = ["DAVIS_PALETTE", "palette_colors", "read_mask", "write_mask"]
 
@@ -70,7 +70,7 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
 
 
 def write_mask(path: str | os.PathLike, labels: np.ndarray) -> Path:
-    """Write a ``(H, W)`` id map as a DAVIS palette PNG (atomically via ``davis_c.atomic``; parents are created)."""
+    """Write a ``(H, W)`` id map as a DAVIS palette PNG (atomically via ``common.atomic``; parents are created)."""
     path = Path(path)
     labels = np.asarray(labels)
     if labels.ndim != 2:

@@ -26,8 +26,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from davis_c.atomic import atomic_dir
-from davis_c.cli import cli_main, prog
+from common.atomic import atomic_dir
+from common.cli import cli_main, prog
 from davis_c.masks import write_mask
 
 __all__ = ["LAYOUTS", "make_sample", "render_video", "main"]

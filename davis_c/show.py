@@ -23,8 +23,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from davis_c.atomic import write_bytes_atomic
-from davis_c.cli import cli_main, prog
+from common.atomic import write_bytes_atomic
+from common.cli import cli_main, prog
 from davis_c.store import DavisCStore, StoreError
 
 __all__ = ["grid", "zoom_crop", "default_frame", "main"]

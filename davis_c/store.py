@@ -39,7 +39,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import h5py
 import numpy as np
 
-from davis_c.atomic import publish
+from common.atomic import publish
 from davis_c.codec import decode_image, encode_image
 from davis_c.corruptions import STRENGTHS
 from davis_c.davis import Video
@@ -67,7 +67,7 @@ def masks_digest(masks: np.ndarray) -> str:
 
 def _named(exc: OSError, path: Path) -> OSError:
     """The same I/O error with the file named (h5py's errors name none), for one-line messages."""
-    from davis_c.cli import with_path
+    from common.cli import with_path
 
     return with_path(exc, path)
 

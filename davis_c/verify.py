@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 from tqdm import tqdm
 
-from davis_c.cli import cli_main, prog
+from common.cli import cli_main, prog
 from davis_c.store import DavisCStore, StoreError
 
 __all__ = ["VerifyReport", "verify_store", "main"]

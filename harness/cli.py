@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from davis_c.cli import cli_main, prog
+from common.cli import cli_main, prog
 from harness import estimate, slurm
 from harness.devices import describe_slots, plan_workers
 

@@ -22,7 +22,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from davis_c.davis import DavisDataset, Video, read_frame
-from davis_c.errors import DavisError
+from common.errors import DavisError
 
 __all__ = ["DataError", "Source", "DatasetSource", "open_source", "select_variants", "select_videos", "split_variant",
            "STRENGTH_ORDER", "CLEAN"]

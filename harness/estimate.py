@@ -72,7 +72,7 @@ def merge_figures(old: dict[str, Any] | None, method: str, entry: dict[str, Any]
 
 def write_figures(path: str | os.PathLike, method: str, entry: dict[str, Any]) -> dict[str, Any]:
     """Add (or replace) one method's figures in ``path``, atomically; returns the whole file."""
-    from davis_c.atomic import write_text_atomic
+    from common.atomic import write_text_atomic
 
     path = Path(path)
     old = read_figures(path) if path.is_file() else None

@@ -33,8 +33,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from davis_c.atomic import write_text_atomic
-from davis_c.cli import cli_main, prog
+from common.atomic import write_text_atomic
+from common.cli import cli_main, prog
 from davis_c.davis import DavisDataset, DavisError, check_video_name, no_object_message
 from davis_c.masks import read_mask
 from harness.metrics import STAT_NAMES, EvaluationError, VideoScores, bound_radius, score_frame

@@ -23,9 +23,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from davis_c.atomic import atomic_dir
-from davis_c.cli import is_output_full, with_path
-from davis_c.progress import progress_kwargs
+from common.atomic import atomic_dir
+from common.cli import is_output_full, with_path
+from common.progress import progress_kwargs
 from harness.data import Source, open_source, split_variant
 from harness.identity import data_id, data_identity
 from harness.methods import merge
@@ -356,7 +356,7 @@ _WORKER: UnitRunner | None = None
 def init_worker(setup: RunSetup, parent: int | None = None) -> None:
     global _WORKER
     if parent is not None:  # never outlive the harness (kill -9 of the parent included)
-        from davis_c.workers import exit_with_parent
+        from common.workers import exit_with_parent
 
         exit_with_parent(parent)
     if setup.threads:  # share the cores between the workers instead of oversubscribing them

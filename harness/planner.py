@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from davis_c.cli import raise_if_terminated
-from davis_c.locks import OutputLock
+from common.cli import raise_if_terminated
+from common.locks import OutputLock
 from harness.data import open_source, select_variants, select_videos
 from harness.executor import (RunSetup, SetupError, UnitRunner, build_model, find_checkpoint, init_worker,
                              resolve_ttt, run_in_worker)
@@ -34,7 +34,7 @@ from harness.methods import load_method
 from harness.options import check_options, check_plugin
 from harness.results import read_unit, write_run_json
 from harness.units import Unit, make_units, pending_units, shard_units
-from davis_c.workers import stop_pool
+from common.workers import stop_pool
 
 __all__ = ["WorkerDied", "RunRequest", "Plan", "plan_run", "execute", "summary_table", "default_data", "RANDOM_INIT_BANNER",
            "run_lock_path"]

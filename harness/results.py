@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from davis_c.atomic import DIR_MODE, FILE_MODE, TEMP_MARK, publish
+from common.atomic import DIR_MODE, FILE_MODE, TEMP_MARK, publish
 
 __all__ = ["UNIT_SCHEMA", "RunMismatch", "unit_path", "mask_dir", "write_json_atomic", "read_json",
            "read_unit", "unit_status", "remove_stale_temps", "write_run_json", "read_run_json",
@@ -65,8 +65,8 @@ def _clean_json(obj: Any) -> Any:
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as strict JSON to ``path`` atomically and durably (``davis_c.atomic``, fsynced)."""
-    from davis_c.atomic import atomic_write
+    """Write ``obj`` as strict JSON to ``path`` atomically and durably (``common.atomic``, fsynced)."""
+    from common.atomic import atomic_write
 
     path = Path(path)
     with atomic_write(path, "w", fsync=True) as fh:

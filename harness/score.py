@@ -36,9 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from davis_c.cli import prog
+from common.cli import prog
 from davis_c.davis import DavisDataset, check_video_name
-from davis_c.errors import DavisError
+from common.errors import DavisError
 from harness.results import (RunMismatch, UNIT_SCHEMA, remove_stale_temps, unit_path, unit_status,
                              write_json_atomic, write_run_json)
 

@@ -5,7 +5,7 @@ land in the shared ``--out`` the way a local run writes them: requeueing a task 
 whole array is safe (finished units are skipped, failed ones retried).  Before anything is queued the
 run is checked here once (method, weights, data, an incompatible earlier run) and ``run.json`` is
 written.  Job logs and submitit's files go to ``<out>/<method>/slurm/<job id>/``.  The ``--slurm``
-syntax and the submitit layer: :mod:`davis_c.slurm`.
+syntax and the submitit layer: :mod:`common.slurm`.
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from davis_c import slurm as _slurm
-from davis_c.slurm import SlurmError, check_full_names, make_executor, parse_slurm, strip_options, submit_commands, wait_all
+from common import slurm as _slurm
+from common.slurm import SlurmError, check_full_names, make_executor, parse_slurm, strip_options, submit_commands, wait_all
 
 __all__ = ["SlurmError", "add_arguments", "submit_run"]
 

@@ -19,8 +19,8 @@ import zipfile
 from pathlib import Path
 from typing import Sequence
 
-from davis_c.atomic import atomic_write
-from davis_c.cli import prog
+from common.atomic import atomic_write
+from common.cli import prog
 from harness.results import iter_unit_files, mask_dir, read_unit
 
 __all__ = ["SubmissionError", "write_submission", "main"]

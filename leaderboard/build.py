@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from davis_c.atomic import write_text_atomic
-from davis_c.cli import cli_main, prog  # one top-level handler: SIGTERM, disk full/read-only -> one line, status 2
+from common.atomic import write_text_atomic
+from common.cli import cli_main, prog  # one top-level handler: SIGTERM, disk full/read-only -> one line, status 2
 from leaderboard.paper import (compare_with_paper, comparison_display, comparison_notes, describe_missing,
                                load_paper_reference, published_display, reference_display, split_available)
 from leaderboard.plots import make_all_plots

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from davis_c.cli import prog
+from common.cli import prog
 from harness.results import UNIT_SCHEMA, write_json_atomic
 from leaderboard.results import CORRUPTIONS, STRENGTHS
 

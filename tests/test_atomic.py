@@ -1,9 +1,9 @@
-"""davis_c.atomic: the one atomic writer: complete file or the old one, right mode, no temporaries left."""
+"""common.atomic: the one atomic writer: complete file or the old one, right mode, no temporaries left."""
 import stat
 
 import pytest
 
-from davis_c.atomic import FILE_MODE, TEMP_MARK, atomic_write, remove_stale_temps, write_bytes_atomic, write_text_atomic
+from common.atomic import FILE_MODE, TEMP_MARK, atomic_write, remove_stale_temps, write_bytes_atomic, write_text_atomic
 
 
 def test_write_replaces_and_sets_mode(tmp_path):
@@ -36,7 +36,7 @@ def test_remove_stale_temps(tmp_path):
 
 
 def test_atomic_dir_replaces_a_folder_whole_or_not_at_all(tmp_path):
-    from davis_c.atomic import atomic_dir
+    from common.atomic import atomic_dir
 
     target = tmp_path / "masks"
     with atomic_dir(target) as tmp:

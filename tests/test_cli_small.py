@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from davis_c import cli
+from common import cli
 from davis_c.davis import DavisDataset, DavisError
 from davis_c.masks import read_mask, write_mask
 

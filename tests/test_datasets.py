@@ -10,7 +10,7 @@ from PIL import Image
 
 from davis_c.datasets import DATASETS, corrupted_name, detect, open_dataset
 from davis_c.davis import DavisDataset
-from davis_c.errors import DavisError
+from common.errors import DavisError
 from davis_c.sample import LAYOUTS, make_sample, render_video
 
 KW = dict(videos=2, frames=8, height=48, width=80, seed=0)

@@ -1,4 +1,4 @@
-"""Progress moves in frames: davis_c.progress (ETA with a fake clock, relay from processes) and the build's
+"""Progress moves in frames: common.progress (ETA with a fake clock, relay from processes) and the build's
 bar (one update per corrupted frame, every frame-variant counted once, with --workers 1 and 2)."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import multiprocessing
 import pytest
 
 from davis_c import build as B
-from davis_c.progress import Progress, Relay
+from common.progress import Progress, Relay
 
 QUIET = {"progress": False, "log": lambda m: None}
 
@@ -127,7 +127,7 @@ def test_failed_build_leaves_no_empty_shard_folder(tiny_davis_sample, tmp_path):
 
 
 def test_progress_kwargs_only_for_functions_that_take_it():
-    from davis_c.progress import progress_kwargs
+    from common.progress import progress_kwargs
 
     def with_bar(frames, mask, *, top_k=20, progress=False):
         pass

@@ -91,7 +91,7 @@ def test_damaged_frame_fails_the_unit_naming_file_variant_video_frame(tiny_davis
 
 # ------------------------------------------------------------------------------------- 4: one run per folder
 def test_second_run_into_a_locked_results_folder_is_refused(tiny_davis_sample, fake_cfg, tmp_path, capsys):
-    from davis_c.locks import OutputLock
+    from common.locks import OutputLock
     from harness.planner import run_lock_path
 
     out = tmp_path / "R"

@@ -118,7 +118,7 @@ def test_damaged_shard_is_named_when_the_store_is_opened(small_store, tmp_path, 
 
 # ------------------------------------------------------------------------------------- 4: one build per output
 def test_second_build_into_a_locked_output_is_refused_naming_the_pid(tiny_davis_sample, tmp_path, capsys):
-    from davis_c.locks import LockHeld, OutputLock
+    from common.locks import LockHeld, OutputLock
 
     out = tmp_path / "davis_c.h5"
     holder = OutputLock(B.lock_path(out), "test")
@@ -138,15 +138,15 @@ def test_second_build_into_a_locked_output_is_refused_naming_the_pid(tiny_davis_
 
 
 def test_lock_of_a_killed_holder_is_taken_over(tmp_path):
-    from davis_c.locks import OutputLock
+    from common.locks import OutputLock
 
     lock = tmp_path / "x.lock"
-    code = f"from davis_c.locks import OutputLock; l = OutputLock({str(lock)!r}); print('held', flush=True); " \
+    code = f"from common.locks import OutputLock; l = OutputLock({str(lock)!r}); print('held', flush=True); " \
            "import time; time.sleep(60)"
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "held"
-        from davis_c.locks import LockHeld
+        from common.locks import LockHeld
 
         with pytest.raises(LockHeld, match=f"pid {proc.pid}"):
             OutputLock(lock)

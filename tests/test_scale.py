@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from davis_c import build as B
-from davis_c import slurm as S
+from common import slurm as S
 from davis_c.sample import make_sample
 from harness import devices as D
 from harness import estimate as E

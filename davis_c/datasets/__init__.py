@@ -16,7 +16,7 @@ from davis_c.datasets.davis2016 import Davis2016
 from davis_c.datasets.davis2017 import Davis2017
 from davis_c.datasets.sav import SAV
 from davis_c.datasets.split_folders import LVOS, MOSE, YouTubeVOS
-from davis_c.errors import DavisError
+from common.errors import DavisError
 
 __all__ = ["VOSDataset", "DATASETS", "Davis2017", "Davis2016", "YouTubeVOS", "MOSE", "LVOS", "SAV",
            "open_dataset", "detect", "dataset_class", "corrupted_name"]

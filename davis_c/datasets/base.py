@@ -23,7 +23,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from davis_c.davis import Video, check_video_name, read_frame
-from davis_c.errors import DavisError
+from common.errors import DavisError
 from davis_c.masks import read_mask
 
 __all__ = ["VOSDataset", "FRAME_SUFFIXES", "list_files", "read_video_frames", "read_sparse_masks",

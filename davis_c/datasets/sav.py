@@ -21,7 +21,7 @@ import numpy as np
 from davis_c.davis import Video, check_video_name
 from davis_c.datasets.base import (FRAME_SUFFIXES, VOSDataset, list_files, read_name_list, read_sparse_masks,
                                    read_video_frames)
-from davis_c.errors import DavisError
+from common.errors import DavisError
 
 __all__ = ["SAV"]
 

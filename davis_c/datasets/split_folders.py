@@ -15,7 +15,7 @@ from pathlib import Path
 from davis_c.davis import Video, check_video_name
 from davis_c.datasets.base import (FRAME_SUFFIXES, VOSDataset, first_appearance, given_from_first_appearance,
                                    list_files, read_sparse_masks, read_video_frames)
-from davis_c.errors import DavisError
+from common.errors import DavisError
 
 __all__ = ["SplitFolderDataset", "YouTubeVOS", "MOSE", "LVOS"]
 

@@ -11,7 +11,7 @@ import argparse
 import hashlib
 import os
 import sys
-from davis_c.atomic import write_bytes_atomic
+from common.atomic import write_bytes_atomic
 import urllib.request
 from pathlib import Path
 from typing import Sequence

@@ -111,7 +111,7 @@ def save_random_style_weights(path: str | Path, seed: int = 0) -> Path:
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
     """``torch.save`` to a temp file in the same folder, then rename: no half-written weights."""
-    from davis_c.atomic import atomic_write
+    from common.atomic import atomic_write
 
     with atomic_write(path, "wb") as fh:
         torch.save(obj, fh)

@@ -7,9 +7,9 @@ Wrap a ``main(argv) -> int`` with :func:`cli_main` and it
   (128 + SIGTERM; Ctrl-C gives 130);
 * catches ``OSError`` (disk full, read-only file system, no permission, a vanished file ...) and prints one
   line naming the path and the cause instead of a traceback, with status 2;
-* catches :class:`davis_c.locks.LockHeld` (another process writes the same output), status 2.
+* catches :class:`common.locks.LockHeld` (another process writes the same output), status 2.
 
-Writers are atomic (``davis_c.atomic``) or write ``*.partial`` files removed on error, so nothing that
+Writers are atomic (``common.atomic``) or write ``*.partial`` files removed on error, so nothing that
 looks finished is left behind by any of these; a rerun cleans the rest.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ import sys
 import threading
 from typing import Callable, Iterator, Sequence
 
-from davis_c.locks import LockHeld
+from common.locks import LockHeld
 
 __all__ = ["prog", "Terminated", "cli_main", "sigterm_as_interrupt", "raise_if_terminated", "with_path", "describe_os_error", "os_error_cause",
            "is_output_full", "EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_TERMINATED"]

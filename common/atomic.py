@@ -68,7 +68,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, file_mode: int = 
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(exc, OSError) and exc.filename is None:  # a failed write names no file: name the target
-            from davis_c.cli import with_path
+            from common.cli import with_path
 
             raise with_path(exc, path) from exc
         raise
