@@ -41,7 +41,7 @@ from davis_c.build import build  # noqa: E402
 from davis_c.corruptions.cartoon import cartoon  # noqa: E402
 from davis_c.corruptions import STRENGTHS, corrupt, names  # noqa: E402
 from davis_c.corruptions.glass import glass_blur_reference  # noqa: E402
-from davis_c.davis import DavisDataset  # noqa: E402
+from davis_c.datasets import Davis2017  # noqa: E402
 from davis_c.sample import make_sample  # noqa: E402
 from davis_c.store import encode_frame  # noqa: E402
 from refdata import reference_path  # noqa: E402
@@ -135,7 +135,7 @@ def main(argv=None) -> int:
             root = real_subset(real, Path(tmp) / "DAVIS", args.videos, args.frames, davis16=bool(args.davis16))
         else:
             root = make_sample(Path(tmp) / "DAVIS", videos=args.videos, frames=args.frames, height=480, width=854)
-        ds = DavisDataset(root)
+        ds = Davis2017(root)
         videos = [ds.load(v) for v in ds.videos]
         n = sum(len(v) for v in videos)
         corrupt(videos[0].frames[:2], "glass_blur", 3)  # warm-up (numba cache load)

@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from davis_c.davis import DavisDataset  # noqa: E402
+from davis_c.datasets import Davis2017  # noqa: E402
 from davis_c.masks import read_mask, write_mask  # noqa: E402
 from davis_c.sample import make_sample  # noqa: E402
 from harness.evaluate import evaluate_results  # noqa: E402
@@ -100,7 +100,7 @@ def ref_score_frame(gt: np.ndarray, pred: np.ndarray, k_max: int) -> tuple[np.nd
 def ref_evaluate_folder(root: Path, results: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Reference pipeline: for every evaluated frame read both PNGs with PIL, then score every object."""
     out = {}
-    for video in DavisDataset(root).videos:
+    for video in Davis2017(root).videos:
         pngs = sorted((root / "Annotations/480p" / video).glob("*.png"))
         first = np.array(Image.open(pngs[0]))
         first[first == 255] = 0
@@ -120,7 +120,7 @@ def ref_official_style_folder(root: Path, results: Path) -> dict[str, tuple[np.n
     """The official pipeline's data handling re-enacted: float64 stacks of every annotation and prediction,
     one-hot object stacks built by broadcasting, J on (N, H, W) stacks, F frame by frame."""
     out = {}
-    for video in DavisDataset(root).videos:
+    for video in Davis2017(root).videos:
         pngs = sorted((root / "Annotations/480p" / video).glob("*.png"))
         gt = np.zeros((len(pngs), *np.array(Image.open(pngs[0])).shape))
         for i, p in enumerate(pngs):
@@ -172,7 +172,7 @@ def build_data(tmp: Path, videos: int, frames: int, seed: int) -> tuple[Path, Pa
     root = make_sample(tmp / "DAVIS", videos=videos, frames=frames, height=480, width=854, seed=seed)
     results = tmp / "results"
     rng = np.random.default_rng(seed)
-    for video in DavisDataset(root).videos:
+    for video in Davis2017(root).videos:
         for png in sorted((root / "Annotations/480p" / video).glob("*.png")):
             write_mask(results / video / png.name, perturb(read_mask(png), rng))
     return root, results
@@ -202,7 +202,7 @@ def main(argv=None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench_jf_"))
     try:
         root, results = build_data(tmp, args.videos, args.frames, args.seed)
-        ds = DavisDataset(root)
+        ds = Davis2017(root)
         # in-memory label maps of the evaluated frames
         data, pngs = [], []
         for video in ds.videos:

@@ -50,7 +50,8 @@ from davis_c.codec import CODECS
 from davis_c.corruptions import crf as _crf
 from common.cli import cli_main, raise_if_terminated
 from davis_c.datasets.stored import build_attrs, clean_video_attrs, open_reader
-from davis_c.davis import DavisDataset, DavisError
+from davis_c.datasets import Davis2017
+from davis_c.davis import DavisError
 from common.locks import OutputLock
 from common.progress import Progress, Relay, null_tick
 from davis_c.store import (FORMAT, INTEGRITY, ShardWriter, StoreError, decode_frame, derive_seed, encode_frame,
@@ -74,7 +75,7 @@ class BuildError(RuntimeError):
 
 
 # ------------------------------------------------------------------------------------------------ source
-def read_frames(ds: DavisDataset, name: str) -> tuple[list[bytes], np.ndarray]:
+def read_frames(ds: Davis2017, name: str) -> tuple[list[bytes], np.ndarray]:
     """The original JPEG bytes of a video and the frames decoded from them with OpenCV (the decoder the
     official script uses)."""
     jpgs, _ = ds.frame_paths(name)
@@ -90,7 +91,7 @@ def read_frames(ds: DavisDataset, name: str) -> tuple[list[bytes], np.ndarray]:
     return data, np.stack(frames)
 
 
-def load_source(ds: DavisDataset, name: str):
+def load_source(ds: Davis2017, name: str):
     """One source video, fully checked: the dataset's Video (frames, annotations, objects), the original
     JPEG bytes and the OpenCV-decoded frames."""
     video = ds.load(name)  # validates frames, annotations and sizes; DavisError names the file
@@ -130,7 +131,7 @@ class _Task:
         return [(s, n) for s, names in self.jobs for n in names]
 
 
-_WORKER_DS: dict[tuple, DavisDataset] = {}
+_WORKER_DS: dict[tuple, Davis2017] = {}
 _TICK: Callable[[int], None] = null_tick  # counts frame-variants done (the parent's bar, or its Relay)
 
 
@@ -433,7 +434,7 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
                              progress=progress, log=log, dataset=dataset, steps=steps)
 
 
-def _build_locked(ds: DavisDataset, root: Path, out: Path, t0: float, *, vids, strs, names, skipped, explicit,
+def _build_locked(ds: Davis2017, root: Path, out: Path, t0: float, *, vids, strs, names, skipped, explicit,
                   style_setup, ffmpeg, image_set, resolution, year, workers, seed, codec, force, style_weights,
                   styles_dir, device, progress, log, dataset, steps) -> dict[str, Any]:
     """The build proper, with the output lock held: nothing else writes ``out``, so every leftover of

@@ -1,14 +1,16 @@
 """Where the harness reads videos from: one interface over the three ways DAVIS / DAVIS-C is stored.
 
-* a DAVIS-2017 root (``JPEGImages/480p``, ``Annotations/480p``, ``ImageSets``): the ``clean`` variant;
+* a root of a benchmark :mod:`davis_c.datasets` reads (DAVIS-2017: ``JPEGImages/480p``, ``Annotations/480p``,
+  ``ImageSets``; DAVIS-2016, YouTube-VOS, MOSE, LVOS, SA-V): the ``clean`` variant;
 * a DAVIS-C HDF5 file written by ``davis_c.build`` (read with ``davis_c.open``): ``clean`` plus every
   ``<strength>/<corruption>`` it holds;
 * the official DAVIS-C folder tree ``<root>/<strength>/<corruption>/<video>/00000.jpg``: frames only,
   so the ground truth comes from a DAVIS root given with ``annotations=`` (the TTT repository reads
   DAVIS-C the same way); that root also provides ``clean``.
 
-Every source yields :class:`davis_c.davis.Video` objects whose masks are the DAVIS annotations, and
-can be re-opened from its :meth:`spec` in a worker process (HDF5 handles must not cross a fork).
+Every source yields :class:`davis_c.davis.Video` objects whose masks are the benchmark's annotations,
+says how they are scored (``protocol``, ``scored_locally``, ``split``), and can be re-opened from its
+:meth:`spec` in a worker process (HDF5 handles must not cross a fork).
 """
 from __future__ import annotations
 
@@ -21,34 +23,17 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from davis_c.davis import DavisDataset, Video, read_frame
 from common.errors import DavisError
+from common.vocabulary import CLEAN, STRENGTHS, make_variant, parse_variant, strength_rank, variant_sort_key
+from davis_c.davis import Video, read_frame
 
-__all__ = ["DataError", "Source", "DatasetSource", "open_source", "select_variants", "select_videos", "split_variant",
-           "STRENGTH_ORDER", "CLEAN"]
+__all__ = ["DataError", "Source", "DatasetSource", "open_source", "select_variants", "select_videos"]
 
-CLEAN = "clean"
-#: Strength folder names in increasing severity (DAVIS-C: low = 3, med = 4, high = 5).
-STRENGTH_ORDER = ("low", "med", "high")
 _FRAME_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
 class DataError(ValueError):
     """Data that cannot be benchmarked as asked; the message names the file, variant or video."""
-
-
-def split_variant(variant: str) -> tuple[str | None, str | None]:
-    """``"clean"`` -> (None, None); ``"high/glass_blur"`` -> ("high", "glass_blur")."""
-    if variant == CLEAN:
-        return None, None
-    parts = variant.split("/")
-    if len(parts) != 2 or not all(parts):
-        raise DataError(f"variant {variant!r}: expected 'clean' or '<strength>/<corruption>'")
-    return parts[0], parts[1]
-
-
-def _strength_key(name: str) -> tuple[int, str]:
-    return (STRENGTH_ORDER.index(name) if name in STRENGTH_ORDER else len(STRENGTH_ORDER), name)
 
 
 class Source(abc.ABC):
@@ -58,6 +43,11 @@ class Source(abc.ABC):
     path: Path
     variants: list[str]
     videos: list[str]
+    #: how its videos are scored (:func:`harness.protocols.score`): DAVIS-2017's rules unless the source
+    #: holds another benchmark; ``scored_locally`` False = a private split (predictions go to its server)
+    protocol: str = "davis2017"
+    scored_locally: bool = True
+    split: str | None = None
 
     @abc.abstractmethod
     def load(self, variant: str, video: str) -> Video:
@@ -82,35 +72,9 @@ class Source(abc.ABC):
         self.close()
 
 
-class DavisSource(Source):
-    """A DAVIS root: the clean videos of its ``val`` image set."""
-
-    kind = "DAVIS root"
-
-    def __init__(self, root: str | os.PathLike, image_set: str = "val") -> None:
-        self.path = Path(root)
-        try:
-            self.dataset = DavisDataset(self.path, image_set=image_set)
-        except DavisError as exc:
-            raise DataError(str(exc)) from exc
-        self.variants = [CLEAN]
-        self.videos = list(self.dataset.videos)
-
-    def check(self, videos: Iterable[str], variants: Iterable[str] = ()) -> None:
-        for video in videos:
-            mdir = self.dataset.mask_dir(video)
-            if not mdir.is_dir() or not any(p.suffix.lower() == ".png" for p in mdir.iterdir()):
-                raise DataError(f"video {video!r} has no annotations: {mdir} is missing or holds no PNG")
-
-    def load(self, variant: str, video: str) -> Video:
-        if variant != CLEAN:
-            raise DataError(f"{self.path} is a DAVIS root: it only holds the 'clean' variant, not {variant!r}")
-        return self.dataset.load(video)
-
-
 class DatasetSource(Source):
-    """A root of any benchmark of :mod:`davis_c.datasets` (DAVIS-2016, YouTube-VOS, MOSE, LVOS, SA-V):
-    its ``clean`` videos, with the given masks, annotated and required frames of that benchmark."""
+    """A root of any benchmark of :mod:`davis_c.datasets` (DAVIS-2017, DAVIS-2016, YouTube-VOS, MOSE, LVOS,
+    SA-V): its ``clean`` videos, with the given masks, annotated and required frames of that benchmark."""
 
     kind = "dataset root"
 
@@ -124,6 +88,8 @@ class DatasetSource(Source):
             raise DataError(str(exc)) from exc
         self.variants = [CLEAN]
         self.videos = list(self.dataset.videos)
+        self.protocol, self.scored_locally = self.dataset.protocol, self.dataset.scored_locally
+        self.split = self.dataset.split
 
     def spec(self) -> dict:
         return {"data": str(self.path), "annotations": None, "dataset": self.dataset.name,
@@ -140,7 +106,8 @@ class DatasetSource(Source):
 
     def load(self, variant: str, video: str) -> Video:
         if variant != CLEAN:
-            raise DataError(f"{self.path} is a dataset root: it only holds the 'clean' variant, not {variant!r}")
+            raise DataError(f"{self.path} is a {self.dataset.title} root: it only holds the 'clean' variant, "
+                            f"not {variant!r}")
         return self.dataset.load(video)
 
 
@@ -159,7 +126,7 @@ class HDF5Source(Source):
             raise DataError(f"{self.path}: cannot open as a DAVIS-C HDF5 file ({exc})") from exc
         variants = getattr(self.store, "variants", None)
         if variants is None:
-            variants = [CLEAN] + [f"{s}/{c}" for s in self.store.strengths for c in self.store.corruptions]
+            variants = [CLEAN] + [make_variant(s, c) for s in self.store.strengths for c in self.store.corruptions]
         self.variants = _ordered_variants(list(variants))
         self.videos = list(self.store.videos)
         from davis_c.datasets.stored import dataset_info
@@ -168,6 +135,8 @@ class HDF5Source(Source):
         self.dataset = dataset_info(getattr(self.store, "attrs", {}))
         if self.dataset is not None:
             self.kind = f"{getattr(self.store, 'attrs', {}).get('dataset_title', 'DAVIS-C')} HDF5"
+            self.protocol, self.scored_locally = self.dataset.protocol, self.dataset.scored_locally
+            self.split = self.dataset.split
 
     def check(self, videos: Iterable[str], variants: Iterable[str] = ()) -> None:
         for video in videos:
@@ -175,8 +144,8 @@ class HDF5Source(Source):
                 raise DataError(f"{self.path}: video {video!r} is not in the file")
 
     def load(self, variant: str, video: str) -> Video:
-        strength, corruption = split_variant(variant)
-        if variant == CLEAN:
+        strength, corruption = parse_variant(variant)
+        if strength is None:
             return self.store.clean(video)
         return self.store[strength, corruption, video]
 
@@ -194,15 +163,15 @@ class FolderSource(Source):
         if annotations is None:
             raise DataError(f"{self.path} is a DAVIS-C folder tree (frames only): give the DAVIS root that holds "
                             "its ground truth with --annotations DAVIS_ROOT")
-        self.davis = DavisSource(annotations)
+        self.davis = DatasetSource(annotations, "davis2017")
         self.annotations = Path(annotations)
         variants = [CLEAN]
         videos: set[str] = set()
-        for sdir in sorted((p for p in self.path.iterdir() if p.is_dir()), key=lambda p: _strength_key(p.name)):
+        for sdir in sorted((p for p in self.path.iterdir() if p.is_dir()), key=lambda p: (strength_rank(p.name), p.name)):
             for cdir in sorted(p for p in sdir.iterdir() if p.is_dir()):
                 vids = [p.name for p in cdir.iterdir() if p.is_dir()]
                 if vids:
-                    variants.append(f"{sdir.name}/{cdir.name}")
+                    variants.append(make_variant(sdir.name, cdir.name))
                     videos.update(vids)
         if len(variants) == 1:
             raise DataError(f"{self.path}: no <strength>/<corruption>/<video>/ folders found")
@@ -247,11 +216,8 @@ class FolderSource(Source):
 
 
 def _ordered_variants(variants: list[str]) -> list[str]:
-    """clean first, then by strength (low, med, high), corruptions in their given order."""
-    corrupted = [v for v in variants if v != CLEAN]
-    order = {v: i for i, v in enumerate(corrupted)}
-    corrupted.sort(key=lambda v: (_strength_key(split_variant(v)[0]), order[v]))
-    return ([CLEAN] if CLEAN in variants else []) + corrupted
+    """clean first, then by strength (low, med, high), corruptions in the official order (the vocabulary's)."""
+    return sorted(dict.fromkeys(variants), key=variant_sort_key)
 
 
 def open_source(data: str | os.PathLike, annotations: str | os.PathLike | None = None,
@@ -265,22 +231,20 @@ def open_source(data: str | os.PathLike, annotations: str | os.PathLike | None =
         from davis_c.datasets import detect
 
         name = dataset or detect(path)
-        if name is not None and name.lower() not in ("davis2017", "davis", "davis17"):
+        if name is not None:
             return DatasetSource(path, name, split)
-        if name is not None and split not in (None, "val"):
-            return DavisSource(path, image_set=split)
     if path.is_file():
         import h5py
 
         if not h5py.is_hdf5(path):
             raise DataError(f"--data {path}: a file, but not an HDF5 file from davis_c.build")
         return HDF5Source(path)
-    if (path / "JPEGImages").is_dir():
-        return DavisSource(path)
-    if any((path / s).is_dir() for s in STRENGTH_ORDER) or annotations is not None:
+    if (path / "JPEGImages").is_dir():  # no ImageSets/2017: the DAVIS-2017 reader names what is missing
+        return DatasetSource(path, "davis2017")
+    if any((path / s).is_dir() for s in STRENGTHS) or annotations is not None:
         return FolderSource(path, annotations)
     raise DataError(f"--data {path}: neither a DAVIS root (no JPEGImages/), a DAVIS-C folder tree "
-                    f"(no {'/'.join(STRENGTH_ORDER)} folders) nor an HDF5 file")
+                    f"(no {'/'.join(STRENGTHS)} folders) nor an HDF5 file")
 
 
 def select_variants(available: Sequence[str], patterns: Sequence[str] | None, source: str = "data") -> list[str]:

@@ -35,7 +35,8 @@ import numpy as np
 
 from common.atomic import write_text_atomic
 from common.cli import cli_main, prog
-from davis_c.davis import DavisDataset, DavisError, check_video_name, no_object_message
+from davis_c.datasets import Davis2017
+from davis_c.davis import DavisError, check_video_name, no_object_message
 from davis_c.masks import read_mask
 from harness.metrics import STAT_NAMES, EvaluationError, VideoScores, bound_radius, score_frame
 
@@ -56,7 +57,7 @@ class _Job:
     bound_th: float
 
 
-def evaluate_sequence(dataset: DavisDataset, results_dir: str | os.PathLike, video: str,
+def evaluate_sequence(dataset: Davis2017, results_dir: str | os.PathLike, video: str,
                       bound_th: float = 0.008, pred_dir: str | os.PathLike | None = None) -> VideoScores:
     """Score ``results_dir/<video>/<frame>.png`` (or the PNGs in ``pred_dir``) against the DAVIS annotations
     of one video.
@@ -108,7 +109,7 @@ def evaluate_sequence(dataset: DavisDataset, results_dir: str | os.PathLike, vid
 
 
 def _run_job(job: _Job) -> VideoScores:
-    ds = DavisDataset(job.root, job.image_set, job.resolution)
+    ds = Davis2017(job.root, job.image_set, job.resolution)
     return evaluate_sequence(ds, job.results, job.video, job.bound_th)
 
 
@@ -124,7 +125,7 @@ def evaluate_results(davis_root: str | os.PathLike, results_dir: str | os.PathLi
                      videos: Sequence[str] | None = None, progress: bool = True) -> list[VideoScores]:
     """Evaluate every video of ``ImageSets/2017/<image_set>.txt`` (in that order); ``workers`` processes
     score videos in parallel.  Returns one :class:`VideoScores` per video."""
-    ds = DavisDataset(davis_root, image_set, resolution)
+    ds = Davis2017(davis_root, image_set, resolution)
     names = list(ds.videos if videos is None else videos)
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
@@ -263,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.videos:
             import fnmatch
 
-            known = DavisDataset(args.davis, args.image_set, args.resolution).videos
+            known = Davis2017(args.davis, args.image_set, args.resolution).videos
             videos = [v for v in known if any(fnmatch.fnmatchcase(v, pat) for pat in args.videos)]
             unmatched = [pat for pat in args.videos if not any(fnmatch.fnmatchcase(v, pat) for v in known)]
             if unmatched:

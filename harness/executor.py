@@ -26,7 +26,8 @@ import torch
 from common.atomic import atomic_dir
 from common.cli import is_output_full, with_path
 from common.progress import progress_kwargs
-from harness.data import Source, open_source, split_variant
+from common.vocabulary import parse_variant
+from harness.data import Source, open_source
 from harness.identity import data_id, data_identity
 from harness.methods import merge
 from harness.resolution import model_size, probs_to_labels, resize_frames, resize_mask
@@ -256,7 +257,7 @@ class UnitRunner:
         return record
 
     def _base(self, unit: Unit) -> dict:
-        strength, corruption = split_variant(unit.variant)
+        strength, corruption = parse_variant(unit.variant)
         return {"schema": UNIT_SCHEMA, "method": unit.method, "variant": unit.variant, "strength": strength,
                 "corruption": corruption, "video": unit.video, "seed": unit.seed, "status": "ok", "error": None,
                 "random_init": self.setup.random_init, "objects": [], "J": None, "F": None, "JF": None,
@@ -308,23 +309,17 @@ class UnitRunner:
         return labels, ttt_s, inference_s, _peak_mb(device)
 
     def _run(self, unit: Unit) -> dict:
+        from harness.protocols import SCORING_SERVER, score
+
         identity = data_identity(self.source, unit.variant, unit.video)  # what this unit is computed on
         video = self.source.load(unit.variant, unit.video)
-        if video.given is None:  # DAVIS-2017: all objects given on frame 0, scored as always
-            labels, ttt_s, inference_s, peak = self.predict(video.frames, video.masks[0], unit.seed)
-            scores = score_video(video.masks, labels, unit.video, list(video.frame_names))
-            server = False
-        else:  # another benchmark (davis_c.datasets): its given masks and its scoring rules
-            from harness.protocols import SCORING_SERVER, score
-
-            labels, ttt_s, inference_s, peak = self.predict(video.frames, video.given_masks(), unit.seed)
-            reader = getattr(self.source, "dataset", None)
-            scores = score(video, labels, protocol=getattr(reader, "protocol", "after-first"),
-                           scored_locally=getattr(reader, "scored_locally", True),
-                           split=getattr(reader, "split", None))
-            server = scores["scoring"] == SCORING_SERVER
-            if server:
-                scores["submission_frames"] = len(video.required_frames())
+        labels, ttt_s, inference_s, peak = self.predict(video.frames, video.given_masks(), unit.seed)
+        scores = score(video, labels, protocol=getattr(self.source, "protocol", "davis2017"),
+                       scored_locally=getattr(self.source, "scored_locally", True),
+                       split=getattr(self.source, "split", None))  # the benchmark's own rules (harness.protocols)
+        server = scores.get("scoring") == SCORING_SERVER
+        if server:
+            scores["submission_frames"] = len(video.required_frames())
         if self.setup.save_masks or server:  # a private benchmark needs the masks it reads
             frames = set(video.required_frames()) if server else None
             self._save_masks(unit, labels, video.frame_names, frames)

@@ -1,7 +1,8 @@
 """Each benchmark's own scoring rules, applied to one video's predicted label maps.
 
 ``score(video, labels)`` returns the unit-record fields (``objects``, ``J``, ``F``, ``JF``, ``per_frame``
-plus ``dataset``, ``split``, ``protocol``, ``scoring``).  Rules (J = region IoU, 1 where both masks are
+plus ``dataset``, ``split``, ``protocol``, ``scoring``; a DAVIS-2017 video scored locally gets the score
+fields alone, as DAVIS-2017 unit records always had).  Rules (J = region IoU, 1 where both masks are
 empty; F = the DAVIS boundary F-measure, radius ceil(0.008 * image diagonal); per object the mean over
 its scored frames, recall and decay as DAVIS; a video's J/F = mean over its objects):
 
@@ -81,10 +82,10 @@ def score(video: Video, labels: np.ndarray, *, protocol: str, scored_locally: bo
                 "per_frame": None}
     names = list(video.frame_names)
     meta = _meta(video, protocol, SCORING_LOCAL, split)
-    if protocol == "davis2017":
+    if protocol == "davis2017":  # the score fields alone: DAVIS-2017 unit records have never carried the meta
         from harness.executor import score_video
 
-        return {**meta, **score_video(video.masks, labels, video.name, names)}
+        return score_video(video.masks, labels, video.name, names)
     t = len(video)
     if protocol == "davis2016":
         if t < 3:

@@ -37,16 +37,16 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from common.cli import prog
-from davis_c.davis import DavisDataset, check_video_name
 from common.errors import DavisError
+from common.vocabulary import CLEAN, STRENGTHS, make_variant, parse_variant, variant_sort_key
+from davis_c.datasets import Davis2017
+from davis_c.davis import check_video_name
 from harness.results import (RunMismatch, UNIT_SCHEMA, remove_stale_temps, unit_path, unit_status,
                              write_json_atomic, write_run_json)
 
 __all__ = ["ScoreError", "PredictionTree", "find_predictions", "score_unit", "score_predictions", "main",
            "IMPORTED_MODEL"]
 
-STRENGTHS = ("low", "med", "high")
-CLEAN = "clean"
 #: the ``model`` recorded in run.json for imported predictions (no model of this toolkit ran).
 IMPORTED_MODEL = "imported"
 _SEED = re.compile(r"^seed(-?\d+)$")
@@ -65,7 +65,7 @@ class PredictionTree:
 
     @property
     def variants(self) -> list[str]:
-        return _ordered(dict.fromkeys(v for v, _ in self.roots))
+        return sorted(dict.fromkeys(v for v, _ in self.roots), key=variant_sort_key)
 
     def seeds(self) -> list[int]:
         return sorted({s for _, s in self.roots})
@@ -73,15 +73,6 @@ class PredictionTree:
     def folder(self, variant: str, video: str, seed: int) -> Path:
         root, suffix = self.roots[(variant, seed)]
         return root / video / suffix if suffix else root / video
-
-
-def _ordered(variants) -> list[str]:
-    def key(v: str) -> tuple[int, str]:
-        if v == CLEAN:
-            return (0, "")
-        s, c = v.split("/")
-        return (1 + STRENGTHS.index(s), c)
-    return sorted(variants, key=key)
 
 
 def _dirs(path: Path) -> list[Path]:
@@ -95,7 +86,7 @@ def _variant_roots(tree: Path) -> dict[str, Path]:
         out[CLEAN] = tree / CLEAN
     for strength in STRENGTHS:
         for cdir in _dirs(tree / strength):
-            out[f"{strength}/{cdir.name}"] = cdir
+            out[make_variant(strength, cdir.name)] = cdir
     return out
 
 
@@ -168,7 +159,7 @@ class _Job:
 
 
 def _base(job: _Job) -> dict:
-    strength, corruption = (None, None) if job.variant == CLEAN else job.variant.split("/")
+    strength, corruption = parse_variant(job.variant)
     return {"schema": UNIT_SCHEMA, "method": job.method, "variant": job.variant, "strength": strength,
             "corruption": corruption, "video": job.video, "seed": job.seed, "status": "ok", "error": None,
             "random_init": False, "objects": [], "J": None, "F": None, "JF": None, "n_frames": None,
@@ -185,7 +176,7 @@ def score_unit(job: _Job) -> dict:
     remove_stale_temps(path)
     record = _base(job)
     try:
-        ds = DavisDataset(job.annotations, job.image_set, job.resolution)
+        ds = Davis2017(job.annotations, job.image_set, job.resolution)
         res = evaluate_sequence(ds, job.pred_dir, job.video, pred_dir=job.pred_dir)
         record.update(unit_scores(res))
         record["n_frames"] = len(res.frame_names or [])
@@ -232,7 +223,7 @@ def score_predictions(predictions: str | Path, method: str, annotations: str | P
     """Score every unit of a predictions tree not already scored ok; returns the records of all its units."""
     check_video_name(method, "--method")
     try:
-        ds = DavisDataset(annotations, image_set, resolution)
+        ds = Davis2017(annotations, image_set, resolution)
     except DavisError as exc:
         raise ScoreError(f"--annotations: {exc}") from exc
     tree = find_predictions(predictions, clean, seeds)

@@ -18,6 +18,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from common.vocabulary import CLEAN, STRENGTHS
 from leaderboard.results import Results
 from leaderboard.tables import SUMMARY_COLUMNS, Tables
 
@@ -85,7 +86,7 @@ def plot_strength(tables: Tables) -> Figure:
         if np.isfinite(err[ok]).any():
             ax.errorbar(x[ok], 100 * full[ok], yerr=np.nan_to_num(100 * err[ok]), fmt="none", ecolor=color, capsize=3)
         ax.plot(x[is_partial], 100 * part[is_partial], "o", mfc="white", mec=color, zorder=3)
-    ax.set_xticks(x, ["clean", "low", "med", "high"])
+    ax.set_xticks(x, [CLEAN, *STRENGTHS])
     ax.set_xlabel("corruption strength")
     ax.set_ylabel("J&F (%)")
     what = []
@@ -107,7 +108,7 @@ def plot_paper_comparison(comparison: pd.DataFrame) -> Figure | None:
     if comparison is None or comparison.empty:
         return None
     comparison = comparison[comparison.table.str.startswith("Table")]  # the paper's rows, not 'published' lists
-    cols = [c for c in ("clean", "low", "med", "high", "avg", "DAVIS-C") if c in set(comparison.column)]
+    cols = [c for c in (CLEAN, *STRENGTHS, "avg", "DAVIS-C") if c in set(comparison.column)]
     if not cols:
         return None
     fig = Figure(figsize=(6.4, 4.0))

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import pandas as pd
 
+from common.vocabulary import strength_rank
 from leaderboard.paper import (comparison_display, comparison_notes, describe_missing, published_display,
                                reference_display, split_available)
 from leaderboard.robustness import METRICS
@@ -179,7 +180,7 @@ def relative_gain_display(tables: Tables) -> pd.DataFrame:
     table = table.reindex(columns=order).fillna("—")
     table.columns.name = None
     table = table.reset_index().rename(columns={"row": "method"})
-    table["_k"] = [("low", "med", "high").index(s) if s in ("low", "med", "high") else 9 for s in table.strength]
+    table["_k"] = [strength_rank(s) for s in table.strength]
     return table.sort_values(["method", "_k"]).drop(columns="_k").reset_index(drop=True)
 
 

@@ -24,17 +24,10 @@ import pandas as pd
 
 # The harness's file helpers are plain-Python (no torch); reusing them keeps one definition of the layout.
 from harness.results import UNIT_SCHEMA, iter_unit_files
-#: strength folder names in the order the paper plots them.
-STRENGTHS: tuple[str, ...] = ("low", "med", "high")
-#: the 14 DAVIS-C corruptions in the official generator's order (spec davis_c.md section 1).
-#: Kept here rather than imported from ``davis_c`` so the leaderboard stays free of heavy imports.
-CORRUPTIONS: tuple[str, ...] = (
-    "gaussian_noise", "contrast", "brightness", "saturate", "glass_blur", "defocus_blur", "pixelate",
-    "cartoon", "motion_blur", "crf_compression", "style1", "style2", "style3", "style4",
-)
-
-#: the corruptions that need no style-transfer weights (a build without them has exactly these 10).
-WEIGHT_FREE_CORRUPTIONS: tuple[str, ...] = tuple(c for c in CORRUPTIONS if not c.startswith("style"))
+# The benchmark's vocabulary (strengths low/med/high, the 14 corruptions in the official order, variant
+# strings) is the ground floor's; these names are re-exported for the leaderboard's readers.
+from common.vocabulary import CORRUPTION_NAMES as CORRUPTIONS
+from common.vocabulary import STRENGTHS, WEIGHT_FREE_CORRUPTIONS, parse_variant, variant_sort_key
 
 _SEED_FILE = re.compile(r"^seed(-?\d+)\.json$")
 
@@ -80,26 +73,6 @@ class Results:
         data = _read_json(Path(sel.iloc[0]["path"]))
         pf = data.get("per_frame")
         return pf if isinstance(pf, dict) and pf.get("J") else None
-
-
-def parse_variant(variant: str) -> tuple[str | None, str | None]:
-    """``"clean"`` -> (None, None); ``"low/contrast"`` -> ("low", "contrast")."""
-    if variant == "clean":
-        return None, None
-    parts = variant.split("/")
-    if len(parts) != 2 or not all(parts):
-        raise ValueError(f"variant {variant!r} is neither 'clean' nor '<strength>/<corruption>'")
-    return parts[0], parts[1]
-
-
-def variant_sort_key(variant: str) -> tuple[int, int, str]:
-    """Clean first, then strengths low -> high, corruptions in the official order."""
-    strength, corruption = parse_variant(variant)
-    if strength is None:
-        return (0, 0, "")
-    s = STRENGTHS.index(strength) + 1 if strength in STRENGTHS else len(STRENGTHS) + 1
-    c = CORRUPTIONS.index(corruption) if corruption in CORRUPTIONS else len(CORRUPTIONS)
-    return (s, c, corruption or "")
 
 
 def _read_json(path: Path) -> dict[str, Any]:

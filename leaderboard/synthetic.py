@@ -16,8 +16,9 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from common.cli import prog
+from common.vocabulary import CORRUPTION_NAMES as CORRUPTIONS
+from common.vocabulary import STRENGTHS
 from harness.results import UNIT_SCHEMA, write_json_atomic
-from leaderboard.results import CORRUPTIONS, STRENGTHS
 
 __all__ = ["DEFAULT_VIDEOS", "PAPER_NAMES", "unit_record", "make_synthetic_results", "main"]
 

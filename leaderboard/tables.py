@@ -30,9 +30,10 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from common.vocabulary import CORRUPTION_NAMES as CORRUPTIONS
+from common.vocabulary import STRENGTHS, WEIGHT_FREE_CORRUPTIONS, parse_variant, variant_sort_key
+from leaderboard.results import Results
 from leaderboard.robustness import build_costs, build_relative_gain, build_robustness
-from leaderboard.results import (CORRUPTIONS, STRENGTHS, WEIGHT_FREE_CORRUPTIONS, Results, parse_variant,
-                                 variant_sort_key)
 
 #: the paper's columns: Table 1 right (clean, low, med, high, avg) and Table 3 (DAVIS-C).
 SUMMARY_COLUMNS = ("clean", *STRENGTHS, "avg", "DAVIS-C")

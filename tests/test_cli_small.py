@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from common import cli
-from davis_c.davis import DavisDataset, DavisError
+from davis_c.datasets import Davis2017
+from davis_c.davis import DavisError
 from davis_c.masks import read_mask, write_mask
 
 
@@ -73,7 +74,7 @@ def _davis2016_style(root, tiny):
 
 def test_davis2016_masks_say_void_and_point_to_davis2016(tiny_davis_sample, tmp_path):
     root = _davis2016_style(tmp_path / "DAVIS", tiny_davis_sample)
-    ds = DavisDataset(root)
+    ds = Davis2017(root)
     with pytest.raises(DavisError) as err:
         ds.load(ds.videos[0])
     msg = str(err.value)
@@ -88,7 +89,7 @@ def test_evaluate_videos_option(tiny_davis_sample, tmp_path, capsys):
 
     results = tmp_path / "res"
     shutil.copytree(tiny_davis_sample / "Annotations" / "480p", results)  # a perfect method
-    videos = DavisDataset(tiny_davis_sample).videos
+    videos = Davis2017(tiny_davis_sample).videos
     out = tmp_path / "out"
     assert main(["--davis", str(tiny_davis_sample), "--results", str(results), "--videos", videos[1],
                  "--out", str(out), "--quiet"]) == 0

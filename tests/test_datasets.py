@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from davis_c.datasets import DATASETS, corrupted_name, detect, open_dataset
-from davis_c.davis import DavisDataset
+from davis_c.datasets import DATASETS, Davis2017, VOSDataset, corrupted_name, detect, open_dataset
 from common.errors import DavisError
 from davis_c.sample import LAYOUTS, make_sample, render_video
 
@@ -36,12 +35,15 @@ def test_every_layout_has_a_reader_and_detect_knows_the_unambiguous_ones(roots):
     assert corrupted_name("youtube-vos") == "YouTube-VOS-C" and corrupted_name("davis16") == "DAVIS-2016-C"
 
 
-def test_davis2017_reader_is_the_davis_dataset(roots):
+def test_davis2017_reader_is_a_vos_dataset(roots):
     ds = open_dataset("davis2017", roots["davis2017"])
-    ref = DavisDataset(roots["davis2017"]).load("synth-001")
+    assert type(ds) is Davis2017 and isinstance(ds, VOSDataset) and ds.protocol == "davis2017"
     v = ds.load("synth-001")
-    assert ds.videos == ["synth-000", "synth-001"] and ds.scored_locally
-    assert np.array_equal(v.frames, ref.frames) and np.array_equal(v.masks, ref.masks)
+    assert ds.videos == ["synth-000", "synth-001"] and ds.scored_locally and ds.split == "val"
+    with Image.open(roots["davis2017"] / "JPEGImages/480p/synth-001/00003.jpg") as img:
+        assert np.array_equal(v.frames[3], np.asarray(img.convert("RGB")))
+    with Image.open(roots["davis2017"] / "Annotations/480p/synth-001/00003.png") as img:
+        assert np.array_equal(v.masks[3], np.asarray(img))
     assert v.given is None and list(v.given_masks()) == [0]
     assert v.annotated_frames() == tuple(range(8)) == v.required_frames()
 

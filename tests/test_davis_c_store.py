@@ -9,7 +9,7 @@ import pytest
 import davis_c
 from davis_c.build import build
 from davis_c.corruptions import STRENGTHS, corrupt
-from davis_c.davis import DavisDataset
+from davis_c.datasets import Davis2017
 from davis_c.store import FORMAT, StoreError, decode_frame, derive_seed, encode_frame
 
 CORRS = ["gaussian_noise", "contrast", "saturate", "glass_blur", "cartoon", "motion_blur", "crf_compression"]
@@ -23,7 +23,7 @@ def store_path(tiny_davis_sample, tmp_path_factory):
 
 
 def test_layout_and_attrs(store_path, tiny_davis_sample):
-    ds = DavisDataset(tiny_davis_sample)
+    ds = Davis2017(tiny_davis_sample)
     with davis_c.open(store_path) as store:
         assert store.videos == ds.videos
         assert store.strengths == ["low", "med", "high"]
@@ -39,7 +39,7 @@ def test_layout_and_attrs(store_path, tiny_davis_sample):
 
 
 def test_clean_round_trip(store_path, tiny_davis_sample):
-    ds = DavisDataset(tiny_davis_sample)
+    ds = Davis2017(tiny_davis_sample)
     with davis_c.open(store_path) as store:
         for name in ds.videos:
             want = ds.load(name)
@@ -53,7 +53,7 @@ def test_clean_round_trip(store_path, tiny_davis_sample):
 
 @pytest.mark.parametrize("corruption", [c for c in CORRS if c != "crf_compression"])
 def test_corrupted_frames_equal_library_then_jpeg(store_path, tiny_davis_sample, corruption):
-    ds = DavisDataset(tiny_davis_sample)
+    ds = Davis2017(tiny_davis_sample)
     name = ds.videos[1]
     clean = ds.load(name)
     with davis_c.open(store_path) as store:
@@ -67,7 +67,7 @@ def test_corrupted_frames_equal_library_then_jpeg(store_path, tiny_davis_sample,
 
 
 def test_crf_frames_and_variant_keys(store_path, tiny_davis_sample):
-    ds = DavisDataset(tiny_davis_sample)
+    ds = Davis2017(tiny_davis_sample)
     name = ds.videos[0]
     with davis_c.open(store_path) as store:
         v = store["high/crf_compression", name]
@@ -76,7 +76,7 @@ def test_crf_frames_and_variant_keys(store_path, tiny_davis_sample):
 
 
 def test_readable_with_plain_h5py(store_path, tiny_davis_sample):
-    name = DavisDataset(tiny_davis_sample).videos[0]
+    name = Davis2017(tiny_davis_sample).videos[0]
     with h5py.File(store_path, "r") as f:
         data = f[f"low/saturate/{name}/frames"][0]
         img = cv2.imdecode(data, cv2.IMREAD_COLOR)
@@ -89,7 +89,7 @@ def test_png_codec_is_lossless(tiny_davis_sample, tmp_path):
     out = tmp_path / "png.h5"
     build(tiny_davis_sample, out, corruptions=["contrast", "glass_blur"], strengths=["high"], codec="png",
           progress=False, log=lambda m: None)
-    ds = DavisDataset(tiny_davis_sample)
+    ds = Davis2017(tiny_davis_sample)
     name = ds.videos[0]
     with davis_c.open(out) as store:
         got = store["high", "glass_blur", name].frames

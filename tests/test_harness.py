@@ -19,7 +19,8 @@ import yaml
 from torch import nn
 
 from harness import methods
-from harness.data import DataError, open_source, select_variants, select_videos, split_variant
+from common.vocabulary import VariantError, parse_variant
+from harness.data import DataError, open_source, select_variants, select_videos
 from harness.resolution import model_size, probs_to_labels, resize_mask
 from harness.results import (FILE_MODE, RunMismatch, read_unit, remove_stale_temps, write_json_atomic, write_run_json)
 from harness.cli import main
@@ -210,9 +211,9 @@ def test_variant_and_video_selection():
     assert select_videos(["a", "b", "c"], ["c", "a"]) == ["a", "c"]
     with pytest.raises(DataError, match="'z' is not in"):
         select_videos(["a", "b"], ["z"])
-    assert split_variant("clean") == (None, None) and split_variant("high/contrast") == ("high", "contrast")
-    with pytest.raises(DataError):
-        split_variant("high")
+    assert parse_variant("clean") == (None, None) and parse_variant("high/contrast") == ("high", "contrast")
+    with pytest.raises(VariantError, match="'high': expected 'clean' or '<strength>/<corruption>'"):
+        parse_variant("high")
 
 
 def _folder_tree(root: Path, davis: Path, variants=("low/invert", "high/invert")) -> Path:

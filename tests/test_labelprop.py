@@ -119,9 +119,9 @@ def test_bad_inputs():
 
 
 def test_segment_interface_pixels(tiny_davis_sample):
-    from davis_c.davis import DavisDataset
+    from davis_c.datasets import Davis2017
 
-    ds = DavisDataset(tiny_davis_sample)
+    ds = Davis2017(tiny_davis_sample)
     video = ds.load(ds.videos[0])
     vos = models.load_model("labelprop", encoder="pixels")
     probs = vos.segment(video.frames, video.masks[0])
@@ -159,9 +159,9 @@ def test_pixels_encoder_quality(davis_sample):
     """The weight-free encoder must make the method meaningful: high J&F on clean synthetic
     frames, clearly lower when the colours are washed out (DAVIS-C contrast, severity 5)."""
     import davis_c
-    from davis_c.davis import DavisDataset
+    from davis_c.datasets import Davis2017
 
-    ds = DavisDataset(davis_sample)
+    ds = Davis2017(davis_sample)
     vos = models.load_model("labelprop", encoder="pixels")
     video = ds.load(ds.videos[1])  # one video keeps CI cheap; all three: clean 0.897, contrast-5 0.527
     clean = _jf(vos, video, video.frames)

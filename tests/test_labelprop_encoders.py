@@ -96,9 +96,9 @@ def test_cycle_loss_extremes():
 
 
 def test_ttt_adapts_a_copy(tiny_davis_sample):
-    from davis_c.davis import DavisDataset
+    from davis_c.datasets import Davis2017
 
-    ds = DavisDataset(tiny_davis_sample)
+    ds = Davis2017(tiny_davis_sample)
     video = ds.load(ds.videos[0])
     frames, mask = video.frames[:6, :32, :48], video.masks[0, :32, :48]  # small: CPU CI budget
     vos = models.golden_init(models.load_model("labelprop", encoder="resnet18"), seed=0)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from davis_c.davis import DavisDataset
+from davis_c.datasets import Davis2017
 from davis_c.masks import DAVIS_PALETTE
 from davis_c.sample import main, make_sample
 
@@ -39,7 +39,7 @@ def test_deterministic_per_seed(tmp_path, tiny_davis_sample):
     for rel in _tree(a):
         assert filecmp.cmp(a / rel, tiny_davis_sample / rel, shallow=False), rel
     b = make_sample(tmp_path / "b", videos=2, frames=8, height=64, width=112, seed=1)
-    va, vb = DavisDataset(a).load("synth-000"), DavisDataset(b).load("synth-000")
+    va, vb = Davis2017(a).load("synth-000"), Davis2017(b).load("synth-000")
     assert not np.array_equal(va.frames, vb.frames)
 
 
@@ -50,7 +50,7 @@ def _touches_border(m: np.ndarray) -> bool:
 def test_objects_move_deform_occlude_and_leave_the_frame(davis_sample):
     occluded = False
     counts = []
-    for v in DavisDataset(davis_sample):
+    for v in Davis2017(davis_sample):
         k = len(v.object_ids)
         counts.append(k)
         assert 1 <= k <= 3 and v.object_ids == tuple(range(1, k + 1))  # contiguous, as DAVIS
@@ -101,7 +101,7 @@ def test_cli(tmp_path, capsys):
     assert main(["--out", str(tmp_path / "D"), "--videos", "2", "--frames", "5", "--height", "40",
                  "--width", "64", "--seed", "3"]) == 0
     assert "wrote synthetic DAVIS sample" in capsys.readouterr().out
-    ds = DavisDataset(tmp_path / "D")
+    ds = Davis2017(tmp_path / "D")
     assert len(ds) == 2 and ds.load("synth-001").frames.shape == (5, 40, 64, 3)
     with pytest.raises(SystemExit):
         main(["--out", str(tmp_path / "D"), "--frames", "7"])
@@ -125,7 +125,7 @@ def test_objects_are_trackable_by_colour_and_noise_makes_it_harder(davis_sample)
 
     clean, noisy = [], []
     rng = np.random.default_rng(0)
-    for v in DavisDataset(davis_sample):
+    for v in Davis2017(davis_sample):
         pred = _colour_propagation(v.frames, v.masks[0], v.object_ids)
         clean.append(evaluate_video(v.masks, pred, v.object_ids, name=v.name).jf_mean)
         frames = np.clip(v.frames + rng.normal(0, 40, v.frames.shape), 0, 255).astype(np.uint8)

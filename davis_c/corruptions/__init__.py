@@ -20,6 +20,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from common.vocabulary import CORRUPTION_KINDS, KINDS, STRENGTHS
 from davis_c.corruptions import cartoon as _cartoon
 from davis_c.corruptions import crf as _crf
 from davis_c.corruptions import glass as _glass
@@ -34,9 +35,8 @@ __all__ = ["Corruption", "CORRUPTIONS", "STRENGTHS", "NEURAL", "corrupt", "corru
 
 FfmpegUnavailable = _crf.FfmpegUnavailable
 
-#: DAVIS-C strength name -> ImageNet-C severity
-STRENGTHS: Mapping[str, int] = MappingProxyType({"low": 3, "med": 4, "high": 5})
-KINDS = ("image", "temporal", "video", "neural")
+# STRENGTHS (DAVIS-C strength name -> ImageNet-C severity) and KINDS are the vocabulary's
+# (common.vocabulary), re-exported here because ``davis_c.corruptions.STRENGTHS`` is public.
 
 
 class StylesNotLoaded(RuntimeError):
@@ -80,12 +80,12 @@ def _sub(values: Sequence, severities: Sequence[int]) -> list:
     return [values[s - 1] for s in severities]
 
 
-_DAVIS = (3, 4, 5)
+_DAVIS = tuple(STRENGTHS.values())  # the severities DAVIS-C uses (3, 4, 5)
 _REGISTRY: dict[str, Corruption] = {}
 
 
 def _register(c: Corruption) -> None:
-    assert c.kind in KINDS and c.name not in _REGISTRY
+    assert c.kind in KINDS and c.name not in _REGISTRY and CORRUPTION_KINDS.get(c.name) == c.kind, c.name
     _REGISTRY[c.name] = c
 
 
@@ -117,6 +117,11 @@ _register(Corruption("crf_compression", "video", ("crf",), _table(_sub(_crf.CRF,
 for _i in range(1, 5):
     _register(Corruption(f"style{_i}", "neural", ("preserve_colors",), _table([True, True, False], _DAVIS),
                          f"Magenta arbitrary style transfer with style image {_i}.png (low == med)"))
+
+# the registry implements the vocabulary's corruptions, in its order, no more and no fewer
+if tuple(_REGISTRY) != tuple(CORRUPTION_KINDS):
+    raise RuntimeError(f"davis_c.corruptions registers {tuple(_REGISTRY)}, common.vocabulary names "
+                       f"{tuple(CORRUPTION_KINDS)}")
 
 #: name -> Corruption, in the official order (10 weight-free corruptions, then style1..style4)
 CORRUPTIONS: Mapping[str, Corruption] = MappingProxyType(_REGISTRY)

@@ -29,12 +29,12 @@ __all__ = ["open_reader", "clean_video_attrs", "video_extras", "DatasetInfo", "d
 
 def open_reader(root: str | os.PathLike, image_set: str | None, resolution: str, year: str,
                 dataset: str | None = None):
-    """The reader the builder uses: :class:`davis_c.davis.DavisDataset` for DAVIS-2017 (as always), else
-    the :mod:`davis_c.datasets` reader of ``dataset`` with ``image_set`` as its split."""
+    """The reader the builder uses: :class:`davis_c.datasets.Davis2017` (with its resolution and ImageSets
+    year) for DAVIS-2017, else the :mod:`davis_c.datasets` reader of ``dataset`` with ``image_set`` as its split."""
     if dataset is None or dataset.lower() in ("davis2017", "davis", "davis17"):
-        from davis_c.davis import DavisDataset
+        from davis_c.datasets import Davis2017
 
-        return DavisDataset(root, image_set or "val", resolution, year)
+        return Davis2017(root, image_set, resolution, year)
     from davis_c.datasets import open_dataset
 
     return open_dataset(dataset, root, image_set)
