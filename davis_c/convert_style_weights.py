@@ -30,7 +30,7 @@ from common.cli import prog
 from davis_c.stylize.network import StyleNet
 from davis_c.stylize.tf_names import N_FLOATS, N_VARIABLES, TF_TO_TORCH, ConversionError, tf_to_torch_state_dict
 from davis_c.stylize.transfer import atomic_torch_save
-from models.checkpoint import load_strict, sha256_of
+from common.checkpoint import load_strict, sha256_of
 
 __all__ = ["read_tf_variables", "convert", "main"]
 

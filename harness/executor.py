@@ -106,7 +106,7 @@ def _loader(name: str) -> Callable[..., Any]:
 
 def build_model(config: dict, checkpoint: str | os.PathLike | None, random_init: bool, device: str):
     """Load the method's model in eval mode, with the checkpoint or with golden-init weights."""
-    from models.checkpoint import CheckpointError
+    from common.checkpoint import CheckpointError
     from models.golden_init import golden_init
 
     load = _loader(config["model"])

@@ -27,6 +27,9 @@ import yaml
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from common import presets
+from common.presets import merge
+
 __all__ = ["METHODS_DIR", "MethodError", "available_methods", "load_method", "parse_set", "apply_set",
            "merge", "DEFAULTS", "REFERENCE_KEYS", "check_reference_fields"]
 
@@ -71,28 +74,13 @@ class MethodError(ValueError):
 
 def available_methods(methods_dir: str | Path = METHODS_DIR) -> list[str]:
     """Names of the presets shipped in ``methods_dir`` (file stems), sorted."""
-    return sorted(p.stem for p in Path(methods_dir).glob("*.yaml"))
+    return presets.available(methods_dir)
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise MethodError(f"cannot read method config {path}: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise MethodError(f"{path} is not valid YAML: {exc}") from exc
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise MethodError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
-    return data
-
-
-def merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    """Recursive merge of two plain config dicts (OmegaConf's rules): mappings merge key by key,
-    anything else in ``top`` replaces (lists too)."""
-    merged = OmegaConf.merge(OmegaConf.create(dict(base)), OmegaConf.create(dict(top)))
-    return OmegaConf.to_container(merged)
+def _read_preset(name: str, methods_dir: Path) -> tuple[dict[str, Any], list[str]]:
+    """Preset ``name`` with its ``base:`` chain merged in (base first); returns (config, files read)."""
+    return presets.load_preset(name, methods_dir, what="method", error=MethodError, paths=False,
+                               hint=" (or describe a new one with --config FILE)")
 
 
 def parse_set(item: str) -> tuple[list[str], Any]:
@@ -204,25 +192,6 @@ def _validate(config: dict[str, Any], origin: str) -> dict[str, Any]:
     return resolved
 
 
-def _read_preset(name: str, methods_dir: Path, chain: tuple[str, ...] = ()) -> tuple[dict[str, Any], list[str]]:
-    """Preset ``name`` with its ``base:`` chain merged in (base first); returns (config, files read)."""
-    if name in chain:
-        raise MethodError(f"method presets inherit in a cycle: {' -> '.join((*chain, name))}")
-    path = methods_dir / f"{name}.yaml"
-    if not path.is_file():
-        where = f"base of {chain[-1]!r}" if chain else "method"
-        raise MethodError(f"unknown {where} {name!r}; available: {', '.join(available_methods(methods_dir))} "
-                          f"(or describe a new one with --config FILE)")
-    config = _read_yaml(path)
-    base = config.pop("base", None)
-    if base is None:
-        return config, [str(path)]
-    if not isinstance(base, str):
-        raise MethodError(f"{path}: 'base' must name another method preset, got {base!r}")
-    parent, files = _read_preset(base, methods_dir, (*chain, name))
-    return merge(parent, config), [*files, str(path)]
-
-
 def load_method(name: str | None = None, *, config_file: str | Path | None = None,
                 overrides: Iterable[str] = (), methods_dir: str | Path = METHODS_DIR) -> tuple[str, dict[str, Any]]:
     """Resolve a method: preset ``name`` <- ``config_file`` <- ``overrides``.
@@ -240,7 +209,7 @@ def load_method(name: str | None = None, *, config_file: str | Path | None = Non
         origin.extend(files)
     if config_file is not None:
         config_file = Path(config_file)
-        top = _read_yaml(config_file)
+        top = presets.read_yaml(config_file, what="method config", error=MethodError)
         base = top.pop("base", None)
         if base is not None:            # a user file may inherit a shipped preset too
             if not isinstance(base, str):

@@ -155,7 +155,7 @@ def plan_run(req: RunRequest, notify: Callable[[str], None] = print) -> Plan:
         check_options(config)  # the loader's options, before the model is built
         vos = build_model(config, checkpoint, req.random_init, device)
         check_options(config, vos, ttt)  # a bad --set value stops here, before run.json
-        from models.checkpoint import sha256_of
+        from common.checkpoint import sha256_of
 
         info = {"method": name, "config": {**config, "ttt_resolved": ttt}, "toolkit_version": _toolkit_version(),
                 "checkpoint": str(checkpoint) if checkpoint else None,

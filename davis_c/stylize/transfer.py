@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from models.checkpoint import CheckpointError, load_strict, read_state_dict, sha256_of
+from common.checkpoint import CheckpointError, load_strict, read_state_dict, sha256_of
 
 from .colour import preserve_colour, to_uint8
 from .network import StyleNet, StyleParams, crop_output

@@ -1,12 +1,13 @@
 """The SAM 2 configurations as data: one YAML file per official config in ``models/sam2/configs``
 (no hydra, no ``sam2`` package).  Only the values that differ between configs are stored; the
-rest of the official VOS settings are fixed in the code (spec/sam2.md 4, 7)."""
+rest of the official VOS settings are fixed in the code (spec/sam2.md 4, 7).  Files are read by the
+toolkit's one YAML preset loader (:mod:`common.presets`)."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import yaml
+from common import presets
 
 __all__ = ["CONFIG_DIR", "available_configs", "load_config", "MODEL_NAMES"]
 
@@ -22,18 +23,16 @@ MODEL_NAMES: dict[str, str] = {
 
 
 def available_configs() -> list[str]:
-    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+    return presets.available(CONFIG_DIR)
 
 
 def load_config(name: str | Path) -> dict[str, Any]:
     """A bundled config by name (``sam2.1_hiera_t`` ...) or a YAML file of the same layout."""
-    path = Path(name)
-    if path.suffix not in (".yaml", ".yml"):
-        path = CONFIG_DIR / f"{MODEL_NAMES.get(str(name), str(name))}.yaml"
-        if not path.is_file():
-            raise ValueError(f"unknown SAM 2 config {str(name)!r}; available: {', '.join(available_configs())}")
-    data = yaml.safe_load(path.read_text())
-    missing = [k for k in ("version", "trunk", "neck") if k not in (data or {})]
+    if Path(name).suffix not in (".yaml", ".yml"):
+        name = MODEL_NAMES.get(str(name), str(name))
+    data, files = presets.load_preset(name, CONFIG_DIR, what="SAM 2 config", error=ValueError)
+    path = files[-1]
+    missing = [k for k in ("version", "trunk", "neck") if k not in data]
     if missing:
         raise ValueError(f"{path}: SAM 2 config lacks {', '.join(missing)}")
     data["version"] = str(data["version"])

@@ -2,14 +2,15 @@
 
 A preset is a flat mapping of :func:`models.ttt.adapt` keyword arguments plus the metadata keys
 ``description``, ``model`` and ``checkpoint``.  Users copy a file and edit it; ``load_preset``
-also accepts a path to such a copy.
+also accepts a path to such a copy.  Files are read by the toolkit's one YAML preset loader
+(:mod:`common.presets`: ``base: <preset>`` inherits another preset of this folder).
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import yaml
+from common import presets
 
 __all__ = ["PRESET_DIR", "available_presets", "load_preset"]
 
@@ -18,21 +19,13 @@ _REQUIRED = ("kind", "rounds", "iterations", "lr")
 
 
 def available_presets() -> list[str]:
-    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+    return presets.available(PRESET_DIR)
 
 
 def load_preset(name: str | Path) -> dict[str, Any]:
     """Return the preset ``name`` (a bundled preset name or a path to a YAML file) as a dict."""
-    path = Path(name)
-    if path.suffix not in (".yaml", ".yml"):
-        path = PRESET_DIR / f"{name}.yaml"
-        if not path.is_file():
-            raise ValueError(f"unknown TTT preset {str(name)!r}; available: {', '.join(available_presets())}")
-    elif not path.is_file():
-        raise ValueError(f"TTT preset file not found: {path}")
-    data = yaml.safe_load(path.read_text())
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: a TTT preset must be a mapping of adapt() arguments")
+    data, files = presets.load_preset(name, PRESET_DIR, what="TTT preset", error=ValueError)
+    path = files[-1]
     missing = [k for k in _REQUIRED if k not in data]
     if missing:
         raise ValueError(f"{path}: missing required keys {', '.join(missing)}")
