@@ -4,12 +4,14 @@
 ``davis_c.open(path)`` are imported lazily (the corruptions pull in numba/OpenCV).
 
 Module map: ``corruptions`` (the 14 corruptions: pure functions frames -> frames with an explicit seed, and
-their registry), ``stylize`` (the neural styles' network, weights, converter), ``davis`` / ``datasets``
-(readers: DAVIS-2017 and the other benchmarks behind one interface), ``masks`` (palette PNG masks),
+their registry), ``stylize`` (the neural styles' network, weights, converter), ``davis`` (the
+``Video`` record every reader returns, frame decoding, name checks), ``datasets`` (the readers: DAVIS-2017,
+DAVIS-2016, YouTube-VOS, MOSE, LVOS, SA-V behind one interface, ``VOSDataset``), ``masks`` (palette PNG masks),
 ``sample`` (synthetic datasets in each official layout), ``codec`` (JPEG/PNG bytes), ``store`` (the HDF5
 store, verified on read), ``build`` (the builder and its CLI), ``export`` / ``show`` / ``verify`` (CLIs over
 a store).  The plumbing every package shares (CLI handler, atomic writes, locks, workers, progress, SLURM,
-errors) lives on the ground floor, :mod:`common`.
+errors) and the benchmark's vocabulary (strengths, corruption names, variant strings) live on the ground
+floor, :mod:`common`; ``davis_c.STRENGTHS`` is :data:`common.vocabulary.STRENGTHS`.
 """
 from __future__ import annotations
 

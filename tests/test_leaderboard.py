@@ -236,10 +236,10 @@ def test_leaderboard_imports_neither_torch_nor_models():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_corruption_and_strength_names_match_the_builder():
+def test_leaderboard_and_builder_read_one_vocabulary():
     import davis_c
-
+    from common import vocabulary
     from leaderboard.results import STRENGTHS
 
-    assert CORRUPTIONS == tuple(davis_c.CORRUPTIONS)
-    assert STRENGTHS == tuple(davis_c.STRENGTHS)
+    assert STRENGTHS is vocabulary.STRENGTHS is davis_c.STRENGTHS
+    assert CORRUPTIONS is vocabulary.CORRUPTION_NAMES and CORRUPTIONS == tuple(davis_c.CORRUPTIONS)
