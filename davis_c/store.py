@@ -40,8 +40,8 @@ import h5py
 import numpy as np
 
 from common.atomic import publish
+from common.vocabulary import STRENGTHS
 from davis_c.codec import decode_image, encode_image
-from davis_c.corruptions import STRENGTHS
 from davis_c.davis import Video
 
 __all__ = ["FORMAT", "INTEGRITY", "DavisCStore", "StoreError", "ShardWriter", "open_store", "shard_dir",

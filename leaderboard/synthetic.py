@@ -17,7 +17,7 @@ import numpy as np
 
 from common.cli import prog
 from common.vocabulary import CORRUPTION_NAMES as CORRUPTIONS
-from common.vocabulary import STRENGTHS
+from common.vocabulary import CLEAN, STRENGTHS, make_variant, parse_variant
 from harness.results import UNIT_SCHEMA, write_json_atomic
 
 __all__ = ["DEFAULT_VIDEOS", "PAPER_NAMES", "unit_record", "make_synthetic_results", "main"]
@@ -33,7 +33,7 @@ def unit_record(method: str, variant: str, video: str, seed: int, per_frame_j: n
                 per_frame_f: np.ndarray, *, random_init: bool = False, status: str = "ok",
                 error: str | None = None) -> dict[str, Any]:
     """A ``davis-c-unit/1`` record (as ``harness.run`` writes) from per-frame J and F arrays (objects, frames)."""
-    strength, corruption = (None, None) if variant == "clean" else variant.split("/")
+    strength, corruption = parse_variant(variant)
     objects = []
     for k, (j, f) in enumerate(zip(per_frame_j, per_frame_f), start=1):
         objects.append({"id": k, "J": float(j.mean()), "F": float(f.mean()),
@@ -83,7 +83,7 @@ def make_synthetic_results(
     videos = videos or DEFAULT_VIDEOS
     failed = {tuple(u) for u in failed}
     missing = {tuple(u) for u in missing}
-    variants = ["clean"] + [f"{s}/{c}" for s in strengths for c in corruptions]
+    variants = [CLEAN] + [make_variant(s, c) for s in strengths for c in corruptions]
     rng = np.random.default_rng(seed)
     # per (video, variant) difficulty shared by all methods, so TTT gains are comparable per video
     difficulty = {(v, var): rng.uniform(-0.08, 0.08) for v in videos for var in variants}

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from common.vocabulary import CORRUPTION_NAMES as CORRUPTIONS
-from common.vocabulary import STRENGTHS, WEIGHT_FREE_CORRUPTIONS, parse_variant, variant_sort_key
+from common.vocabulary import STRENGTHS, WEIGHT_FREE_CORRUPTIONS, make_variant, parse_variant, variant_sort_key
 from leaderboard.results import Results
 from leaderboard.robustness import build_costs, build_relative_gain, build_robustness
 
@@ -239,7 +239,7 @@ def build_leaderboard(seed_scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def _strength_variants(strength: str, corruptions: Sequence[str]) -> list[str]:
-    return [f"{strength}/{c}" for c in corruptions]
+    return [make_variant(strength, c) for c in corruptions]
 
 
 #: summary column -> (corruption set, variants it averages); "avg" is derived (see build_summary).
