@@ -103,11 +103,8 @@ def make_synthetic_results(
             "created": "2026-01-01T00:00:00+00:00", "synthetic": True,
         })
         for var in variants:
-            if var == "clean":
-                drop = 0.0
-            else:
-                s, c = var.split("/")
-                drop = _STRENGTH_DROP.get(s, 0.2) * corruption_hardness[c]
+            s, c = parse_variant(var)
+            drop = 0.0 if s is None else _STRENGTH_DROP.get(s, 0.2) * corruption_hardness[c]
             for video, n_obj in videos.items():
                 for sd in spec["seeds"]:
                     key = (method, var, video, int(sd))
