@@ -26,8 +26,8 @@ import pandas as pd
 from harness.results import UNIT_SCHEMA, iter_unit_files
 # The benchmark's vocabulary (strengths low/med/high, the 14 corruptions in the official order, variant
 # strings) is the ground floor's; these names are re-exported for the leaderboard's readers.
-from common.vocabulary import CORRUPTION_NAMES as CORRUPTIONS
-from common.vocabulary import STRENGTHS, WEIGHT_FREE_CORRUPTIONS, parse_variant, variant_sort_key
+from common.vocabulary import (CORRUPTION_NAMES as CORRUPTIONS, STRENGTHS, WEIGHT_FREE_CORRUPTIONS,  # noqa: F401
+                               parse_variant, variant_sort_key)
 
 _SEED_FILE = re.compile(r"^seed(-?\d+)\.json$")
 

@@ -16,8 +16,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from common.cli import prog
-from common.vocabulary import CORRUPTION_NAMES as CORRUPTIONS
-from common.vocabulary import CLEAN, STRENGTHS, make_variant, parse_variant
+from common.vocabulary import CLEAN, CORRUPTION_NAMES as CORRUPTIONS, STRENGTHS, make_variant, parse_variant
 from harness.results import UNIT_SCHEMA, write_json_atomic
 
 __all__ = ["DEFAULT_VIDEOS", "PAPER_NAMES", "unit_record", "make_synthetic_results", "main"]

@@ -30,8 +30,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from common.vocabulary import CORRUPTION_NAMES as CORRUPTIONS
-from common.vocabulary import STRENGTHS, WEIGHT_FREE_CORRUPTIONS, make_variant, parse_variant, variant_sort_key
+from common.vocabulary import (CORRUPTION_NAMES as CORRUPTIONS, STRENGTHS, WEIGHT_FREE_CORRUPTIONS, make_variant,
+                               parse_variant, variant_sort_key)
 from leaderboard.results import Results
 from leaderboard.robustness import build_costs, build_relative_gain, build_robustness
 
