@@ -157,14 +157,15 @@ def given_from_first_appearance(masks: np.ndarray, first: dict[int, int]) -> dic
     return given
 
 
-def read_name_list(path: Path) -> list[str]:
-    """One video name per line (blank lines skipped), checked for path escapes and duplicates."""
+def read_name_list(path: Path, what: str = "video list") -> list[str]:
+    """One video name per line (blank lines skipped), checked for path escapes and duplicates; ``what``
+    names the file in messages (DAVIS-2017: ``"image set file"``)."""
     if not path.is_file():
-        raise DavisError(f"{path}: video list not found")
+        raise DavisError(f"{path}: {what} not found (expected one video name per line)")
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise DavisError(f"{path}: cannot read the video list ({exc})") from exc
+        raise DavisError(f"{path}: cannot read the {what} ({exc})") from exc
     names = [check_video_name(line.strip(), f"{path}:{i}") for i, line in enumerate(lines, 1) if line.strip()]
     if not names:
         raise DavisError(f"{path}: lists no video")

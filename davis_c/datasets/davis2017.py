@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from common.errors import DavisError
-from davis_c.datasets.base import VOSDataset
+from davis_c.datasets.base import VOSDataset, read_name_list
 from davis_c.davis import RESOLUTIONS, VOID_LABEL, Video, check_video_name, no_object_message, read_frame
 from davis_c.masks import read_mask
 
@@ -39,33 +39,16 @@ class Davis2017(VOSDataset):
     def __init__(self, root: str | os.PathLike, split: str | None = None, resolution: str = "480p",
                  year: str = "2017") -> None:
         self.root = Path(root)
-        self.split = image_set = split or self.default_split
+        self.split = split or self.default_split
         self.resolution = resolution
         self.year = str(year)
         if resolution not in RESOLUTIONS:
             raise DavisError(f"{self.root}: unknown resolution {resolution!r}; expected one of {RESOLUTIONS}")
         if not self.root.is_dir():
             raise DavisError(f"{self.root}: DAVIS root folder not found")
-        check_video_name(image_set, "image set")
-        set_file = self.root / "ImageSets" / self.year / f"{image_set}.txt"
-        if not set_file.is_file():
-            raise DavisError(f"{set_file}: image set file not found (expected one video name per line)")
-        try:
-            lines = set_file.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DavisError(f"{set_file}: cannot read image set ({exc})") from exc
-        names: list[str] = []
-        for lineno, line in enumerate(lines, 1):
-            name = line.strip()
-            if name:
-                names.append(check_video_name(name, f"{set_file}:{lineno}"))
-        if not names:
-            raise DavisError(f"{set_file}: image set lists no video")
-        if len(set(names)) != len(names):
-            dup = sorted({n for n in names if names.count(n) > 1})
-            raise DavisError(f"{set_file}: video(s) listed twice: {', '.join(dup)}")
-        self.set_file = set_file
-        self.videos: list[str] = names
+        check_video_name(self.split, "image set")
+        self.set_file = self.root / "ImageSets" / self.year / f"{self.split}.txt"
+        self.videos: list[str] = read_name_list(self.set_file, "image set file")
 
     def __repr__(self) -> str:
         return (f"Davis2017(root={str(self.root)!r}, split={self.split!r}, "
