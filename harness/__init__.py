@@ -9,7 +9,8 @@ The public face (imported lazily, so ``import harness`` and ``--help`` stay fast
 
 Module map: ``metrics`` (exact J&F), ``evaluate`` (the official-format evaluator and its CLI), ``methods``
 (method presets), ``planner`` (a run's plan: units, checks, run.json; executing the units), ``executor`` (one
-unit: adapt, segment, score, write), ``units`` (the unit list and shards), ``data`` (data sources),
+unit: adapt, segment, score, write), ``units`` (the unit list and shards), ``data`` (data sources: a dataset root,
+a DAVIS-C HDF5 file, a DAVIS-C folder tree),
 ``identity`` (what a unit was computed on), ``options`` (checking settings against the model), ``results``
 (unit records and run.json on disk), ``resolution`` (model input size), ``score`` (scoring another tool's
 masks), ``protocols`` / ``submission`` (other benchmarks' scoring rules and server archives), ``devices``,

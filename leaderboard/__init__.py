@@ -4,7 +4,8 @@ Modules: ``results`` (read a results tree into DataFrames), ``tables`` (aggregat
 ``plots`` (the paper's figures), ``report`` (self-contained index.html), ``paper`` (published reference
 numbers and ours next to them), ``robustness`` (mCP, relative performance, relative TTT gain, cost),
 ``synthetic`` (a made-up results tree for demos and tests), ``build`` (the CLI). None of them imports
-``models`` or ``torch``.
+``models``, ``davis_c`` or ``torch`` (the first two are a contract checked by ``tests/test_layers.py``); the
+benchmark's names (strengths, corruptions, variants) come from :mod:`common.vocabulary`.
 """
 from __future__ import annotations
 
