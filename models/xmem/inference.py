@@ -16,7 +16,9 @@ from tqdm import tqdm
 from models.inputs import check_video
 from models.padding import pad16, unpad
 from models.xmem.memory import MemoryConfig, MemoryManager
-from models.xmem.network import IMAGENET_MEAN, IMAGENET_STD, XMemNet, aggregate
+from models.aggregate import aggregate
+from models.imagenet import normalise as normalise_frames
+from models.xmem.network import XMemNet
 
 __all__ = ["InferenceCore", "iterate_images", "iterate_video", "segment_video", "normalise", "pad16", "unpad", "count_usage_rule",
            "object_labels"]
@@ -24,10 +26,7 @@ __all__ = ["InferenceCore", "iterate_images", "iterate_video", "segment_video", 
 
 def normalise(frame: np.ndarray, device: Any = None) -> torch.Tensor:
     """uint8 (H, W, 3) RGB -> ImageNet-normalised float (3, H, W)."""
-    x = torch.from_numpy(np.ascontiguousarray(frame)).to(device).permute(2, 0, 1).float().div_(255)
-    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=x.device).view(3, 1, 1)
-    return (x - mean) / std
+    return normalise_frames(np.asarray(frame)[None], device)[0]
 
 
 def count_usage_rule(num_frames: int, cfg: dict) -> bool:
@@ -99,7 +98,8 @@ class InferenceCore:
                 self.memory.hidden = hidden
                 last["hidden_from_decoder"] = hidden
         if mask is not None:  # a given mask (covering every object) replaces any prediction
-            logits, prob = aggregate(mask.to(image.dtype), dim=0)
+            logits = aggregate(mask.to(image.dtype), dim=0)
+            prob = torch.softmax(logits, dim=0)
             last["logits"] = logits
             self.memory.create_hidden(self.num_objects, key)
 

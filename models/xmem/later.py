@@ -25,7 +25,8 @@ import torch
 from models.inputs import object_first_frames
 from models.xmem.groups import GroupedMemory
 from models.xmem.inference import InferenceCore, _memory_config, _resized_shape, normalise, pad16, unpad
-from models.xmem.network import XMemNet, aggregate
+from models.aggregate import aggregate
+from models.xmem.network import XMemNet
 
 import torch.nn.functional as F
 
@@ -68,7 +69,7 @@ class GroupedCore(InferenceCore):
                 mask = mask.clone()
                 keep = [i for i in range(pred.shape[0]) if i not in valid]
                 mask[keep] = pred[keep]
-            _, prob = aggregate(mask, dim=0)
+            prob = torch.softmax(aggregate(mask, dim=0), dim=0)
             self.memory.create_hidden(self.num_objects, key)
         if is_mem:
             value, hidden = net.encode_value(image, f16, self.memory.hidden, prob[1:].unsqueeze(0),
