@@ -94,7 +94,7 @@ def _check_segment(vos: Any, options: Mapping[str, Any], registry: bool) -> list
             try:
                 checker({name: value})
             except OptionError as exc:
-                problems.append(f"segment.{exc.option}: {exc}")
+                problems.append(f"segment.{exc}")
         return problems
     segment = getattr(vos, "segment", None)
     if not callable(segment):

@@ -38,8 +38,9 @@ __all__ = ["VOSModel", "TTTHooks", "OwnTTT", "OptionError", "SegmentModel", "dec
 
 
 class OptionError(TypeError, ValueError):
-    """A segment option the family does not declare, or a value that does not fit it.  ``option`` names it
-    (a TypeError for unknown names as Python's own keyword check; a ValueError for a bad value)."""
+    """A segment option the family does not declare, or a value that does not fit it.  ``option`` names it,
+    and the message starts with it (``top_k='a': XMem expects int``).  Both a TypeError (as Python's own
+    keyword check) and a ValueError."""
 
     def __init__(self, message: str, option: str) -> None:
         super().__init__(message)
@@ -107,10 +108,10 @@ def check_options(options_class: type, options: Mapping[str, Any], family: str) 
     declared = declared_options(options_class)
     for name, value in options.items():
         if name not in declared:
-            raise OptionError(f"unknown {family} option {name!r}; known: {', '.join(declared)}", name)
+            raise OptionError(f"{name}: not an option of {family} (options: {', '.join(declared)})", name)
         hint = declared[name][1]
         if not value_fits(value, hint):
-            raise OptionError(f"{family} option {name}={value!r}: expected {_hint_text(hint)}", name)
+            raise OptionError(f"{name}={value!r}: {family} expects {_hint_text(hint)}", name)
     return dict(options)
 
 
@@ -170,8 +171,8 @@ class VOSModel:
 class TTTHooks:
     """The gradient-TTT hooks of :mod:`models.ttt` (tt-MCC / tt-Ent / tt-AE), delegated to the family's
     ``ttt.py`` (:attr:`ttt_module`), which defines ``prepare(model, frames)``,
-    ``pseudo_labels(model, images, first_labels, options)``, ``freeze_groups(model)``, ``cycle(model, batch,
-    backwards=...)``, ``single(model, batch)`` and optionally ``sample_indices`` / ``max_sampled_frames``
+    ``pseudo_labels(model, images, first_labels, options)``, ``FREEZE_GROUPS`` (or ``freeze_groups(model)``),
+    ``cycle(model, batch, backwards=...)``, ``single(model, batch)`` and optionally ``sample_indices`` / ``max_sampled_frames``
     (samples of another shape than the STCN triplets) and ``PAD`` (default 16)."""
 
     #: the family's ``ttt.py`` module
@@ -195,8 +196,11 @@ class TTTHooks:
             return self.ttt_module.pseudo_labels(self, images, first_labels, cfg)
 
     def ttt_freeze_groups(self) -> dict[str, list[str]]:
-        """Family freezing tokens -> parameter-name prefixes."""
-        return {k: list(v) for k, v in self.ttt_module.freeze_groups(self).items()}
+        """Family freezing tokens -> parameter-name prefixes: ``ttt_module.freeze_groups(model)`` where the
+        groups depend on the network, else ``ttt_module.FREEZE_GROUPS``."""
+        groups = getattr(self.ttt_module, "freeze_groups", None)
+        groups = groups(self) if callable(groups) else self.ttt_module.FREEZE_GROUPS
+        return {k: list(v) for k, v in groups.items()}
 
     def ttt_cycle(self, batch: dict, *, backwards: bool = True):
         """tt-MCC / tt-Ent forward (and backward) passes."""

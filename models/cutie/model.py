@@ -73,11 +73,11 @@ class Cutie(CutieNet, VOSModel, TTTHooks):
         nested = options.pop("long_term", None)
         if nested is not None:
             if not isinstance(nested, Mapping) or set(nested) - _LONG_TERM_NAMES:
-                raise OptionError(f"long_term must be a mapping with keys among {sorted(_LONG_TERM_NAMES)}, "
-                                  f"got {nested!r}", "long_term")
+                raise OptionError(f"long_term={nested!r}: Cutie expects a mapping with keys among "
+                                  f"{sorted(_LONG_TERM_NAMES)}", "long_term")
             options.update({f"long_term_{k}": v for k, v in nested.items()})
         if options.get("flip_aug"):
-            raise OptionError("flip_aug=True is not supported (the official DAVIS evaluation uses False)", "flip_aug")
+            raise OptionError("flip_aug=True: not supported (the official DAVIS evaluation uses False)", "flip_aug")
         return options
 
     def _segment(self, frames: np.ndarray, masks, cfg: dict[str, Any], *, progress: bool) -> np.ndarray:

@@ -25,7 +25,7 @@ from torch import nn
 from models.aggregate import aggregate
 from models.groupconv import GatedUpdate, GConv2D, MultiScaleGatedUpdate, area_resample, fold, unfold
 from models.imagenet import IMAGENET_MEAN, IMAGENET_STD
-from models.resnet import resnet18, resnet50
+from models.resnet import Res2Trunk, resnet18, resnet50
 
 __all__ = ["CutieNet", "VARIANTS", "others_of", "positional_encoding"]
 
@@ -170,22 +170,6 @@ class _Transforms(nn.Module):
 
 # --------------------------------------------------------------------------------------------
 # encoders / decoder
-
-
-class PixelEncoder(nn.Module):
-    """ResNet-50 (base) or ResNet-18 (small) up to layer3; torchvision's ``layer1`` is named ``res2``."""
-
-    def __init__(self, trunk: str) -> None:
-        super().__init__()
-        net = {"resnet50": resnet50, "resnet18": resnet18}[trunk](num_layers=3)
-        self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
-        self.res2, self.layer2, self.layer3 = net.layer1, net.layer2, net.layer3
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        f4 = self.res2(x)
-        f8 = self.layer2(f4)
-        return self.layer3(f8), f8, f4
 
 
 class KeyProjection(nn.Module):
@@ -448,7 +432,8 @@ class CutieNet(nn.Module):
         trunk, ms_dims = VARIANTS[variant]
         self.variant = variant
         self.key_dim, self.value_dim, self.sensory_dim, self.embed_dim = key_dim, value_dim, sensory_dim, embed_dim
-        self.pixel_encoder = PixelEncoder(trunk)
+        # ResNet-50 (base) or ResNet-18 (small) up to layer3
+        self.pixel_encoder = Res2Trunk({"resnet50": resnet50, "resnet18": resnet18}[trunk](num_layers=3))
         self.pix_feat_proj = nn.Conv2d(ms_dims[0], pixel_dim, 1)
         self.key_proj = KeyProjection(ms_dims[0], pixel_dim, key_dim)
         self.mask_encoder = MaskEncoder(pixel_dim, value_dim, sensory_dim)

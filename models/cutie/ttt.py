@@ -41,7 +41,7 @@ from models.ttt.cycle import cycle_with
 from models.ttt.sampler import grown_indices as sample_indices
 from models.ttt.sampler import grown_reach as max_sampled_frames
 
-__all__ = ["prepare", "pseudo_labels", "freeze_groups", "encode_sample", "read_full", "propagate", "cycle",
+__all__ = ["prepare", "pseudo_labels", "encode_sample", "read_full", "propagate", "cycle",
            "single", "sample_indices", "max_sampled_frames",
            "FREEZE_GROUPS", "DEEP_UPDATE_EVERY"]
 
@@ -57,10 +57,6 @@ FREEZE_GROUPS: dict[str, list[str]] = {
     "val_enc": ["mask_encoder."],
     "key_proj": ["key_proj."],
 }
-
-
-def freeze_groups(net: CutieNet) -> dict[str, list[str]]:
-    return FREEZE_GROUPS
 
 
 def prepare(net: CutieNet, frames: np.ndarray) -> torch.Tensor:

@@ -32,7 +32,7 @@ import torch
 
 from models.aggregate import aggregate
 from models.imagenet import normalise
-from models.padding import pad_amounts, pad_divide_by, unpad
+from models.padding import pad_amounts, pad_divide_by
 
 __all__ = ["labels_to_onehot", "FrameSource", "propagate", "memory_bytes_per_frame"]
 

@@ -1,6 +1,6 @@
 """Test-time training of STCN: the forward passes of the official ``STCN_TTT`` training network (full-softmax
 matching, per-object decoding with a selector, log-odds outputs) and the hooks :class:`models.base.TTTHooks`
-reaches: :func:`prepare`, :func:`pseudo_labels`, :func:`freeze_groups`, :func:`cycle`, :func:`single`.
+reaches: :func:`prepare`, :func:`pseudo_labels`, :data:`FREEZE_GROUPS`, :func:`cycle`, :func:`single`.
 Samples are the STCN triplets of :mod:`models.ttt.sampler`.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from models.aggregate import aggregate
 from models.imagenet import normalise
 from models.stcn.network import STCNNet
 
-__all__ = ["prepare", "pseudo_labels", "freeze_groups", "cycle", "single", "FREEZE_GROUPS"]
+__all__ = ["prepare", "pseudo_labels", "cycle", "single", "FREEZE_GROUPS"]
 
 #: official freezing tokens (``freeze_parse``) -> parameter-name prefixes
 FREEZE_GROUPS: dict[str, list[str]] = {
@@ -38,11 +38,6 @@ def pseudo_labels(net: STCNNet, images: torch.Tensor, first_labels: torch.Tensor
         labels[t] = prob.argmax(0).to(torch.uint8)
     labels[0] = first_labels.to(torch.uint8)  # the official pass writes the given mask for frame 0
     return labels
-
-
-def freeze_groups(net: STCNNet) -> dict[str, list[str]]:
-    """Official freezing tokens (``freeze_parse``) -> parameter-name prefixes."""
-    return FREEZE_GROUPS
 
 
 def _keys(net: STCNNet, rgb: torch.Tensor):

@@ -65,23 +65,31 @@ class InferenceCore:
         self.num_objects = 0
         self.last: dict[str, Any] = {}
 
+    def _advance(self, mask: torch.Tensor | None) -> int:
+        """Move to the next frame (returned); a given mask may bring new objects."""
+        self.t += 1
+        if mask is not None:
+            self.num_objects = max(self.num_objects, mask.shape[0])
+        return self.t
+
+    def _schedule(self, t: int, mask: torch.Tensor | None, end: bool) -> tuple[bool, bool, bool]:
+        """(memory frame, deep update, decoder hidden update) of frame ``t`` (eval.py's schedule)."""
+        is_mem = (t - self.last_mem_t >= self.mem_every or mask is not None) and not end
+        if self.deep_update_sync:
+            is_deep = is_mem
+        else:
+            is_deep = (t - self.last_deep_update_t >= self.deep_update_every) and not end
+        return is_mem, is_deep, (not self.deep_update_sync or not is_deep) and not end
+
     def step(self, image: torch.Tensor, mask: torch.Tensor | None = None, end: bool = False) -> torch.Tensor:
         """image (3, H, W) and optional one-hot mask (N, H, W), both padded to multiples of 16.
 
         Returns the (N+1, H, W) probabilities (background first).
         """
-        self.t += 1
-        t, net, enable_long = self.t, self.net, self.memory_config.enable_long_term
-        if mask is not None:
-            self.num_objects = max(self.num_objects, mask.shape[0])
+        t, net, enable_long = self._advance(mask), self.net, self.memory_config.enable_long_term
         image = image.unsqueeze(0)
-        is_mem = (t - self.last_mem_t >= self.mem_every or mask is not None) and not end
         need_segment = t > 0 and mask is None
-        if self.deep_update_sync:
-            is_deep = is_mem
-        else:
-            is_deep = (t - self.last_deep_update_t >= self.deep_update_every) and not end
-        is_normal_update = (not self.deep_update_sync or not is_deep) and not end
+        is_mem, is_deep, is_normal_update = self._schedule(t, mask, end)
 
         key, shrinkage, selection, f16, f8, f4 = net.encode_key(
             image, need_sk=is_mem, need_ek=enable_long or need_segment)

@@ -43,15 +43,10 @@ class GroupedCore(InferenceCore):
     def step(self, image: torch.Tensor, mask: torch.Tensor | None = None, end: bool = False,
              valid: list[int] | None = None) -> torch.Tensor:
         """image (3, H, W); mask (N_all, H, W) one-hot over every object known so far (padded)."""
-        self.t += 1
-        t, net, enable_long = self.t, self.net, self.memory_config.enable_long_term
-        if mask is not None:
-            self.num_objects = max(self.num_objects, mask.shape[0])
+        t, net, enable_long = self._advance(mask), self.net, self.memory_config.enable_long_term
         image = image.unsqueeze(0)
-        is_mem = (t - self.last_mem_t >= self.mem_every or mask is not None) and not end
         need_segment = t > 0 and (mask is None or len(valid) != self.num_objects)
-        is_deep = is_mem if self.deep_update_sync else (t - self.last_deep_update_t >= self.deep_update_every) and not end
-        is_normal_update = (not self.deep_update_sync or not is_deep) and not end
+        is_mem, is_deep, is_normal_update = self._schedule(t, mask, end)
         key, shrinkage, selection, f16, f8, f4 = net.encode_key(image, need_sk=is_mem,
                                                                 need_ek=enable_long or need_segment)
         prob = None

@@ -20,7 +20,7 @@ from models.aggregate import aggregate
 from models.cbam import CBAM
 from models.groupconv import GatedUpdate, GConv2D, MultiScaleGatedUpdate, avg_pool, fold, unfold
 from models.readout import similarity
-from models.resnet import resnet18, resnet50
+from models.resnet import Res2Trunk, resnet18, resnet50
 
 __all__ = ["XMemNet"]
 
@@ -75,22 +75,6 @@ class UpsampleBlock(nn.Module):
 
 # --------------------------------------------------------------------------------------------
 # encoders / decoder
-
-
-class KeyEncoder(nn.Module):
-    """ResNet-50 up to layer3; the official code names torchvision's ``layer1`` ``res2``."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        trunk = resnet50(num_layers=3)
-        self.conv1, self.bn1, self.relu, self.maxpool = trunk.conv1, trunk.bn1, trunk.relu, trunk.maxpool
-        self.res2, self.layer2, self.layer3 = trunk.layer1, trunk.layer2, trunk.layer3
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        f4 = self.res2(x)
-        f8 = self.layer2(f4)
-        return self.layer3(f8), f8, f4
 
 
 class KeyProjection(nn.Module):
@@ -170,7 +154,7 @@ class XMemNet(nn.Module):
     def __init__(self, key_dim: int = 64, value_dim: int = 512, hidden_dim: int = 64) -> None:
         super().__init__()
         self.key_dim, self.value_dim, self.hidden_dim = key_dim, value_dim, hidden_dim
-        self.key_encoder = KeyEncoder()
+        self.key_encoder = Res2Trunk(resnet50(num_layers=3))  # ResNet-50 up to layer3
         self.value_encoder = ValueEncoder(value_dim, hidden_dim)
         self.key_proj = KeyProjection(1024, key_dim)
         self.decoder = Decoder(value_dim, hidden_dim)

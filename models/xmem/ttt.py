@@ -23,7 +23,7 @@ Octuplets (:func:`sample_indices`): XMem's training sampler grown from frame 0 -
 each within ``max_jump`` of an already chosen one, sorted in time (:func:`models.ttt.sampler.grown_indices`).
 
 The hooks :class:`models.base.TTTHooks` reaches: :func:`prepare`, :func:`pseudo_labels`,
-:func:`freeze_groups`, :func:`cycle`, :func:`single`, :func:`sample_indices`, :func:`max_sampled_frames`.
+:data:`FREEZE_GROUPS`, :func:`cycle`, :func:`single`, :func:`sample_indices`, :func:`max_sampled_frames`.
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ from models.ttt.sampler import grown_reach as max_sampled_frames
 from models.xmem.inference import iterate_images, normalise
 from models.xmem.network import XMemNet
 
-__all__ = ["prepare", "pseudo_labels", "freeze_groups", "encode_sample", "propagate", "cycle", "single",
+__all__ = ["prepare", "pseudo_labels", "encode_sample", "propagate", "cycle", "single",
            "sample_indices", "max_sampled_frames",
            "FREEZE_GROUPS", "DEEP_UPDATE_EVERY"]
 
@@ -54,10 +54,6 @@ FREEZE_GROUPS: dict[str, list[str]] = {
     "val_enc": ["value_encoder."],
     "key_proj": ["key_proj."],
 }
-
-
-def freeze_groups(net: XMemNet) -> dict[str, list[str]]:
-    return FREEZE_GROUPS
 
 
 def prepare(net: XMemNet, frames: np.ndarray) -> torch.Tensor:
