@@ -87,14 +87,13 @@ class STCN(STCNNet, VOSModel, TTTHooks):
 
 
 def load(checkpoint: str | Path | Mapping[str, Any] | None = None, device: Any = None, *,
-         amp: bool = False, dtype: torch.dtype | None = None, **config: Any) -> STCN:
+         amp: bool = False, dtype: torch.dtype | None = None) -> STCN:
     """Build STCN in eval mode, load ``checkpoint`` strictly (None: untrained weights), move to ``device``.
 
     ``device`` None picks CUDA when available.  ``amp=True`` uses float16 autocast on CUDA
-    (off by default: exact numbers).  ``dtype=torch.float64`` gives a float64 network.  ``config``:
-    options of :class:`STCNOptions`.
+    (off by default: exact numbers).  ``dtype=torch.float64`` gives a float64 network.
     """
-    model = STCN(amp=amp, **config)
+    model = STCN(amp=amp)
     if checkpoint is not None:
         load_stcn_weights(model, checkpoint)
     if device is None:
