@@ -40,7 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # refdat
 
 from models import golden_init  # noqa: E402
 from models.stcn import STCN  # noqa: E402
-from models.stcn.inference import aggregate, labels_to_onehot, normalise, pad_divide_by  # noqa: E402
+from models.aggregate import aggregate  # noqa: E402
+from models.imagenet import normalise  # noqa: E402
+from models.padding import pad_divide_by  # noqa: E402
+from models.stcn.inference import labels_to_onehot  # noqa: E402
 from refdata import reference_path  # noqa: E402
 
 GOLDEN = reference_path("golden/stcn/inference.npz")

@@ -57,7 +57,9 @@ from bench_stcn import GOLDEN, official_style  # noqa: E402
 from davis_c.masks import write_mask  # noqa: E402
 from models import golden_init  # noqa: E402
 from models.stcn import STCN  # noqa: E402
-from models.stcn.inference import aggregate, normalise, pad_divide_by  # noqa: E402
+from models.aggregate import aggregate  # noqa: E402
+from models.imagenet import normalise  # noqa: E402
+from models.padding import pad_divide_by  # noqa: E402
 from models.ttt.sampler import label_presence, sample_triplet  # noqa: E402
 
 

@@ -1,7 +1,7 @@
 """Running units: load the model once per process, then adapt (TTT), segment, score and write each unit.
 
-The harness never knows which model it runs: it calls ``models.load_model`` (or a ``module:function``
-named in the method's ``model`` setting), ``models.ttt.adapt`` when the method has a TTT preset, and
+The harness never knows which model it runs: it calls the builder :mod:`models.registry` gives for the
+method's ``model`` setting (a registered name or a ``module:function``), ``models.ttt.adapt`` when the method has a TTT preset, and
 ``segment`` on the result.  A unit that raises (out of memory on one long video, a corrupt file) is
 written as ``status: failed`` with its error and the run goes on; rerunning retries it.  A full or
 read-only disk is not a unit failure: it stops the run (every further unit would fail the same way).
@@ -9,7 +9,6 @@ Every record names the data it was computed on (``data``, ``data_id``: see ``har
 """
 from __future__ import annotations
 
-import importlib
 import os
 import random
 import resource
@@ -92,16 +91,14 @@ def find_checkpoint(config: dict, explicit: str | os.PathLike | None) -> Path | 
 
 
 def _loader(name: str) -> Callable[..., Any]:
-    """``stcn`` -> models.load_model for it; ``pkg.mod:function`` -> that function (custom models)."""
-    if ":" in name:
-        module, func = name.split(":", 1)
-        return getattr(importlib.import_module(module), func)
-    import models
+    """The builder of model ``name`` from :mod:`models.registry` (a registered name, or ``pkg.mod:function``
+    for a custom model)."""
+    from models.registry import builder
 
-    if name not in models.MODEL_LOADERS:
-        raise SetupError(f"unknown model {name!r}; available: {', '.join(models.available_models())} "
-                         "(or 'package.module:function')")
-    return lambda **kw: models.load_model(name, **kw)
+    try:
+        return builder(name)
+    except KeyError as exc:
+        raise SetupError(exc.args[0]) from None
 
 
 def build_model(config: dict, checkpoint: str | os.PathLike | None, random_init: bool, device: str):

@@ -12,6 +12,9 @@ without editing it: ``--config FILE`` merges a YAML file on top and ``--set key=
 Merging, dotted overrides and type checking are OmegaConf's (the config library of SAM 2 and
 Cutie): every resolved method is checked against the :class:`MethodConfig` schema, so an unknown
 key or a value of the wrong type (``--set resolution=abc``) fails before any work with the key named.
+The contents of ``load`` and ``segment`` belong to the model: ``model`` is looked up in the one registry
+(:mod:`models.registry`) and the ``segment`` options are checked by the model family's own declared
+options (:mod:`models.base`, called from :func:`harness.options.check_options`), not here.
 The fully resolved dict is what ``run.json`` records, so every number can be traced to the settings
 that produced it.
 """
@@ -41,11 +44,11 @@ class MethodConfig:
     """The schema of a resolved method (OmegaConf structured config): keys, types and defaults."""
 
     description: str = ""
-    model: str = MISSING                    # models.load_model name, or "pkg.module:function"
+    model: str = MISSING                    # a models.registry name, or "pkg.module:function"
     checkpoint: Optional[str] = None        # weights file name, looked up as given / ./saves / $DAVIS_C_CHECKPOINTS
     download: Optional[str] = None          # where the official weights come from (shown when missing)
-    load: Dict[str, Any] = dataclasses.field(default_factory=dict)        # models.load_model keywords
-    segment: Dict[str, Any] = dataclasses.field(default_factory=dict)     # vos.segment keywords
+    load: Dict[str, Any] = dataclasses.field(default_factory=dict)        # keywords of the model's builder
+    segment: Dict[str, Any] = dataclasses.field(default_factory=dict)     # segment options (models.base)
     ttt: Optional[str] = None               # models.ttt preset name, or None for no TTT
     ttt_params: Dict[str, Any] = dataclasses.field(default_factory=dict)  # overrides of the TTT preset
     resolution: Optional[int] = 480         # shorter side fed to the model; None keeps the source size

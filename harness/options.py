@@ -1,57 +1,28 @@
 """Checks of a resolved method before any work: its options fit the model, and its code is trusted.
 
-* :func:`check_options` compares every ``load``, ``segment`` and ``ttt_params`` setting (preset, ``--config``
-  and ``--set`` alike) with the signature of the function that receives it (the model's loader, its
-  ``segment``, ``models.ttt.adapt`` or the model's own ``test_time_adapt``): an unknown name, or a value of
-  the wrong type (``--set k=abc`` for ``k: int``), is a :class:`harness.methods.MethodError` raised before
-  ``run.json`` is written, so a typo never reaches a unit nor locks the results folder to a bad value.
-  Options taken through ``**kwargs`` are compared with the model's own defaults (its ``config`` dict) when
-  it has them.
+* :func:`check_options` checks every ``load``, ``segment`` and ``ttt_params`` setting (preset, ``--config``
+  and ``--set`` alike): ``segment`` options by the model's own check (the family contract,
+  :meth:`models.base.VOSModel.options`: the one check of a segment option), the others -- and the
+  ``segment`` options of a plugin model outside the contract -- against the signature of the function that
+  receives them (the model's builder from :mod:`models.registry`, ``models.ttt.adapt`` or the family's own
+  TTT).  An unknown name, or a value of the wrong type (``--set k=abc`` for ``k: int``), is a
+  :class:`harness.methods.MethodError` raised before ``run.json`` is written, so a typo never reaches a
+  unit nor locks the results folder to a bad value.
 * :func:`check_plugin`: a ``model: package.module:function`` target imports (runs) that module.  Such a
   target is refused unless it was named on the command line (``--set model=pkg.mod:load``) or the user
   passed ``--allow-plugin``: a ``--config`` file must not run code nobody asked for.
 """
 from __future__ import annotations
 
-import collections.abc
 import inspect
-import types
 import typing
 from typing import Any, Callable, Iterable, Mapping
 
 from harness.methods import MethodError, parse_set
 
-__all__ = ["check_options", "check_plugin", "value_fits"]
+__all__ = ["check_options", "check_plugin"]
 
-_NOT_CHECKED = ("frames", "first_mask", "vos", "checkpoint", "device", "self", "seed")
-
-
-def value_fits(value: Any, hint: Any) -> bool:
-    """Whether a YAML-typed value fits a type annotation (unknown annotations accept anything)."""
-    if hint is inspect.Parameter.empty or hint is Any or hint is None and value is None:
-        return True
-    if hint is None or hint is type(None):
-        return value is None
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(value_fits(value, h) for h in typing.get_args(hint))
-    if origin is typing.Literal:
-        return value in typing.get_args(hint)
-    if origin is not None:
-        hint = origin
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is str:
-        return isinstance(value, str)
-    if hint in (list, tuple, collections.abc.Sequence):
-        return isinstance(value, (list, tuple))
-    if hint in (dict, collections.abc.Mapping):
-        return isinstance(value, dict)
-    return True  # a class YAML cannot produce (torch.dtype, Path ...): left to the callee
+_NOT_CHECKED = ("frames", "first_mask", "masks", "vos", "checkpoint", "device", "self", "seed")
 
 
 def _hint_text(hint: Any) -> str:
@@ -70,6 +41,8 @@ def _check_call(func: Callable, options: Mapping[str, Any], section: str, where:
     """Problems of passing ``options`` as keyword arguments to ``func``.  A name taken through ``**kwargs``
     is checked against ``defaults`` when given; otherwise it is refused with ``strict`` (the registry's
     models reject unknown options) and left to the callee without."""
+    from models.base import value_fits
+
     try:
         sig = inspect.signature(func)
     except (TypeError, ValueError):
@@ -101,18 +74,35 @@ def _check_call(func: Callable, options: Mapping[str, Any], section: str, where:
 
 
 def _loader_function(model: str) -> Callable | None:
-    import importlib
+    from models.registry import builder
 
-    if ":" in model:
-        module, func = model.split(":", 1)
-    else:
-        import models
+    try:
+        return builder(model)
+    except KeyError:
+        return None
 
-        target = models.MODEL_LOADERS.get(model)
-        if target is None:
-            return None
-        module, func = target.split(":", 1)
-    return getattr(importlib.import_module(module), func, None)
+
+def _check_segment(vos: Any, options: Mapping[str, Any], registry: bool) -> list[str]:
+    """Problems of the ``segment`` options: a model of the family contract (:mod:`models.base`) checks them
+    itself, one by one so that every problem is listed; another (a plugin) by its ``segment`` signature."""
+    from models.base import OptionError
+
+    checker = getattr(vos, "options", None)
+    if callable(checker) and callable(getattr(vos, "check_options", None)):
+        problems = []
+        for name, value in options.items():
+            try:
+                checker({name: value})
+            except OptionError as exc:
+                problems.append(f"segment.{exc}")
+        return problems
+    segment = getattr(vos, "segment", None)
+    if not callable(segment):
+        return []
+    model_defaults = getattr(vos, "config", None)
+    model_defaults = model_defaults if isinstance(model_defaults, Mapping) else None
+    return _check_call(segment, options, "segment", f"{type(vos).__name__}.segment", model_defaults,
+                       strict=registry)
 
 
 def check_options(config: Mapping[str, Any], vos: Any = None, ttt: Mapping[str, Any] | None = None) -> None:
@@ -127,18 +117,15 @@ def check_options(config: Mapping[str, Any], vos: Any = None, ttt: Mapping[str, 
             raise MethodError("settings that do not fit the model (nothing was run or written): "
                               + "; ".join(problems))
         return
-    model_defaults = getattr(vos, "config", None)
-    model_defaults = model_defaults if isinstance(model_defaults, Mapping) else None
-    registry = ":" not in str(config["model"])
-    segment = getattr(vos, "segment", None)
-    if callable(segment):
-        problems += _check_call(segment, config.get("segment") or {}, "segment",
-                                f"{type(vos).__name__}.segment", model_defaults, strict=registry)
+    from models.registry import is_plugin
+
+    problems += _check_segment(vos, config.get("segment") or {}, registry=not is_plugin(config["model"]))
     user_ttt = config.get("ttt_params") or {}
     if ttt is not None and user_ttt:
         hook = getattr(vos, "test_time_adapt", None)
-        if callable(hook):
-            problems += _check_call(hook, user_ttt, "ttt_params", f"{type(vos).__name__}.test_time_adapt")
+        if callable(hook):  # a family's own protocol (models.base.OwnTTT): its ttt module's adapt
+            own = getattr(getattr(vos, "ttt_module", None), "adapt", hook)
+            problems += _check_call(own, user_ttt, "ttt_params", f"{type(vos).__name__}.test_time_adapt")
         else:
             from models import ttt as ttt_mod
 
@@ -160,8 +147,8 @@ def check_plugin(model: str, overrides: Iterable[str], allow_plugin: bool, origi
             continue
         if parts == ["model"] and value == model:
             return
-    import models
+    from models.registry import available_models
 
     raise MethodError(f"{origin} names the model {model!r}: a 'package.module:function' model imports that "
                       "module, i.e. runs its code. If you trust it, pass --allow-plugin (or name it on the "
-                      f"command line: --set model={model}); registry models: {', '.join(models.available_models())}")
+                      f"command line: --set model={model}); registry models: {', '.join(available_models())}")

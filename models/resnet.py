@@ -19,7 +19,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-__all__ = ["BasicBlock", "Bottleneck", "ResNetTrunk", "resnet18", "resnet50"]
+__all__ = ["BasicBlock", "Bottleneck", "ResNetTrunk", "Res2Trunk", "resnet18", "resnet50"]
 
 
 def _conv(in_ch: int, out_ch: int, kernel: int, stride: int = 1, *, bias: bool = False,
@@ -134,3 +134,20 @@ def resnet18(**kwargs) -> ResNetTrunk:
 def resnet50(**kwargs) -> ResNetTrunk:
     """ResNet-50 trunk (Bottleneck, [3, 4, 6, 3]); keyword options as :class:`ResNetTrunk`."""
     return ResNetTrunk(Bottleneck, [3, 4, 6, 3], **kwargs)
+
+
+class Res2Trunk(nn.Module):
+    """A trunk up to layer3 under the names of the STM-family checkpoints (XMem's key encoder, Cutie's pixel
+    encoder): the stem, torchvision's ``layer1`` as ``res2``, ``layer2``, ``layer3``; ``forward`` returns the
+    stride-16, 8 and 4 features."""
+
+    def __init__(self, net: ResNetTrunk) -> None:
+        super().__init__()
+        self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
+        self.res2, self.layer2, self.layer3 = net.layer1, net.layer2, net.layer3
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        f4 = self.res2(x)
+        f8 = self.layer2(f4)
+        return self.layer3(f8), f8, f4

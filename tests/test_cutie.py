@@ -70,9 +70,7 @@ def results(cutie, golden):
 
 
 def _run(model, data, overrides, debug_frames):
-    from models.cutie.model import _check_config
-
-    cfg = _check_config({**model.config, **overrides})
+    cfg = model.options(overrides)
     data = dict(data, first_mask=data["first_mask"])
     probs, work, perm, long, area, debug = [], [], [], [], [], {}
     with torch.inference_mode():

@@ -10,7 +10,8 @@ import torch
 import models
 from models import golden_init
 from models.stcn import STCN, load
-from models.stcn.inference import labels_to_onehot, memory_bytes_per_frame, pad_divide_by, unpad
+from models.padding import pad_divide_by, unpad
+from models.stcn.inference import labels_to_onehot, memory_bytes_per_frame
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from models.cutie.memory import MemoryConfig, MemoryManager
-from models.cutie.network import CutieNet, aggregate
+from models.aggregate import aggregate
+from models.cutie.network import CutieNet
 from models.inputs import given_masks, object_first_frames
 from models.padding import pad16, unpad
 

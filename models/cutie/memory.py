@@ -24,8 +24,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from models.xmem.memory import topk_readout
-from models.xmem.network import similarity
+from models.readout import similarity, topk_readout
 
 __all__ = ["MemoryConfig", "Bucket", "MemoryManager"]
 

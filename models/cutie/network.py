@@ -22,11 +22,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.resnet import resnet18, resnet50
-from models.xmem.network import IMAGENET_MEAN, IMAGENET_STD, GConv2D, _gated_update
+from models.aggregate import aggregate
+from models.groupconv import GatedUpdate, GConv2D, MultiScaleGatedUpdate, area_resample, fold, unfold
+from models.imagenet import IMAGENET_MEAN, IMAGENET_STD
+from models.resnet import Res2Trunk, resnet18, resnet50
 
-__all__ = ["CutieNet", "VARIANTS", "aggregate", "others_of", "positional_encoding", "IMAGENET_MEAN",
-           "IMAGENET_STD"]
+__all__ = ["CutieNet", "VARIANTS", "others_of", "positional_encoding"]
 
 #: variant -> pixel-encoder trunk and the channels of its stride-16 / 8 / 4 features
 VARIANTS: dict[str, tuple[str, tuple[int, int, int]]] = {
@@ -39,28 +40,10 @@ VARIANTS: dict[str, tuple[str, tuple[int, int, int]]] = {
 # helpers
 
 
-def _fold(g: torch.Tensor) -> torch.Tensor:
-    return g.flatten(0, 1)
-
-
-def _unfold(x: torch.Tensor, batch: int, objects: int) -> torch.Tensor:
-    return x.view(batch, objects, *x.shape[1:])
-
-
 def _resample_groups(g: torch.Tensor, ratio: float, mode: str) -> torch.Tensor:
     b, n = g.shape[:2]
     kw = {"align_corners": False} if mode == "bilinear" else {}
-    return _unfold(F.interpolate(_fold(g), scale_factor=ratio, mode=mode, **kw), b, n)
-
-
-def aggregate(prob: torch.Tensor, dim: int) -> torch.Tensor:
-    """Soft aggregation to log-odds: background prod(1 - p) first, clamp [1e-7, 1 - 1e-7], log(p/(1-p)).
-
-    Cutie returns only the log-odds (softmax is applied by the caller, after an upsampling); the
-    float32 sequence is the official one so saturated sigmoids tie exactly as there.
-    """
-    full = torch.cat([torch.prod(1 - prob, dim=dim, keepdim=True), prob], dim).clamp(1e-7, 1 - 1e-7)
-    return torch.log(full / (1 - full))
+    return unfold(F.interpolate(fold(g), scale_factor=ratio, mode=mode, **kw), b, n)
 
 
 def others_of(masks: torch.Tensor) -> torch.Tensor:
@@ -165,37 +148,8 @@ class GroupFeatureFusionBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         b, n = g.shape[:2]
-        g = self.block2(self.block1(_fold(self.distributor(x, g))))
-        return _unfold(g, b, n)
-
-
-class _GatedUpdate(nn.Module):
-    """Mask-encoder ("deep") sensory update: one 3x3 conv on [value, sensory] and the GRU-like cell."""
-
-    def __init__(self, g_dim: int, sensory_dim: int) -> None:
-        super().__init__()
-        self.sensory_dim = sensory_dim
-        self.transform = GConv2D(g_dim + sensory_dim, sensory_dim * 3, 3, padding=1)
-
-    def forward(self, g: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        return _gated_update(self.transform, g, h, self.sensory_dim)
-
-
-class SensoryUpdater(nn.Module):
-    """Decoder-side sensory update from the stride-16/8/4 decoder features."""
-
-    def __init__(self, g_dims: tuple[int, int, int], mid_dim: int, sensory_dim: int) -> None:
-        super().__init__()
-        self.sensory_dim = sensory_dim
-        self.g16_conv = GConv2D(g_dims[0], mid_dim, 1)
-        self.g8_conv = GConv2D(g_dims[1], mid_dim, 1)
-        self.g4_conv = GConv2D(g_dims[2], mid_dim, 1)
-        self.transform = GConv2D(mid_dim + sensory_dim, sensory_dim * 3, 3, padding=1)
-
-    def forward(self, p16: torch.Tensor, p8: torch.Tensor, p4: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        g = (self.g16_conv(p16) + self.g8_conv(_resample_groups(p8, 1 / 2, "area"))
-             + self.g4_conv(_resample_groups(p4, 1 / 4, "area")))
-        return _gated_update(self.transform, g, h, self.sensory_dim)
+        g = self.block2(self.block1(fold(self.distributor(x, g))))
+        return unfold(g, b, n)
 
 
 class MaskUpsampleBlock(nn.Module):
@@ -216,22 +170,6 @@ class _Transforms(nn.Module):
 
 # --------------------------------------------------------------------------------------------
 # encoders / decoder
-
-
-class PixelEncoder(nn.Module):
-    """ResNet-50 (base) or ResNet-18 (small) up to layer3; torchvision's ``layer1`` is named ``res2``."""
-
-    def __init__(self, trunk: str) -> None:
-        super().__init__()
-        net = {"resnet50": resnet50, "resnet18": resnet18}[trunk](num_layers=3)
-        self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
-        self.res2, self.layer2, self.layer3 = net.layer1, net.layer2, net.layer3
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        f4 = self.res2(x)
-        f8 = self.layer2(f4)
-        return self.layer3(f8), f8, f4
 
 
 class KeyProjection(nn.Module):
@@ -259,15 +197,15 @@ class MaskEncoder(nn.Module):
         self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
         self.layer1, self.layer2, self.layer3 = net.layer1, net.layer2, net.layer3
         self.fuser = GroupFeatureFusionBlock(pixel_dim, 256, value_dim)
-        self.sensory_update = _GatedUpdate(value_dim, sensory_dim)
+        self.sensory_update = GatedUpdate(value_dim, sensory_dim)
 
     def forward(self, image: torch.Tensor, pix_feat: torch.Tensor, sensory: torch.Tensor,
                 masks: torch.Tensor, others: torch.Tensor, deep_update: bool = True):
         b, n = masks.shape[:2]
         g = torch.cat([image.unsqueeze(1).expand(-1, n, -1, -1, -1), torch.stack([masks, others], 2)], 2)
-        g = self.relu(self.maxpool(self.bn1(self.conv1(_fold(g)))))
+        g = self.relu(self.maxpool(self.bn1(self.conv1(fold(g)))))
         g = self.layer3(self.layer2(self.layer1(g)))
-        g = self.fuser(pix_feat, _unfold(g, b, n))
+        g = self.fuser(pix_feat, unfold(g, b, n))
         new_sensory = self.sensory_update(g, sensory) if deep_update else sensory
         return g, new_sensory
 
@@ -287,7 +225,8 @@ class MaskDecoder(nn.Module):
     def __init__(self, ms_dims: tuple[int, int, int], embed_dim: int, sensory_dim: int,
                  up_dims: tuple[int, int, int] = (256, 128, 128)) -> None:
         super().__init__()
-        self.sensory_update = SensoryUpdater((up_dims[0], up_dims[1], up_dims[2] + 1), sensory_dim, sensory_dim)
+        self.sensory_update = MultiScaleGatedUpdate((up_dims[0], up_dims[1], up_dims[2] + 1), sensory_dim, sensory_dim,
+                                                    area_resample)
         self.decoder_feat_proc = _Transforms(ms_dims[1:], up_dims[:-1])
         self.up_16_8 = MaskUpsampleBlock(up_dims[0], up_dims[1])
         self.up_8_4 = MaskUpsampleBlock(up_dims[1], up_dims[2])
@@ -300,11 +239,11 @@ class MaskDecoder(nn.Module):
         f8, f4 = t[0](f8), t[1](f4)
         p8 = self.up_16_8(readout, f8)
         p4 = self.up_8_4(p8, f4)
-        logits = self.pred(F.relu(_fold(p4)))
+        logits = self.pred(F.relu(fold(p4)))
         if update_sensory:
-            p4 = torch.cat([p4, _unfold(logits, b, n)], 2)
+            p4 = torch.cat([p4, unfold(logits, b, n)], 2)
             sensory = self.sensory_update(readout, p8, p4, sensory)
-        return sensory, _unfold(logits, b, n)[:, :, 0]
+        return sensory, unfold(logits, b, n)[:, :, 0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -383,7 +322,7 @@ class _PixelFFN(nn.Module):
 
     def forward(self, pixel_flat: torch.Tensor, b: int, n: int, h: int, w: int) -> torch.Tensor:
         x = pixel_flat.view(b * n, h, w, -1).permute(0, 3, 1, 2).contiguous()
-        return _unfold(self.conv(x), b, n)
+        return unfold(self.conv(x), b, n)
 
 
 class QueryTransformerBlock(nn.Module):
@@ -493,7 +432,8 @@ class CutieNet(nn.Module):
         trunk, ms_dims = VARIANTS[variant]
         self.variant = variant
         self.key_dim, self.value_dim, self.sensory_dim, self.embed_dim = key_dim, value_dim, sensory_dim, embed_dim
-        self.pixel_encoder = PixelEncoder(trunk)
+        # ResNet-50 (base) or ResNet-18 (small) up to layer3
+        self.pixel_encoder = Res2Trunk({"resnet50": resnet50, "resnet18": resnet18}[trunk](num_layers=3))
         self.pix_feat_proj = nn.Conv2d(ms_dims[0], pixel_dim, 1)
         self.key_proj = KeyProjection(ms_dims[0], pixel_dim, key_dim)
         self.mask_encoder = MaskEncoder(pixel_dim, value_dim, sensory_dim)

@@ -29,13 +29,20 @@ gradient; official training trains them with auxiliary losses); tt-AE also leave
 """
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import torch
 
+from models.cutie.inference import iterate_images
 from models.cutie.network import CutieNet
-from models.xmem.network import similarity
-from models.xmem.ttt import cycle_with, max_sampled_frames, sample_indices
+from models.readout import similarity
+from models.ttt.cycle import cycle_with
+from models.ttt.sampler import grown_indices as sample_indices
+from models.ttt.sampler import grown_reach as max_sampled_frames
 
-__all__ = ["encode_sample", "read_full", "propagate", "cycle", "single", "sample_indices", "max_sampled_frames",
+__all__ = ["prepare", "pseudo_labels", "encode_sample", "read_full", "propagate", "cycle",
+           "single", "sample_indices", "max_sampled_frames",
            "FREEZE_GROUPS", "DEEP_UPDATE_EVERY"]
 
 #: deep update on sample frames 0, 5, ... (Cutie trains with a deep-update probability of 0.2)
@@ -50,6 +57,25 @@ FREEZE_GROUPS: dict[str, list[str]] = {
     "val_enc": ["mask_encoder."],
     "key_proj": ["key_proj."],
 }
+
+
+def prepare(net: CutieNet, frames: np.ndarray) -> torch.Tensor:
+    """uint8 (T, H, W, 3) -> float (T, 3, H, W) in [0, 1] (Cutie normalises inside the network, so
+    zero padding is black, as in the official inference)."""
+    device = next(net.parameters()).device
+    x = torch.from_numpy(np.ascontiguousarray(frames)).to(device)
+    return x.permute(0, 3, 1, 2).float().div(255)
+
+
+def pseudo_labels(net: CutieNet, images: torch.Tensor, first_labels: torch.Tensor, cfg: dict[str, Any]) -> torch.Tensor:
+    """Standard inference on prepared frames -> (T, H, W) uint8 class maps (frame 0 = given)."""
+    labels = torch.empty((images.shape[0], *images.shape[-2:]), dtype=torch.uint8, device=images.device)
+    given = {0: first_labels.long()}
+    for t, prob, order, _ in iterate_images(net, images.shape[0], lambda i: images[i], given, cfg):
+        lut = torch.tensor([0, *order], device=images.device, dtype=torch.uint8)
+        labels[t] = lut[prob.argmax(0)]
+    labels[0] = first_labels.to(torch.uint8)
+    return labels
 
 
 def encode_sample(net: CutieNet, rgb: torch.Tensor) -> dict[str, torch.Tensor]:

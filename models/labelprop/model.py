@@ -2,37 +2,54 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping, Optional
 
 import numpy as np
 import torch
 from torch import nn
 
+from models.base import OwnTTT, VOSModel
+from models.labelprop import ttt as labelprop_ttt
 from models.inputs import check_video, given_masks, object_first_frames
 from models.labelprop.encoders import (PixelEncoder, ResNet18Encoder, encoder_state_dict,
                                        load_resnet18_weights)
 from models.labelprop.propagation import (FrameFeatures, label_values_of, labels_to_grid,
                                           propagate_soft, upsample_soft)
 
-__all__ = ["LabelPropagation", "load", "ENCODERS"]
+__all__ = ["LabelPropagation", "LabelPropagationOptions", "load", "ENCODERS"]
 
 ENCODERS = ("resnet18", "pixels")
 
 
-class LabelPropagation(nn.Module):
-    """Encoder + k-NN label propagation; ``segment`` follows the shared model interface.
+@dataclasses.dataclass(frozen=True)
+class LabelPropagationOptions:
+    """The reference CLI's DAVIS values: ``k`` nearest neighbours, spatial ``radius`` in feature cells
+    (None or ``float("inf")``: unrestricted), ``context`` frames, softmax ``temperature``."""
 
-    The propagation defaults (k, radius, context, temperature) are the reference CLI's DAVIS
-    values; each may be overridden per call.
+    k: int = 10
+    radius: Optional[float] = 12
+    context: int = 20
+    temperature: float = 0.07
+
+
+class LabelPropagation(nn.Module, VOSModel, OwnTTT):
+    """Encoder + k-NN label propagation; ``segment`` follows the shared model interface (:mod:`models.base`).
+
+    The propagation options (k, radius, context, temperature) may be overridden per call; an override of
+    None keeps the model's value.  Test-time training is CRW's own protocol (:mod:`models.labelprop.ttt`).
     """
 
-    def __init__(self, encoder: nn.Module, *, encoder_name: str, k: int = 10, radius: float | None = 12,
-                 context: int = 20, temperature: float = 0.07) -> None:
+    family: ClassVar[str] = "labelprop"
+    Options: ClassVar[type] = LabelPropagationOptions
+    ttt_module = labelprop_ttt
+
+    def __init__(self, encoder: nn.Module, *, encoder_name: str, **options: Any) -> None:
         super().__init__()
         self.encoder = encoder
         self.encoder_name = encoder_name
-        self.defaults = {"k": k, "radius": radius, "context": context, "temperature": temperature}
+        self._init_options(options)
         # set by test_time_adapt: encoder weights per block of target frames
         self.ttt_schedule: list[tuple[int, dict[str, torch.Tensor]]] | None = None
 
@@ -50,32 +67,21 @@ class LabelPropagation(nn.Module):
     def features_for(self, frames: np.ndarray) -> FrameFeatures:
         if self.ttt_schedule is None:
             return FrameFeatures(self.encode(frames))
-        from models.labelprop.ttt import ScheduledFeatures
-        return ScheduledFeatures(self, frames)
+        return labelprop_ttt.ScheduledFeatures(self, frames)
 
-    def segment(self, frames: np.ndarray, first_mask: np.ndarray, *, k: int | None = None,
-                radius: float | None = None, context: int | None = None,
-                temperature: float | None = None, progress: bool = False, **unused: Any) -> np.ndarray:
-        """Soft masks (K+1, T, H, W) float32: background first, then objects in ascending id.
+    def options(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The options in force with ``overrides`` on top (an override of None keeps the model's value)."""
+        return super().options({k: v for k, v in (overrides or {}).items() if v is not None})
 
-        Frame 0 is the first-frame annotation moved to the feature grid and back (as the
-        reference saves it).  ``radius=float("inf")`` lifts the spatial restriction (None keeps
-        the model default).  Unknown keyword arguments (other models' options) are rejected.
-        """
-        if unused:
-            raise TypeError(f"labelprop.segment got unknown options {sorted(unused)}; "
-                            "it takes k, radius, context, temperature")
-        opts = dict(self.defaults)
-        opts.update({key: value for key, value in
-                     {"k": k, "radius": radius, "context": context, "temperature": temperature}.items()
-                     if value is not None})
-        if isinstance(first_mask, dict) or hasattr(first_mask, "items"):
-            given = given_masks(frames, first_mask)
+    def _segment(self, frames: np.ndarray, masks, opts: dict[str, Any], *, progress: bool) -> np.ndarray:
+        """Frame 0 is the first-frame annotation moved to the feature grid and back (as the reference
+        saves it)."""
+        if isinstance(masks, dict) or hasattr(masks, "items"):
+            given = given_masks(frames, masks)
             if list(given) != [0]:
                 return self._segment_given(np.asarray(frames), given, opts, progress)
-            first_mask = given[0]
-        frames, first_mask = check_video(frames, first_mask)
-        self.eval()
+            masks = given[0]
+        frames, first_mask = check_video(frames, masks)
         source = self.features_for(frames)
         values = label_values_of(first_mask)
         first_soft = torch.from_numpy(labels_to_grid(first_mask, values, source.grid))
@@ -93,7 +99,6 @@ class LabelPropagation(nn.Module):
         labels = sorted(object_first_frames(given))
         values = np.asarray([0] + labels, dtype=np.int64)
         sub = frames[t0:]
-        self.eval()
         source = self.features_for(sub)
         first_soft = torch.from_numpy(labels_to_grid(given[t0], values, source.grid))
         later = {}
@@ -113,11 +118,6 @@ class LabelPropagation(nn.Module):
         for c, label in enumerate(labels, 1):  # exactly 0 before an object's first frame
             out[c, :first[label]] = 0
         return out
-
-    def test_time_adapt(self, frames: np.ndarray, first_mask: np.ndarray, **params: Any) -> "LabelPropagation":
-        """CRW-style test-time training (our reading of the paper; see ``models.labelprop.ttt``)."""
-        from models.labelprop.ttt import adapt_crw
-        return adapt_crw(self, frames, first_mask, **params)
 
     def copy(self) -> "LabelPropagation":
         return copy.deepcopy(self)

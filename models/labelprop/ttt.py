@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from models.labelprop.propagation import FrameFeatures
 
-__all__ = ["adapt_crw", "crw_cycle_loss", "clip_nodes", "ScheduledFeatures"]
+__all__ = ["adapt", "adapt_crw", "crw_cycle_loss", "clip_nodes", "ScheduledFeatures"]
 
 EPS = 1e-20
 
@@ -195,3 +195,7 @@ class ScheduledFeatures(FrameFeatures):
             return self._cache[frame]
 
         return feature
+
+
+#: the hook :class:`models.base.OwnTTT` calls: the whole TTT protocol of label propagation
+adapt = adapt_crw

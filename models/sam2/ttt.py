@@ -36,13 +36,20 @@ Hard decisions (object score > 0 gate, IoU argmax, -1024 fill) pass no gradient,
 """
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.sam2.inference import MAX_OBJ_PTRS
+from models.sam2.inference import MAX_OBJ_PTRS, preprocess, probabilities, track
 from models.sam2.network import NUM_MASKMEM, SAM2Net
 
-__all__ = ["FREEZE_GROUPS", "freeze_groups", "cycle", "single", "clip_features", "run_clip"]
+__all__ = ["FREEZE_GROUPS", "PAD", "prepare", "pseudo_labels", "freeze_groups", "cycle", "single", "clip_features",
+           "run_clip"]
+
+#: no padding: frames are squashed to the square input anyway, labels keep the frames' size
+PAD = 1
 
 #: freezing tokens -> parameter-name prefixes (``ln`` is filled in per network by :func:`freeze_groups`)
 FREEZE_GROUPS: dict[str, list[str]] = {
@@ -53,6 +60,24 @@ FREEZE_GROUPS: dict[str, list[str]] = {
                "obj_ptr_tpos_proj."],
     "heads": ["sam_prompt_encoder.", "sam_mask_decoder.", "obj_ptr_proj.", "no_obj_ptr", "mask_downsample."],
 }
+
+
+def prepare(net: SAM2Net, frames: np.ndarray) -> torch.Tensor:
+    """uint8 (T, H, W, 3) -> normalised (T, 3, S, S), S = ``image_size`` (the official frame loader)."""
+    device = next(net.parameters()).device
+    return torch.cat([preprocess(f, device, size=net.image_size) for f in np.asarray(frames)])
+
+
+def pseudo_labels(net: SAM2Net, images: torch.Tensor, first_labels: torch.Tensor, cfg: dict[str, Any]) -> torch.Tensor:
+    """Standard inference on prepared frames -> (T, H, W) uint8 class maps at the mask's size."""
+    k = int(first_labels.max())
+    size = tuple(first_labels.shape)
+    m = first_labels.cpu().numpy()
+    starts = [(0, m == i) for i in range(1, k + 1)]
+    labels = torch.empty((images.shape[0], *size), dtype=torch.uint8, device=images.device)
+    for t, logits in track(net, images.shape[0], lambda i: images[i:i + 1], starts, size, amp=cfg["amp"]):
+        labels[t] = probabilities(logits).argmax(0).to(torch.uint8)
+    return labels
 
 
 def freeze_groups(net: SAM2Net) -> dict[str, list[str]]:

@@ -30,27 +30,11 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from models.padding import pad_amounts, pad_divide_by, unpad
+from models.aggregate import aggregate
+from models.imagenet import normalise
+from models.padding import pad_amounts, pad_divide_by
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "normalise", "pad_divide_by", "unpad", "aggregate",
-           "labels_to_onehot", "FrameSource", "propagate", "memory_bytes_per_frame"]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def normalise(frames: np.ndarray | torch.Tensor, device=None, dtype=torch.float32) -> torch.Tensor:
-    """uint8 RGB (T, H, W, 3) -> normalised float (T, 3, H, W), like ToTensor + Normalize."""
-    if isinstance(frames, np.ndarray):  # torch wants a writable, contiguous buffer
-        frames = frames if frames.flags.writeable and frames.flags.c_contiguous else np.array(frames)
-    x = torch.as_tensor(frames)
-    if x.dtype != torch.uint8 or x.dim() != 4 or x.shape[-1] != 3:
-        raise ValueError(f"frames must be uint8 (T, H, W, 3), got {tuple(x.shape)} {x.dtype}")
-    x = x.to(device).permute(0, 3, 1, 2).to(torch.float32).div_(255)
-    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
-    return x.sub_(mean).div_(std).to(dtype)
-
+__all__ = ["labels_to_onehot", "FrameSource", "propagate", "memory_bytes_per_frame"]
 
 class FrameSource:
     """uint8 frames (T, H, W, 3) seen as the normalised, padded (T, 3, H', W') tensor :func:`propagate`
@@ -74,16 +58,6 @@ class FrameSource:
         if not isinstance(index, slice):
             raise TypeError("FrameSource is read in slices, e.g. source[t:t + 1]")
         return pad_divide_by(normalise(self.frames[index], self.device, self.dtype), self.d)[0]
-
-
-def aggregate(prob: torch.Tensor, dim: int = 0) -> torch.Tensor:
-    """Soft aggregation: per-object probabilities -> log-odds of [background, objects].
-
-    softmax(result, dim) gives the aggregated probabilities.
-    """
-    bg = torch.prod(1 - prob, dim=dim, keepdim=True)
-    q = torch.cat([bg, prob], dim).clamp(1e-7, 1 - 1e-7)
-    return torch.log(q / (1 - q))
 
 
 def labels_to_onehot(first_mask: np.ndarray | torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:

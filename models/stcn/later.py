@@ -23,7 +23,7 @@ from typing import Iterator
 
 import torch
 
-from models.stcn.inference import aggregate
+from models.aggregate import aggregate
 
 __all__ = ["propagate_given"]
 

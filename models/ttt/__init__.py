@@ -16,8 +16,9 @@ Public API: :func:`trainable_parameters`, :func:`loss`, :func:`loss_from_batch`,
 :func:`load_preset` / :func:`available_presets` (YAML files in ``models/ttt/presets``), and the
 sampler :func:`sample_indices` / :func:`sample_triplet` / :func:`build_batch`.
 
-Hook protocol (how a model plugs in; STCN implements it in ``models/stcn/network.py``)
---------------------------------------------------------------------------------------
+Hook protocol (how a model plugs in; every family gets these methods from :class:`models.base.TTTHooks`,
+which delegates to functions of its ``models/<family>/ttt.py``, or from :class:`models.base.OwnTTT`)
+-----------------------------------------------------------------------------------------------------------
 A model either delegates the whole procedure::
 
     test_time_adapt(frames, first_mask, **params) -> adapted model

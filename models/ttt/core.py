@@ -12,6 +12,7 @@ inference is causal, tt-MCC pseudo-label passes stop at frame 20 instead of cove
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from typing import Any
 
@@ -23,7 +24,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from models.inputs import check_frames
-from models.ttt.sampler import build_batch, label_presence, sample_triplet
+from models.ttt.sampler import build_batch, label_presence, max_sampled_frames, sample_triplet
 
 __all__ = ["KINDS", "normalise_kind", "trainable_parameters", "loss_from_batch", "loss", "adapt"]
 
@@ -32,8 +33,6 @@ _DEFAULT_FROZEN = {"mcc": None, "ent": "net,ubn", "ae": None}
 _DEFAULT_FRAMES = {"mcc": 3, "ent": 3, "ae": 1}
 #: preset keys that describe the run and are not adaptation parameters
 PRESET_METADATA = ("description", "model", "checkpoint")
-#: TTT samples come from frames 0..20 (jumps of at most 10 from frame 0, twice)
-_SAMPLED_FRAMES = 21
 
 
 def normalise_kind(kind: str) -> str:
@@ -170,6 +169,84 @@ def _adam(params: list[nn.Parameter], lr: float, weight_decay: float) -> torch.o
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
 
 
+def _delegate(hook, frames, first_mask, given: dict[str, Any], extra: dict[str, Any]) -> nn.Module:
+    """A model that runs its own protocol (``test_time_adapt``) gets every parameter that differs from
+    :func:`adapt`'s defaults, plus the extra ones (preset metadata left out)."""
+    defaults = dict(jump=10, batch_size=1, num_frames=None, frozen="default", weight_decay=1e-7, max_obj=6,
+                    resolution=None, segment=None, progress=False)
+    params = {k: v for k, v in given.items() if k not in defaults or v != defaults[k]}
+    params.update({k: v for k, v in extra.items() if k not in PRESET_METADATA})
+    return hook(frames, first_mask, **params)
+
+
+def _trainable_copy(vos: nn.Module, kind: str, frozen: str | None) -> tuple[nn.Module, list[nn.Parameter]]:
+    """An eval-mode deep copy of ``vos`` whose chosen parameters (and only those) require gradients."""
+    model = copy.deepcopy(vos).eval()
+    chosen = {n for n, _ in trainable_parameters(model, kind, frozen)}
+    for n, p in model.named_parameters():
+        p.requires_grad_(n in chosen)
+    return model, [p for n, p in model.named_parameters() if n in chosen]
+
+
+@dataclasses.dataclass
+class _Video:
+    """The frames TTT works on: ``images`` (what pseudo-label inference reads) and ``train_images`` (the
+    samples' frames, resized to the training resolution), both prepared by the model."""
+
+    images: torch.Tensor
+    train_images: torch.Tensor
+    n_sampled: int
+
+    @property
+    def train_size(self) -> tuple[int, int]:
+        return tuple(self.train_images.shape[-2:])
+
+
+def _prepare_video(model: nn.Module, frames: np.ndarray, num_frames: int, jump: int,
+                   resolution: int | None) -> _Video:
+    """Prepare only the frames samples can reach: inference is causal and samples never reach past frame
+    ``n_reach - 1`` (20 for triplets with jump 10), so pseudo-labels of those frames from a pass over them
+    equal the official full-video pass where it matters."""
+    reach = getattr(model, "ttt_max_sampled_frames", None)
+    n_reach = reach(num_frames, jump) if callable(reach) else max_sampled_frames(num_frames, jump)
+    n_sampled = 1 if num_frames == 1 else min(frames.shape[0], n_reach)
+    sampled = frames[:n_sampled]
+    images = model.prepare(sampled)
+    train_frames = _resize_short_side(sampled, resolution)
+    train_images = images if train_frames is sampled else model.prepare(train_frames)
+    return _Video(images, train_images, n_sampled)
+
+
+def _pseudo_labels(model: nn.Module, video: _Video, cls0: torch.Tensor, kind: str, segment: dict,
+                   log: dict[str, Any]) -> torch.Tensor:
+    """Class maps of the sampled frames at the training size: tt-MCC's pseudo-labels (the only loss that
+    reads them, through ``check_last``); zeros for the others; frame 0 is always the given mask."""
+    if kind == "mcc":
+        labels = model.ttt_pseudo_labels(video.images, cls0, **segment).long()
+        log["pseudo_label_passes"] += 1
+    else:
+        labels = torch.zeros((video.n_sampled, *cls0.shape), dtype=torch.long, device=cls0.device)
+    labels[0] = cls0
+    return _resize_labels(labels, video.train_size)
+
+
+def _step(model: nn.Module, optimiser: torch.optim.Optimizer, batch: dict, kind: str) -> float:
+    """One optimiser step on one batch; returns the loss."""
+    optimiser.zero_grad(set_to_none=True)
+    value = loss_from_batch(model, batch, kind)
+    value.backward()
+    optimiser.step()
+    return float(value.detach())
+
+
+def _release(model: nn.Module, vos: nn.Module) -> None:
+    """Drop the gradients and give every parameter the ``requires_grad`` of the original model."""
+    for _, p in model.named_parameters():
+        p.grad = None
+    for (_, p), (_, p0) in zip(model.named_parameters(), vos.named_parameters()):
+        p.requires_grad_(p0.requires_grad)
+
+
 def adapt(vos: nn.Module, frames: np.ndarray, first_mask: np.ndarray, kind: str, *, iterations: int,
           rounds: int, lr: float, jump: int = 10, batch_size: int = 1, seed: int,
           num_frames: int | None = None, frozen: str | None = "default", weight_decay: float = 1e-7,
@@ -193,11 +270,7 @@ def adapt(vos: nn.Module, frames: np.ndarray, first_mask: np.ndarray, kind: str,
         given = dict(kind=kind, iterations=iterations, rounds=rounds, lr=lr, jump=jump, batch_size=batch_size,
                      seed=seed, num_frames=num_frames, frozen=frozen, weight_decay=weight_decay,
                      max_obj=max_obj, resolution=resolution, segment=segment, progress=progress)
-        defaults = dict(jump=10, batch_size=1, num_frames=None, frozen="default", weight_decay=1e-7, max_obj=6,
-                        resolution=None, segment=None, progress=False)
-        params = {k: v for k, v in given.items() if k not in defaults or v != defaults[k]}
-        params.update({k: v for k, v in kw.items() if k not in PRESET_METADATA})
-        return hook(frames, first_mask, **params)
+        return _delegate(hook, frames, first_mask, given, kw)
     unknown = set(kw) - set(PRESET_METADATA)
     if unknown:
         raise TypeError(f"adapt() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
@@ -209,62 +282,30 @@ def adapt(vos: nn.Module, frames: np.ndarray, first_mask: np.ndarray, kind: str,
     if kind != "ae" and frames.shape[0] < 2:
         raise ValueError(f"tt-{kind} needs a video of at least 2 frames, got {frames.shape[0]}")
     start = time.perf_counter()
-    model = copy.deepcopy(vos).eval()
-    device = next(model.parameters()).device
-    chosen = {n for n, _ in trainable_parameters(model, kind, frozen)}
-    for n, p in model.named_parameters():
-        p.requires_grad_(n in chosen)
-    params_list = [p for n, p in model.named_parameters() if n in chosen]
-
+    model, params_list = _trainable_copy(vos, kind, frozen)
     rng = np.random.default_rng(seed)
-    cls0, k = _class_map(first_mask, device)
+    cls0, k = _class_map(first_mask, next(model.parameters()).device)
     indices_fn = getattr(model, "ttt_sample_indices", None)  # models with their own sample shape (XMem)
-    reach = getattr(model, "ttt_max_sampled_frames", None)
-    n_reach = reach(num_frames, jump) if callable(reach) else _SAMPLED_FRAMES
-    n_sampled = 1 if num_frames == 1 else min(frames.shape[0], n_reach)
-    # Inference is causal and samples never reach past frame n_reach - 1 (20 for triplets with jump
-    # 10), so pseudo-labels of those frames from a pass over them equal the official full-video pass
-    # where it matters.
-    sampled = frames[:n_sampled]
-    images = model.prepare(sampled)
-    train_frames = _resize_short_side(sampled, resolution)
-    train_images = images if train_frames is sampled else model.prepare(train_frames)
-    train_size = tuple(train_images.shape[-2:])
+    video = _prepare_video(model, frames, num_frames, jump, resolution)
     pad = getattr(model, "ttt_pad", 16)
-
-    def current_labels() -> torch.Tensor:
-        if kind == "mcc":  # only tt-MCC reads pseudo-labels (check_last)
-            labels = model.ttt_pseudo_labels(images, cls0, **segment).long()
-            log["pseudo_label_passes"] += 1
-        else:
-            labels = torch.zeros((n_sampled, *cls0.shape), dtype=torch.long, device=device)
-        labels[0] = cls0
-        return _resize_labels(labels, train_size)
 
     log: dict[str, Any] = {"kind": kind, "losses": [], "samples": [], "pseudo_label_passes": 0, "seed": seed}
     bar = tqdm(total=rounds * iterations, desc=f"tt-{kind}", disable=not progress, leave=False)
     labels = presence = None
     for r in range(rounds):
-        if labels is None or kind == "mcc" and r > 0:
-            labels = current_labels()
+        if labels is None or kind == "mcc" and r > 0:  # tt-MCC refreshes its pseudo-labels every round
+            labels = _pseudo_labels(model, video, cls0, kind, segment, log)
             presence = label_presence(labels, k + 1)
         optimiser = _adam(params_list, lr, weight_decay)
         for _ in range(iterations):
             samples = [sample_triplet(presence, num_frames=num_frames, max_jump=jump, check_last=kind == "mcc",
                                       max_obj=max_obj, rng=rng, indices_fn=indices_fn) for _ in range(batch_size)]
             log["samples"].append([idx for idx, _ in samples])
-            batch = build_batch(train_images, labels, samples, k, pad)
-            optimiser.zero_grad(set_to_none=True)
-            value = loss_from_batch(model, batch, kind)
-            value.backward()
-            optimiser.step()
-            log["losses"].append(float(value.detach()))
+            batch = build_batch(video.train_images, labels, samples, k, pad)
+            log["losses"].append(_step(model, optimiser, batch, kind))
             bar.update(1)
     bar.close()
-    for n, p in model.named_parameters():
-        p.grad = None
-    for (n, p), (_, p0) in zip(model.named_parameters(), vos.named_parameters()):
-        p.requires_grad_(p0.requires_grad)
+    _release(model, vos)
     log["seconds"] = time.perf_counter() - start
     model.ttt_log = log
     return model.eval()

@@ -14,11 +14,15 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-__all__ = ["sample_indices", "sample_triplet", "label_presence", "build_batch"]
+from models.padding import pad_divide_by
+
+__all__ = ["sample_indices", "max_sampled_frames", "grown_indices", "grown_reach", "sample_triplet",
+           "label_presence", "build_batch", "TRIPLET_REACH"]
 
 _LIMIT = 100
+#: TTT triplets come from frames 0..20 (jumps of at most 10 from frame 0, twice): the frames TTT prepares
+TRIPLET_REACH = 21
 
 
 def sample_indices(n_frames: int, num_frames: int, max_jump: int, rng: np.random.Generator) -> list[int]:
@@ -42,6 +46,40 @@ def sample_indices(n_frames: int, num_frames: int, max_jump: int, rng: np.random
         idx.append(min(idx[-1] + int(rng.integers(1, jump + 1)), n_frames - 1))
         if idx[-1] != idx[-2]:
             return idx
+
+
+def max_sampled_frames(num_frames: int, max_jump: int) -> int:
+    """How many leading frames the triplets of :func:`sample_indices` are drawn from: :data:`TRIPLET_REACH`
+    (the official jump 10), whatever the arguments -- samples are drawn within those frames."""
+    return TRIPLET_REACH
+
+
+def grown_indices(n_frames: int, num_frames: int, max_jump: int, rng: np.random.Generator) -> list[int]:
+    """Sorted frame indices of one sample grown from frame 0 (XMem's training sampler, also used for Cutie).
+
+    Each new frame is drawn uniformly from the not-yet-chosen frames within ``max_jump`` of a chosen
+    one, so 8-frame samples reach at most 7 * max_jump frames into the video.  A video shorter than
+    the sample repeats its last chosen frame.
+    """
+    if num_frames == 1:
+        return [0]
+    if n_frames < 2:
+        raise ValueError(f"a {num_frames}-frame sample needs a video with at least 2 frames, got {n_frames}")
+    chosen = [0]
+    reachable = set(range(1, min(n_frames, max_jump + 1)))
+    while len(chosen) < num_frames and reachable:
+        pick = int(rng.choice(sorted(reachable)))
+        chosen.append(pick)
+        reachable |= set(range(max(0, pick - max_jump), min(n_frames, pick + max_jump + 1)))
+        reachable -= set(chosen)
+    chosen.sort()
+    chosen += [chosen[-1]] * (num_frames - len(chosen))
+    return chosen
+
+
+def grown_reach(num_frames: int, max_jump: int) -> int:
+    """Frames 0..this-1 are the only ones :func:`grown_indices` can reach."""
+    return 1 + (num_frames - 1) * max_jump
 
 
 def label_presence(labels: torch.Tensor, n_classes: int) -> np.ndarray:
@@ -90,9 +128,7 @@ def sample_triplet(presence: np.ndarray, *, num_frames: int = 3, max_jump: int =
 
 
 def _pad(x: torch.Tensor, d: int) -> torch.Tensor:
-    h, w = x.shape[-2:]
-    dh, dw = (-h) % d, (-w) % d
-    return F.pad(x, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2)) if dh or dw else x
+    return pad_divide_by(x, d)[0]
 
 
 def build_batch(images: torch.Tensor, labels: torch.Tensor, samples: list[tuple[list[int], list[int]]],

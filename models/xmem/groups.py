@@ -15,11 +15,12 @@ frame runs :class:`models.xmem.memory.MemoryManager` (the golden-tested path).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 
-from models.xmem.memory import MemoryConfig
-from models.xmem.network import similarity
+from models.xmem.memory import SensoryAndStores
+from models.readout import similarity
 
 __all__ = ["GroupedStore", "GroupedMemory"]
 
@@ -131,28 +132,11 @@ class GroupedStore:
 
 
 @dataclass
-class GroupedMemory:
+class GroupedMemory(SensoryAndStores):
     """Sensory, working and long-term memory of one video with object groups (API of MemoryManager)."""
 
-    config: MemoryConfig
-    hidden_dim: int
-    hidden: torch.Tensor | None = None
-    hw: int | None = None
-    work: GroupedStore = field(init=False)
-    long: GroupedStore = field(init=False)
+    store_class: ClassVar[type] = GroupedStore
     consolidations: int = 0
-
-    def __post_init__(self) -> None:
-        self.work = GroupedStore(count_usage=self.config.enable_long_term)
-        self.long = GroupedStore(count_usage=self.config.enable_long_term_count_usage)
-
-    def create_hidden(self, objects: int, key: torch.Tensor) -> None:
-        h, w = key.shape[-2:]
-        fresh = lambda n: torch.zeros((1, n, self.hidden_dim, h, w), device=key.device)  # noqa: E731
-        if self.hidden is None:
-            self.hidden = fresh(objects)
-        elif self.hidden.shape[1] < objects:
-            self.hidden = torch.cat([self.hidden, fresh(objects - self.hidden.shape[1])], 1)
 
     def read(self, query_key: torch.Tensor, selection: torch.Tensor | None) -> torch.Tensor:
         """query (1, Ck, h, w) -> readout (N_known, Cv, h, w), groups in order."""

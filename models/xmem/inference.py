@@ -16,7 +16,9 @@ from tqdm import tqdm
 from models.inputs import check_video
 from models.padding import pad16, unpad
 from models.xmem.memory import MemoryConfig, MemoryManager
-from models.xmem.network import IMAGENET_MEAN, IMAGENET_STD, XMemNet, aggregate
+from models.aggregate import aggregate
+from models.imagenet import normalise as normalise_frames
+from models.xmem.network import XMemNet
 
 __all__ = ["InferenceCore", "iterate_images", "iterate_video", "segment_video", "normalise", "pad16", "unpad", "count_usage_rule",
            "object_labels"]
@@ -24,10 +26,7 @@ __all__ = ["InferenceCore", "iterate_images", "iterate_video", "segment_video", 
 
 def normalise(frame: np.ndarray, device: Any = None) -> torch.Tensor:
     """uint8 (H, W, 3) RGB -> ImageNet-normalised float (3, H, W)."""
-    x = torch.from_numpy(np.ascontiguousarray(frame)).to(device).permute(2, 0, 1).float().div_(255)
-    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=x.device).view(3, 1, 1)
-    return (x - mean) / std
+    return normalise_frames(np.asarray(frame)[None], device)[0]
 
 
 def count_usage_rule(num_frames: int, cfg: dict) -> bool:
@@ -66,23 +65,31 @@ class InferenceCore:
         self.num_objects = 0
         self.last: dict[str, Any] = {}
 
+    def _advance(self, mask: torch.Tensor | None) -> int:
+        """Move to the next frame (returned); a given mask may bring new objects."""
+        self.t += 1
+        if mask is not None:
+            self.num_objects = max(self.num_objects, mask.shape[0])
+        return self.t
+
+    def _schedule(self, t: int, mask: torch.Tensor | None, end: bool) -> tuple[bool, bool, bool]:
+        """(memory frame, deep update, decoder hidden update) of frame ``t`` (eval.py's schedule)."""
+        is_mem = (t - self.last_mem_t >= self.mem_every or mask is not None) and not end
+        if self.deep_update_sync:
+            is_deep = is_mem
+        else:
+            is_deep = (t - self.last_deep_update_t >= self.deep_update_every) and not end
+        return is_mem, is_deep, (not self.deep_update_sync or not is_deep) and not end
+
     def step(self, image: torch.Tensor, mask: torch.Tensor | None = None, end: bool = False) -> torch.Tensor:
         """image (3, H, W) and optional one-hot mask (N, H, W), both padded to multiples of 16.
 
         Returns the (N+1, H, W) probabilities (background first).
         """
-        self.t += 1
-        t, net, enable_long = self.t, self.net, self.memory_config.enable_long_term
-        if mask is not None:
-            self.num_objects = max(self.num_objects, mask.shape[0])
+        t, net, enable_long = self._advance(mask), self.net, self.memory_config.enable_long_term
         image = image.unsqueeze(0)
-        is_mem = (t - self.last_mem_t >= self.mem_every or mask is not None) and not end
         need_segment = t > 0 and mask is None
-        if self.deep_update_sync:
-            is_deep = is_mem
-        else:
-            is_deep = (t - self.last_deep_update_t >= self.deep_update_every) and not end
-        is_normal_update = (not self.deep_update_sync or not is_deep) and not end
+        is_mem, is_deep, is_normal_update = self._schedule(t, mask, end)
 
         key, shrinkage, selection, f16, f8, f4 = net.encode_key(
             image, need_sk=is_mem, need_ek=enable_long or need_segment)
@@ -99,7 +106,8 @@ class InferenceCore:
                 self.memory.hidden = hidden
                 last["hidden_from_decoder"] = hidden
         if mask is not None:  # a given mask (covering every object) replaces any prediction
-            logits, prob = aggregate(mask.to(image.dtype), dim=0)
+            logits = aggregate(mask.to(image.dtype), dim=0)
+            prob = torch.softmax(logits, dim=0)
             last["logits"] = logits
             self.memory.create_hidden(self.num_objects, key)
 

@@ -25,7 +25,8 @@ import torch
 from models.inputs import object_first_frames
 from models.xmem.groups import GroupedMemory
 from models.xmem.inference import InferenceCore, _memory_config, _resized_shape, normalise, pad16, unpad
-from models.xmem.network import XMemNet, aggregate
+from models.aggregate import aggregate
+from models.xmem.network import XMemNet
 
 import torch.nn.functional as F
 
@@ -42,15 +43,10 @@ class GroupedCore(InferenceCore):
     def step(self, image: torch.Tensor, mask: torch.Tensor | None = None, end: bool = False,
              valid: list[int] | None = None) -> torch.Tensor:
         """image (3, H, W); mask (N_all, H, W) one-hot over every object known so far (padded)."""
-        self.t += 1
-        t, net, enable_long = self.t, self.net, self.memory_config.enable_long_term
-        if mask is not None:
-            self.num_objects = max(self.num_objects, mask.shape[0])
+        t, net, enable_long = self._advance(mask), self.net, self.memory_config.enable_long_term
         image = image.unsqueeze(0)
-        is_mem = (t - self.last_mem_t >= self.mem_every or mask is not None) and not end
         need_segment = t > 0 and (mask is None or len(valid) != self.num_objects)
-        is_deep = is_mem if self.deep_update_sync else (t - self.last_deep_update_t >= self.deep_update_every) and not end
-        is_normal_update = (not self.deep_update_sync or not is_deep) and not end
+        is_mem, is_deep, is_normal_update = self._schedule(t, mask, end)
         key, shrinkage, selection, f16, f8, f4 = net.encode_key(image, need_sk=is_mem,
                                                                 need_ek=enable_long or need_segment)
         prob = None
@@ -68,7 +64,7 @@ class GroupedCore(InferenceCore):
                 mask = mask.clone()
                 keep = [i for i in range(pred.shape[0]) if i not in valid]
                 mask[keep] = pred[keep]
-            _, prob = aggregate(mask, dim=0)
+            prob = torch.softmax(aggregate(mask, dim=0), dim=0)
             self.memory.create_hidden(self.num_objects, key)
         if is_mem:
             value, hidden = net.encode_value(image, f16, self.memory.hidden, prob[1:].unsqueeze(0),

@@ -11,14 +11,14 @@ a removal asked to remove zero elements is a no-op.
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import torch
 
-from models.xmem.network import similarity
+from models.readout import similarity, topk_readout
 
-__all__ = ["MemoryConfig", "MemoryStore", "MemoryManager", "topk_readout"]
+__all__ = ["MemoryConfig", "MemoryStore", "SensoryAndStores", "MemoryManager"]
 
 
 @dataclass
@@ -125,54 +125,23 @@ class MemoryStore:
         return before - self.size
 
 
-def topk_readout(sim: torch.Tensor, value: torch.Tensor, top_k: int, *,
-                 subtract_max: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top-k softmax read.
-
-    sim (P, N) query-major similarities, value (C, N) -> readout (C, P) and usage (N,) (sum over
-    queries of each element's weight).  Only the k kept weights per query are touched: the readout
-    is a sparse-times-dense product instead of the official dense (N x P) affinity matmul.
-    ``subtract_max=False`` exponentiates the k values as they are (Cutie's official arithmetic).
-    """
-    p, n = sim.shape
-    k = min(top_k, n)
-    top, idx = torch.topk(sim, k=k, dim=1)
-    if subtract_max:
-        weights = torch.softmax(top, dim=1)
-    else:
-        weights = top.exp()
-        weights = weights / weights.sum(dim=1, keepdim=True)
-    usage = torch.zeros(n, dtype=weights.dtype, device=weights.device).index_add_(0, idx.flatten(), weights.flatten())
-    crow = torch.arange(0, p * k + 1, k, device=sim.device)
-    with warnings.catch_warnings():  # "sparse CSR is beta" notice; the product used here is stable
-        warnings.simplefilter("ignore", UserWarning)
-        # sparse kernels lack bfloat16: under autocast (fast mode) the sparse product runs in float32
-        dtype = torch.promote_types(weights.dtype, torch.float32)
-        affinity = torch.sparse_csr_tensor(crow, idx.flatten(), weights.flatten().to(dtype), size=(p, n),
-                                           check_invariants=False)
-    with torch.autocast(sim.device.type, enabled=False):
-        readout = (affinity @ value.t().to(affinity.dtype)).t()
-    return readout, usage
-
-
 @dataclass
-class MemoryManager:
-    """Sensory, working and long-term memory of one video."""
+class SensoryAndStores:
+    """What every XMem memory holds: the settings, the sensory memory (hidden state, (1, N, Ch, h, w)) and a
+    working and a long-term store of :attr:`store_class` (:class:`MemoryManager` for one object group,
+    :class:`models.xmem.groups.GroupedMemory` for objects given on later frames)."""
 
+    store_class: ClassVar[type]
     config: MemoryConfig
     hidden_dim: int
     hidden: torch.Tensor | None = None
-    work: MemoryStore = field(init=False)
-    long: MemoryStore = field(init=False)
     hw: int | None = None
-    #: bookkeeping for tests/benchmarks: reads that used long-term memory, consolidations, removals
-    long_term_reads: int = 0
-    consolidations: int = 0
-    removals: list = field(default_factory=list)
+    work: Any = field(init=False)
+    long: Any = field(init=False)
 
     def __post_init__(self) -> None:
-        self.work = MemoryStore(count_usage=self.config.enable_long_term)
-        self.long = MemoryStore(count_usage=self.config.enable_long_term_count_usage)
+        self.work = self.store_class(count_usage=self.config.enable_long_term)
+        self.long = self.store_class(count_usage=self.config.enable_long_term_count_usage)
 
     # ---------------------------------------------------------------- sensory memory
     def create_hidden(self, objects: int, key: torch.Tensor) -> None:
@@ -183,6 +152,17 @@ class MemoryManager:
             self.hidden = fresh(objects)
         elif self.hidden.shape[1] < objects:
             self.hidden = torch.cat([self.hidden, fresh(objects - self.hidden.shape[1])], 1)
+
+
+@dataclass
+class MemoryManager(SensoryAndStores):
+    """Sensory, working and long-term memory of one video."""
+
+    store_class: ClassVar[type] = MemoryStore
+    #: bookkeeping for tests/benchmarks: reads that used long-term memory, consolidations, removals
+    long_term_reads: int = 0
+    consolidations: int = 0
+    removals: list = field(default_factory=list)
 
     # ---------------------------------------------------------------- reading
     def read(self, query_key: torch.Tensor, selection: torch.Tensor | None) -> torch.Tensor:

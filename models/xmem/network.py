@@ -11,38 +11,22 @@ The module exposes the four operations the inference core and test-time training
 """
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.aggregate import aggregate
 from models.cbam import CBAM
-from models.resnet import resnet18, resnet50
+from models.groupconv import GatedUpdate, GConv2D, MultiScaleGatedUpdate, avg_pool, fold, unfold
+from models.readout import similarity
+from models.resnet import Res2Trunk, resnet18, resnet50
 
-__all__ = ["XMemNet", "aggregate", "similarity", "IMAGENET_MEAN", "IMAGENET_STD"]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+__all__ = ["XMemNet"]
 
 
 # --------------------------------------------------------------------------------------------
 # group helpers
-
-
-def _fold(g: torch.Tensor) -> torch.Tensor:
-    return g.flatten(0, 1)
-
-
-def _unfold(x: torch.Tensor, batch: int, objects: int) -> torch.Tensor:
-    return x.view(batch, objects, *x.shape[1:])
-
-
-class GConv2D(nn.Conv2d):
-    """A conv applied to every object of a group tensor (same weights for all objects)."""
-
-    def forward(self, g: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        return _unfold(super().forward(_fold(g)), g.shape[0], g.shape[1])
 
 
 class GroupResBlock(nn.Module):
@@ -73,47 +57,8 @@ class FeatureFusionBlock(nn.Module):
         b, n = g.shape[:2]
         g = torch.cat([x.unsqueeze(1).expand(-1, n, -1, -1, -1), g], 2)
         g = self.block1(g)
-        r = _unfold(self.attention(_fold(g)), b, n)
+        r = unfold(self.attention(fold(g)), b, n)
         return self.block2(g + r)
-
-
-def _gated_update(transform: nn.Module, g: torch.Tensor, h: torch.Tensor, hidden_dim: int) -> torch.Tensor:
-    """XMem's GRU-like cell: new h = f*h*(1-u) + u*tanh(c) from one 3x3 conv on [g, h]."""
-    d = hidden_dim
-    v = transform(torch.cat([g, h], 2))
-    forget, update = torch.sigmoid(v[:, :, :d]), torch.sigmoid(v[:, :, d:2 * d])
-    return forget * h * (1 - update) + update * torch.tanh(v[:, :, 2 * d:])
-
-
-class HiddenReinforcer(nn.Module):
-    """Value-encoder side update of the sensory memory from [value, h]."""
-
-    def __init__(self, g_dim: int, hidden_dim: int) -> None:
-        super().__init__()
-        self.hidden_dim = hidden_dim
-        self.transform = GConv2D(g_dim + hidden_dim, hidden_dim * 3, 3, padding=1)
-
-    def forward(self, g: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        return _gated_update(self.transform, g, h, self.hidden_dim)
-
-
-class HiddenUpdater(nn.Module):
-    """Decoder-side update: multi-scale features squeezed to 256 ch at stride 16, then the cell."""
-
-    def __init__(self, g_dims: tuple[int, int, int], mid_dim: int, hidden_dim: int) -> None:
-        super().__init__()
-        self.hidden_dim = hidden_dim
-        self.g16_conv = GConv2D(g_dims[0], mid_dim, 1)
-        self.g8_conv = GConv2D(g_dims[1], mid_dim, 1)
-        self.g4_conv = GConv2D(g_dims[2], mid_dim, 1)
-        self.transform = GConv2D(mid_dim + hidden_dim, hidden_dim * 3, 3, padding=1)
-
-    def forward(self, g16: torch.Tensor, g8: torch.Tensor, g4: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        b, n = g16.shape[:2]
-        down8 = _unfold(F.avg_pool2d(_fold(g8), 2), b, n)   # "area" x1/2 on exact multiples
-        down4 = _unfold(F.avg_pool2d(_fold(g4), 4), b, n)
-        g = self.g16_conv(g16) + self.g8_conv(down8) + self.g4_conv(down4)
-        return _gated_update(self.transform, g, h, self.hidden_dim)
 
 
 class UpsampleBlock(nn.Module):
@@ -124,28 +69,12 @@ class UpsampleBlock(nn.Module):
 
     def forward(self, skip: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         b, n = g.shape[:2]
-        up = _unfold(F.interpolate(_fold(g), scale_factor=2, mode="bilinear", align_corners=False), b, n)
+        up = unfold(F.interpolate(fold(g), scale_factor=2, mode="bilinear", align_corners=False), b, n)
         return self.out_conv(up + self.skip_conv(skip).unsqueeze(1))
 
 
 # --------------------------------------------------------------------------------------------
 # encoders / decoder
-
-
-class KeyEncoder(nn.Module):
-    """ResNet-50 up to layer3; the official code names torchvision's ``layer1`` ``res2``."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        trunk = resnet50(num_layers=3)
-        self.conv1, self.bn1, self.relu, self.maxpool = trunk.conv1, trunk.bn1, trunk.relu, trunk.maxpool
-        self.res2, self.layer2, self.layer3 = trunk.layer1, trunk.layer2, trunk.layer3
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        f4 = self.res2(x)
-        f8 = self.layer2(f4)
-        return self.layer3(f8), f8, f4
 
 
 class KeyProjection(nn.Module):
@@ -170,17 +99,17 @@ class ValueEncoder(nn.Module):
         self.conv1, self.bn1, self.relu, self.maxpool = trunk.conv1, trunk.bn1, trunk.relu, trunk.maxpool
         self.layer1, self.layer2, self.layer3 = trunk.layer1, trunk.layer2, trunk.layer3
         self.fuser = FeatureFusionBlock(1024, 256, value_dim, value_dim)
-        self.hidden_reinforce = HiddenReinforcer(value_dim, hidden_dim) if hidden_dim > 0 else None
+        self.hidden_reinforce = GatedUpdate(value_dim, hidden_dim) if hidden_dim > 0 else None
 
     def forward(self, image: torch.Tensor, f16: torch.Tensor, h: torch.Tensor, masks: torch.Tensor,
                 others: torch.Tensor, deep_update: bool = True):
         b, n = masks.shape[:2]
         g = torch.cat([image.unsqueeze(1).expand(-1, n, -1, -1, -1),
                        torch.stack([masks, others], 2)], 2)
-        g = _fold(g)
+        g = fold(g)
         g = self.relu(self.maxpool(self.bn1(self.conv1(g))))
         g = self.layer3(self.layer2(self.layer1(g)))
-        g = self.fuser(f16, _unfold(g, b, n))
+        g = self.fuser(f16, unfold(g, b, n))
         if deep_update and self.hidden_reinforce is not None:
             h = self.hidden_reinforce(g, h)
         return g, h
@@ -190,7 +119,7 @@ class Decoder(nn.Module):
     def __init__(self, value_dim: int, hidden_dim: int) -> None:
         super().__init__()
         self.fuser = FeatureFusionBlock(1024, value_dim + hidden_dim, 512, 512)
-        self.hidden_update = HiddenUpdater((512, 256, 257), 256, hidden_dim) if hidden_dim > 0 else None
+        self.hidden_update = MultiScaleGatedUpdate((512, 256, 257), 256, hidden_dim, avg_pool) if hidden_dim > 0 else None
         self.up_16_8 = UpsampleBlock(512, 512, 256)
         self.up_8_4 = UpsampleBlock(256, 256, 256)
         self.pred = nn.Conv2d(256, 1, 3, padding=1)
@@ -201,49 +130,17 @@ class Decoder(nn.Module):
         g16 = self.fuser(f16, g)
         g8 = self.up_16_8(f8, g16)
         g4 = self.up_8_4(f4, g8)
-        logits = self.pred(F.relu(_fold(g4)))
+        logits = self.pred(F.relu(fold(g4)))
         new_hidden = None
         if h_out and self.hidden_update is not None:
-            g4 = torch.cat([g4, _unfold(logits, b, n)], 2)
+            g4 = torch.cat([g4, unfold(logits, b, n)], 2)
             new_hidden = self.hidden_update(g16, g8, g4, hidden)
         logits = F.interpolate(logits, scale_factor=4, mode="bilinear", align_corners=False)
-        return new_hidden, _unfold(logits, b, n)[:, :, 0]
+        return new_hidden, unfold(logits, b, n)[:, :, 0]
 
 
 # --------------------------------------------------------------------------------------------
 # shared maths
-
-
-def aggregate(prob: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """STM soft aggregation: add background = prod(1-p), clamp, log-odds, softmax.
-
-    Returns (log-odds, probabilities) with the background channel first along ``dim``.
-    """
-    full = torch.cat([torch.prod(1 - prob, dim=dim, keepdim=True), prob], dim).clamp(1e-7, 1 - 1e-7)
-    logits = torch.log(full / (1 - full))
-    return logits, F.softmax(logits, dim=dim)
-
-
-def similarity(mem_key: torch.Tensor, mem_shrinkage: torch.Tensor | None, query_key: torch.Tensor,
-               query_selection: torch.Tensor | None) -> torch.Tensor:
-    """Anisotropic negative L2 between memory (B, Ck, N) and queries (B, Ck, P) -> (B, P, N).
-
-    S = -s_n * sum_c e_p[c] (k_n[c] - q_p[c])^2 / sqrt(Ck): expanded into matmul-friendly terms like
-    the official code, but laid out query-major so top-k and softmax run over the contiguous last axis.
-    Shrinkage (B, 1, N) belongs to the memory side, selection (B, Ck, P) to the query side.
-    """
-    ck = mem_key.shape[1]
-    if query_selection is not None:
-        qe = query_selection.transpose(1, 2)
-        a_sq = qe @ mem_key.pow(2)
-        two_ab = 2 * ((query_key * query_selection).transpose(1, 2) @ mem_key)
-        b_sq = (query_selection * query_key.pow(2)).sum(1).unsqueeze(2)
-        sim = -a_sq + two_ab - b_sq
-    else:
-        sim = -mem_key.pow(2).sum(1).unsqueeze(1) + 2 * (query_key.transpose(1, 2) @ mem_key)
-    if mem_shrinkage is not None:
-        return sim * mem_shrinkage.flatten(1).unsqueeze(1) / math.sqrt(ck)
-    return sim / math.sqrt(ck)
 
 
 # --------------------------------------------------------------------------------------------
@@ -257,7 +154,7 @@ class XMemNet(nn.Module):
     def __init__(self, key_dim: int = 64, value_dim: int = 512, hidden_dim: int = 64) -> None:
         super().__init__()
         self.key_dim, self.value_dim, self.hidden_dim = key_dim, value_dim, hidden_dim
-        self.key_encoder = KeyEncoder()
+        self.key_encoder = Res2Trunk(resnet50(num_layers=3))  # ResNet-50 up to layer3
         self.value_encoder = ValueEncoder(value_dim, hidden_dim)
         self.key_proj = KeyProjection(1024, key_dim)
         self.decoder = Decoder(value_dim, hidden_dim)
@@ -284,8 +181,8 @@ class XMemNet(nn.Module):
         prob = torch.sigmoid(logits)
         if selector is not None:
             prob = prob * selector
-        agg_logits, agg_prob = aggregate(prob, dim=1)
-        return new_hidden, agg_logits, agg_prob
+        agg_logits = aggregate(prob, dim=1)
+        return new_hidden, agg_logits, F.softmax(agg_logits, dim=1)
 
     def read_memory_full(self, query_key: torch.Tensor, query_selection: torch.Tensor | None,
                          mem_key: torch.Tensor, mem_shrinkage: torch.Tensor | None,

@@ -20,16 +20,26 @@ decodes frame a straight from its own value (no matching), with the sensory memo
 encoding produced.
 
 Octuplets (:func:`sample_indices`): XMem's training sampler grown from frame 0 - distinct frames,
-each within ``max_jump`` of an already chosen one, sorted in time.
+each within ``max_jump`` of an already chosen one, sorted in time (:func:`models.ttt.sampler.grown_indices`).
+
+The hooks :class:`models.base.TTTHooks` reaches: :func:`prepare`, :func:`pseudo_labels`,
+:data:`FREEZE_GROUPS`, :func:`cycle`, :func:`single`, :func:`sample_indices`, :func:`max_sampled_frames`.
 """
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import torch
 
+from models.ttt.cycle import cycle_with
+from models.ttt.sampler import grown_indices as sample_indices
+from models.ttt.sampler import grown_reach as max_sampled_frames
+from models.xmem.inference import iterate_images, normalise
 from models.xmem.network import XMemNet
 
-__all__ = ["encode_sample", "propagate", "cycle", "cycle_with", "single", "sample_indices", "max_sampled_frames",
+__all__ = ["prepare", "pseudo_labels", "encode_sample", "propagate", "cycle", "single",
+           "sample_indices", "max_sampled_frames",
            "FREEZE_GROUPS", "DEEP_UPDATE_EVERY"]
 
 #: deep update on sample frames 0, 5, ... (XMem trains with a deep-update probability of 0.2)
@@ -44,6 +54,23 @@ FREEZE_GROUPS: dict[str, list[str]] = {
     "val_enc": ["value_encoder."],
     "key_proj": ["key_proj."],
 }
+
+
+def prepare(net: XMemNet, frames: np.ndarray) -> torch.Tensor:
+    """uint8 (T, H, W, 3) -> normalised float (T, 3, H, W) on the model's device."""
+    device = next(net.parameters()).device
+    return torch.stack([normalise(f, device) for f in np.asarray(frames)])
+
+
+def pseudo_labels(net: XMemNet, images: torch.Tensor, first_labels: torch.Tensor, cfg: dict[str, Any]) -> torch.Tensor:
+    """Standard inference on normalised frames -> (T, H, W) uint8 class maps (frame 0 = given)."""
+    k = int(first_labels.max())
+    onehot = torch.stack([first_labels == i for i in range(1, k + 1)]).to(images.dtype)
+    labels = torch.empty((images.shape[0], *images.shape[-2:]), dtype=torch.uint8, device=images.device)
+    for t, prob, _ in iterate_images(net, images.shape[0], lambda i: images[i], onehot, cfg):
+        labels[t] = prob.argmax(0).to(torch.uint8)
+    labels[0] = first_labels.to(torch.uint8)
+    return labels
 
 
 def encode_sample(net: XMemNet, rgb: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -97,19 +124,6 @@ def cycle(net: XMemNet, batch: dict, *, backwards: bool = True):
     return cycle_with(encode_sample, propagate, net, batch, backwards=backwards)
 
 
-def cycle_with(encode, propagate_fn, net, batch: dict, *, backwards: bool = True):
-    """The cycle of :func:`cycle` for any model with an ``encode(net, rgb) -> {name: (B, T, ...)}`` and a
-    ``propagate_fn(net, feats, first_mask, selector) -> [(log-odds, prob), ...]`` (XMem's and Cutie's)."""
-    feats = encode(net, batch["rgb"])
-    selector = batch["selector"].to(batch["rgb"].dtype)
-    fwd = propagate_fn(net, feats, batch["gt"][:, :, 0, 0], selector)
-    if not backwards:
-        return [x[0] for x in fwd], None
-    reverse = {name: x.flip(1) for name, x in feats.items()}
-    bwd = propagate_fn(net, reverse, fwd[-1][1], selector)
-    return [x[0] for x in fwd], [x[0] for x in bwd]
-
-
 def single(net: XMemNet, batch: dict) -> torch.Tensor:
     """tt-AE pass on frame a: decode its own value (from the given masks), no matching.
 
@@ -124,31 +138,3 @@ def single(net: XMemNet, batch: dict) -> torch.Tensor:
     selector = batch["selector"].to(rgb.dtype)[:, :, None, None]
     _, log_odds, _ = net.decode(f16, f8, f4, value, hidden, h_out=False, selector=selector)
     return log_odds
-
-
-def sample_indices(n_frames: int, num_frames: int, max_jump: int, rng: np.random.Generator) -> list[int]:
-    """Sorted frame indices of one sample, starting at frame 0 (XMem's training sampler from frame 0).
-
-    Each new frame is drawn uniformly from the not-yet-chosen frames within ``max_jump`` of a chosen
-    one, so 8-frame samples reach at most 7 * max_jump frames into the video.  A video shorter than
-    the sample repeats its last chosen frame.
-    """
-    if num_frames == 1:
-        return [0]
-    if n_frames < 2:
-        raise ValueError(f"a {num_frames}-frame sample needs a video with at least 2 frames, got {n_frames}")
-    chosen = [0]
-    reachable = set(range(1, min(n_frames, max_jump + 1)))
-    while len(chosen) < num_frames and reachable:
-        pick = int(rng.choice(sorted(reachable)))
-        chosen.append(pick)
-        reachable |= set(range(max(0, pick - max_jump), min(n_frames, pick + max_jump + 1)))
-        reachable -= set(chosen)
-    chosen.sort()
-    chosen += [chosen[-1]] * (num_frames - len(chosen))
-    return chosen
-
-
-def max_sampled_frames(num_frames: int, max_jump: int) -> int:
-    """Frames 0..this-1 are the only ones :func:`sample_indices` can reach."""
-    return 1 + (num_frames - 1) * max_jump
