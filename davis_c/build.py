@@ -18,7 +18,7 @@ ffmpeg identity (version line and binary SHA-256) in their key: a resumed build 
 
 Reliability: the build holds ``<out>.lock`` (``common.locks``), so a second build into the same ``--out``
 stops at once naming the holder's pid; every shard records the SHA-256 of every frame, checked on every
-read; crf work folders live in ``<out stem>_shards/.tmp/`` and are removed by the next build; worker
+read; crf work folders live in ``<out stem>_shards/.tmp/`` (``<out>.shards/`` for an ``--out`` not ending in ``.h5``) and are removed by the next build; worker
 processes exit when the builder dies; SIGTERM is handled like Ctrl-C (status 143, complete shards kept);
 a full or read-only disk gives one line naming the file and the cause, status 2, and no ``*.partial`` file.
 """
@@ -852,7 +852,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     what.add_argument("--device", default=None, help="torch device for the styles (default: cuda if available)")
     run = p.add_argument_group("output and execution")
     run.add_argument("--out", type=Path, help="index file to write (default davis_c.h5, or davis_c_sample.h5 "
-                                              "with --sample); shards go to <out stem>_shards/")
+                                              "with --sample); shards go to <out stem>_shards/ (<out>.shards/ for a name not ending in .h5)")
     run.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     run.add_argument("--force", action="store_true", help="rebuild shards that are already complete")
     run.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -222,8 +222,13 @@ def decode_frame(data: np.ndarray | bytes, what: str) -> np.ndarray:
 
 
 def shard_dir(index: str | os.PathLike) -> Path:
+    """The shard folder of an index file, derived from its full name (like its lock, ``<name>.lock``):
+    ``X.h5`` -> ``X_shards/``; any other name -> ``<name>.shards/`` (``X.hdf5`` -> ``X.hdf5.shards/``,
+    ``X`` -> ``X.shards/``), so two index files never share a shard folder."""
     index = Path(index)
-    return index.with_name(f"{index.stem}_shards")
+    if index.suffix == ".h5" and index.stem:
+        return index.with_name(f"{index.stem}_shards")
+    return index.with_name(f"{index.name}.shards")
 
 
 def shard_path(index: str | os.PathLike, strength: str | None, corruption: str | None) -> Path:
