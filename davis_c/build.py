@@ -62,7 +62,7 @@ __all__ = ["build", "main", "BuildError", "sample_root", "DAVIS_URL", "lock_path
 
 DAVIS_URL = "https://davischallenge.org/davis2017/code.html"
 STYLE_HELP = ("neural styles need --style-weights FILE --styles DIR "
-              "(README section 'Neural styles' says how to obtain and convert the weights)")
+              "(docs/building.md, section 'Neural styles', says how to obtain and convert the weights)")
 
 
 #: the parts of a build (``build(..., steps=...)``)
@@ -822,15 +822,16 @@ def group_arguments(group: str, strengths: Sequence[str] | None = None) -> dict[
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog=prog("davis_c.build", "davis-c-build"),
-        description="Build DAVIS-C (corrupted DAVIS-2017 val) into an HDF5 store: one shard per "
-                    "(strength, corruption), resumable, byte-identical for any --workers.",
+        description="Build DAVIS-C (corrupted DAVIS-2017 val, or <dataset>-C of another benchmark) into an HDF5 "
+                    "store: one shard per (strength, corruption), resumable, byte-identical for any --workers.",
         epilog="Examples:\n  python -m davis_c.build --sample\n"
                "  python -m davis_c.build --root DAVIS --out davis_c.h5 --workers 2\n"
                "  python -m davis_c.build --root DAVIS --corruptions glass_blur --strengths high --videos blackswan\n"
                "  python -m davis_c.build --root DAVIS --out davis_c.h5 --slurm partition=cpu,cpus_per_task=4,timeout_min=240",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_argument_group("source")
-    src.add_argument("--root", type=Path, help="DAVIS-2017 folder (with JPEGImages/, Annotations/, ImageSets/)")
+    src.add_argument("--root", type=Path, help="dataset root: a DAVIS-2017 or DAVIS-2016 folder (recognised by its "
+                     "ImageSets/), an SA-V split folder, or the root of the benchmark named by --dataset")
     src.add_argument("--sample", action="store_true",
                      help="build from the synthetic sample (generated once in ~/.cache/davis_c or $DAVIS_C_CACHE)")
     src.add_argument("--set", "--split", dest="image_set", default=None,
