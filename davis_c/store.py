@@ -1,8 +1,8 @@
 """The DAVIS-C HDF5 store: sharded, atomic, readable with plain h5py.
 
-Layout (``format = "davis-c/1"``)::
+Layout (``format = "davis-c/2"``)::
 
-    davis_c.h5                          index: attrs + h5py external links, nothing else
+    davis_c.h5                          index: attrs (incl. each link's shard_sha256) + h5py external links
       /clean            -> davis_c_shards/clean.h5:/
       /<strength>/<corruption> -> davis_c_shards/<strength>__<corruption>.h5:/
     davis_c_shards/clean.h5             the source DAVIS frames and annotations
