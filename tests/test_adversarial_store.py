@@ -196,6 +196,16 @@ def test_identity_names_the_data(tiny_store, store):
         assert a.identity("clean", v) != a.identity("clean", a.videos[1])
 
 
+# ------------------------------------------------------------------------------ library versions
+def test_resumed_build_under_another_opencv_is_refused(store, tiny_davis_sample, monkeypatch):
+    real = B.library_versions
+    with open_store(store) as s:
+        assert s.attrs["libraries"] == real()  # recorded, and part of the build key
+    monkeypatch.setattr(B, "library_versions", lambda neural=False: {**real(neural), "opencv": "4.11.0"})
+    with pytest.raises(B.BuildError, match=r"differs in: libraries \(opencv [0-9.]+ -> 4\.11\.0\)"):
+        B.build(tiny_davis_sample, store, corruptions=["contrast", "gaussian_noise"], strengths=["high"], **QUIET)
+
+
 # ------------------------------------------------------------------------------ shard folder and lock names
 def test_h5_and_hdf5_indexes_never_share_shards(tiny_davis_sample, tmp_path):
     a, b = tmp_path / "X.h5", tmp_path / "X.hdf5"
