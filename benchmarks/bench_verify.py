@@ -77,7 +77,7 @@ def main(argv=None) -> int:
         masks = np.zeros((len(originals), *shape[:2]), np.uint8)
         masks[:, 100:200, 100:300] = 1
         common = {"format": FORMAT, "build_key": "bench"}
-        with ShardWriter(Path(tmp) / "bench_shards" / "clean.h5", common | {"kind": "clean"}) as w:
+        with ShardWriter(Path(tmp) / "bench_shards" / "clean.h5", common | {"kind": "clean", "variant": "clean"}) as w:
             w.add_video("v", originals, {"frame_names": [f"{i:05d}" for i in range(len(originals))],
                                          "object_ids": [1]}, masks=masks)
             w.commit()

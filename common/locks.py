@@ -67,10 +67,18 @@ class OutputLock:
             if same:
                 break
             fh.close()
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"{os.getpid()}\n{' '.join(sys.argv)[:500]}\n")
-        fh.flush()
+        try:
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"{os.getpid()}\n{' '.join(sys.argv)[:500]}\n")
+            fh.flush()
+        except OSError as exc:  # a full or read-only disk: no lock file is left behind, the error names it
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+            with contextlib.suppress(OSError):
+                fh.close()
+            code = exc.errno or 0
+            raise OSError(code, os.strerror(code) if code else str(exc), str(self.path)) from exc
         self._fh = fh
 
     @property

@@ -18,7 +18,7 @@ ffmpeg identity (version line and binary SHA-256) in their key: a resumed build 
 
 Reliability: the build holds ``<out>.lock`` (``common.locks``), so a second build into the same ``--out``
 stops at once naming the holder's pid; every shard records the SHA-256 of every frame, checked on every
-read; crf work folders live in ``<out stem>_shards/.tmp/`` and are removed by the next build; worker
+read; crf work folders live in ``<out stem>_shards/.tmp/`` (``<out>.shards/`` for an ``--out`` not ending in ``.h5``) and are removed by the next build; worker
 processes exit when the builder dies; SIGTERM is handled like Ctrl-C (status 143, complete shards kept);
 a full or read-only disk gives one line naming the file and the cause, status 2, and no ``*.partial`` file.
 """
@@ -55,15 +55,15 @@ from davis_c.davis import DavisError
 from common.locks import OutputLock
 from common.progress import Progress, Relay, null_tick
 from davis_c.store import (FORMAT, INTEGRITY, ShardWriter, StoreError, decode_frame, derive_seed, encode_frame,
-                           read_shard_attrs, shard_dir, shard_path, write_index)
+                           read_shard_attrs, shard_dir, shard_path, shard_problems, write_index)
 from common.workers import exit_with_parent, stop_pool
 
 __all__ = ["build", "main", "BuildError", "sample_root", "DAVIS_URL", "lock_path", "temp_area", "STEPS", "shard_groups",
-           "group_arguments"]
+           "group_arguments", "BuildSettings", "library_versions"]
 
 DAVIS_URL = "https://davischallenge.org/davis2017/code.html"
 STYLE_HELP = ("neural styles need --style-weights FILE --styles DIR "
-              "(README section 'Neural styles' says how to obtain and convert the weights)")
+              "(docs/building.md, section 'Neural styles', says how to obtain and convert the weights)")
 
 
 #: the parts of a build (``build(..., steps=...)``)
@@ -426,119 +426,239 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
 
     out.parent.mkdir(parents=True, exist_ok=True)
     part = None if "index" in steps else ",".join(steps) + ":" + ",".join(strs) + ":" + ",".join(names)
+    settings = BuildSettings(
+        root=root, out=out, t0=t0, vids=tuple(vids), strs=tuple(strs), names=tuple(names), skipped=skipped,
+        explicit=explicit, style_setup=style_setup, ffmpeg=ffmpeg, image_set=image_set, resolution=resolution,
+        year=str(year), workers=workers, seed=int(seed), codec=codec, force=force, style_weights=style_weights,
+        styles_dir=styles_dir, device=device, progress=progress, log=log, dataset=dataset, steps=tuple(steps))
     with OutputLock(lock_path(out, part), f"the DAVIS-C store {out}" + (f" (part {part})" if part else "")):
-        return _build_locked(ds, root, out, t0, vids=vids, strs=strs, names=names, skipped=skipped,
-                             explicit=explicit, style_setup=style_setup, ffmpeg=ffmpeg, image_set=image_set,
-                             resolution=resolution, year=year, workers=workers, seed=seed, codec=codec,
-                             force=force, style_weights=style_weights, styles_dir=styles_dir, device=device,
-                             progress=progress, log=log, dataset=dataset, steps=steps)
+        return _build_locked(ds, settings)
 
 
-def _build_locked(ds: Davis2017, root: Path, out: Path, t0: float, *, vids, strs, names, skipped, explicit,
-                  style_setup, ffmpeg, image_set, resolution, year, workers, seed, codec, force, style_weights,
-                  styles_dir, device, progress, log, dataset, steps) -> dict[str, Any]:
-    """The build proper, with the output lock held: nothing else writes ``out``, so every leftover of
-    an earlier build (partial shards, crf work folders) can be removed."""
-    # -- clean shard (also validates every source video before the heavy work) -------------------------
-    sdir = shard_dir(out)
+@dataclass(frozen=True)
+class BuildSettings:
+    """What :func:`build` decided from its arguments (checked, canonical order), for the steps below."""
+
+    root: Path
+    out: Path
+    t0: float
+    vids: tuple[str, ...]
+    strs: tuple[str, ...]
+    names: tuple[str, ...]
+    skipped: dict[str, str]
+    explicit: bool
+    style_setup: dict[str, Any] | None
+    ffmpeg: dict[str, str] | None
+    image_set: str
+    resolution: str
+    year: str
+    workers: int
+    seed: int
+    codec: str
+    force: bool
+    style_weights: str | os.PathLike | None
+    styles_dir: str | os.PathLike | None
+    device: str | None
+    progress: bool
+    log: Callable[[str], None]
+    dataset: str | None
+    steps: tuple[str, ...]
+
+    @property
+    def whole(self) -> bool:
+        """A whole build (it writes the index) rather than one part of a parallel build."""
+        return "index" in self.steps
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """The identity of this build: the source digests, the build key and the attributes every shard gets."""
+
+    sources: dict[str, str]
+    config: dict[str, Any]
+    build_key: str
+    common: dict[str, Any]
+    style_attrs: dict[str, Any]
+    ffmpeg_attrs: dict[str, Any]
+
+
+def library_versions(neural: bool = False) -> dict[str, str]:
+    """Versions of every library whose code decides stored bytes (part of the build key, so a resumed
+    build never mixes them): OpenCV (JPEG encode/decode, blurs, filters, colour conversions), NumPy
+    (random streams, float maths), numba (the compiled kernels), Pillow (reading the annotations) and, for
+    the neural styles, torch."""
+    import cv2
+    import numba
+    import PIL
+
+    out = {"numpy": np.__version__, "opencv": cv2.__version__, "numba": numba.__version__,
+           "pillow": PIL.__version__}
+    if neural:
+        import torch
+
+        out["torch"] = torch.__version__
+    return out
+
+
+def _prepare_area(cfg: BuildSettings) -> Path:
+    """The shard folder exists; a whole build removes every leftover of a killed build (it holds the
+    output lock: nothing else writes here); a part gets a work folder of its own.  Returns the crf work
+    area."""
+    sdir = shard_dir(cfg.out)
     sdir.mkdir(parents=True, exist_ok=True)
-    tmp_area = temp_area(out)
-    if "index" in steps:  # a whole build: no other build writes here now
+    tmp_area = temp_area(cfg.out)
+    if cfg.whole:
         _remove_stale_partials(sdir)
-        _remove_stale_partials(out.parent, f"{out.name}.*.partial")  # an index write that was killed
+        _remove_stale_partials(cfg.out.parent, f"{cfg.out.name}.*.partial")  # an index write that was killed
         shutil.rmtree(tmp_area, ignore_errors=True)  # crf work folders of a killed build
-    else:  # one part of a parallel build: a work folder of its own (other parts are running)
-        tmp_area = tmp_area / f"part-{socket.gethostname()}-{os.getpid()}"
+        return tmp_area
+    return tmp_area / f"part-{socket.gethostname()}-{os.getpid()}"
+
+
+def _keys(ds: Davis2017, cfg: BuildSettings) -> _Keys:
     sources: dict[str, str] = {}
-    for v in vids:
+    for v in cfg.vids:
         jpgs, _ = ds.frame_paths(v)
         sources[v] = _digest([p.read_bytes() for p in jpgs])
-    config = {"format": FORMAT, "toolkit_version": davis_c.__version__, "seed": int(seed), "codec": codec,
-              "image_set": image_set, "resolution": resolution, "year": str(year), "videos": vids,
-              "source_sha256": sources, "integrity": INTEGRITY} | build_attrs(ds)
+    config = {"format": FORMAT, "toolkit_version": davis_c.__version__, "seed": int(cfg.seed), "codec": cfg.codec,
+              "image_set": cfg.image_set, "resolution": cfg.resolution, "year": str(cfg.year),
+              "videos": list(cfg.vids), "source_sha256": sources, "integrity": INTEGRITY,
+              "libraries": library_versions(neural=cfg.style_setup is not None)} | build_attrs(ds)
     build_key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
     common = {k: v for k, v in config.items() if k != "source_sha256"} | {"build_key": build_key}
-    style_attrs = (style_setup | {"style_key": _style_key(build_key, style_setup)}) if style_setup else {}
+    style_attrs = (cfg.style_setup | {"style_key": _style_key(build_key, cfg.style_setup)}) if cfg.style_setup else {}
     ffmpeg_attrs = {}
-    if ffmpeg:
+    if cfg.ffmpeg:
         pipeline = _crf.pipeline_digest()
-        ffmpeg_attrs = {"ffmpeg": ffmpeg["version"], "ffmpeg_sha256": ffmpeg["sha256"], "crf_pipeline": pipeline,
-                        "ffmpeg_key": _ffmpeg_key(build_key, ffmpeg, pipeline)}
+        ffmpeg_attrs = {"ffmpeg": cfg.ffmpeg["version"], "ffmpeg_sha256": cfg.ffmpeg["sha256"],
+                        "crf_pipeline": pipeline, "ffmpeg_key": _ffmpeg_key(build_key, cfg.ffmpeg, pipeline)}
+    return _Keys(sources, config, build_key, common, style_attrs, ffmpeg_attrs)
 
-    def existing(path: Path, neural: bool = False) -> bool:
-        """A complete shard of this build that can be kept.  Other settings are refused (so is a crf
-        shard of another ffmpeg build); a style shard made with other weights or style images (its
-        ``style_key``) is rebuilt."""
-        attrs = read_shard_attrs(path)
-        if attrs is None:
-            return False
-        if attrs.get("build_key") != build_key and not force:
-            raise BuildError(f"{path}: existing shard was built with other settings or source frames "
-                             f"(seed/codec/videos/set/version/DAVIS files differ); use --force to rebuild, or "
-                             "another --out")
-        if (attrs.get("corruption") == "crf_compression" and ffmpeg_attrs
-                and attrs.get("ffmpeg_key") != ffmpeg_attrs["ffmpeg_key"] and not force):
-            if attrs.get("ffmpeg_sha256") == ffmpeg_attrs["ffmpeg_sha256"]:
-                raise BuildError(f"{path}: existing crf shard was made with other crf encoder settings (an older "
-                                 "toolkit whose x265 settings let thread timing change the bytes, see "
-                                 "docs/building.md) than this build's; use --force to rebuild every crf shard, "
-                                 "or another --out")
-            raise BuildError(f"{path}: existing crf shard was made by another ffmpeg ({attrs.get('ffmpeg')!r}, "
-                             f"sha256 {str(attrs.get('ffmpeg_sha256'))[:16]}...) than this one "
-                             f"({ffmpeg_attrs['ffmpeg']!r} at {ffmpeg['path']}, sha256 "
-                             f"{ffmpeg_attrs['ffmpeg_sha256'][:16]}...); crf output depends on the ffmpeg build: "
-                             "use the same ffmpeg (DAVIS_C_FFMPEG), --force to rebuild every crf shard, or another --out")
-        if neural and attrs.get("style_key") != style_attrs["style_key"] and not force:
-            log(f"{path.name}: built with other style weights or style images; rebuilding it")
-            return False
-        return attrs.get("build_key") == build_key and not force
 
-    clean_path = shard_path(out, None, None)
-    built: list[str] = []
-    if "index" not in steps:  # one part of a parallel build: only this part's shards are ours to clean up
-        mine = ([clean_path] if "clean" in steps else []) + (
-            [shard_path(out, s, n) for s in strs for n in names] if "corrupted" in steps else [])
-        for path in mine:
-            for p in sdir.glob(f"{path.name}.*.partial"):
-                p.unlink(missing_ok=True)
-    if "clean" in steps and not existing(clean_path):
-        with ShardWriter(clean_path, common | {"kind": "clean", "variant": "clean",
-                                              "source_sha256": sources}) as w:
-            for v in tqdm(vids, desc="clean", unit="video", disable=not progress, leave=False):
-                video, jpegs, _ = load_source(ds, v)
-                w.add_video(v, jpegs, {"frame_names": video.frame_names, "object_ids": list(video.object_ids),
-                                       "n_frames": len(video), "height": int(video.frames.shape[1]),
-                                       "width": int(video.frames.shape[2]),
-                                       "frame_sha256": [hashlib.sha256(b).hexdigest() for b in jpegs]}
-                            | clean_video_attrs(video), masks=video.masks)
-            w.commit()
-        built.append("clean")
+def _other_settings(attrs: dict[str, Any], keys: _Keys) -> str:
+    """Which recorded settings of an existing shard differ from this build's (for the refusal)."""
+    diff = [k for k in sorted(keys.common) if k not in ("build_key", "source_sha256")
+            and attrs.get(k) != keys.common[k]]
+    if "libraries" in diff and isinstance(attrs.get("libraries"), dict):
+        libs = attrs["libraries"]
+        changed = [f"{n} {libs.get(n)} -> {v}" for n, v in keys.common["libraries"].items() if libs.get(n) != v]
+        diff[diff.index("libraries")] = "libraries (" + ", ".join(changed) + ")"
+    return ", ".join(diff) or "source frames"
 
-    # -- corrupted shards ----------------------------------------------------------------------------
-    # weight-free: one task per (strength, video), strength after strength; neural: one task per video
-    # with every strength, so each frame goes through the network once per style
-    is_neural = {n: C.get(n).kind == "neural" for n in names}
-    todo = {s: [n for n in names if not existing(shard_path(out, s, n), is_neural[n])] if "corrupted" in steps
-            else [] for s in strs}
-    reused = [f"{s}/{n}" for s in strs for n in names if n not in todo[s]] if "corrupted" in steps else []
-    task_args = (str(root), image_set, resolution, str(year))
-    tasks = [_Task(*task_args, s, v, ((s, tuple(n for n in todo[s] if not is_neural[n])),), int(seed), codec,
-                   str(tmp_area), dataset)
-             for s in strs if any(not is_neural[n] for n in todo[s]) for v in vids]
-    neural_jobs = tuple((s, tuple(n for n in todo[s] if is_neural[n])) for s in strs)
+
+def _reusable(path: Path, variant: str, keys: _Keys, cfg: BuildSettings, neural: bool = False) -> bool:
+    """A complete shard of this build that can be kept.  Other settings are refused (so is a crf shard of
+    another ffmpeg build, and a file that is not the ``variant`` shard it is named as: swapped, renamed or
+    edited); a style shard made with other weights or style images (its ``style_key``) is rebuilt."""
+    attrs = read_shard_attrs(path)
+    if attrs is None:
+        return False
+    if cfg.force:
+        return False
+    if attrs.get("build_key") != keys.build_key:
+        raise BuildError(f"{path}: existing shard was built with other settings or source frames "
+                         f"(differs in: {_other_settings(attrs, keys)}); use --force to rebuild, or another --out")
+    wrong = shard_problems(path, variant, build_key=keys.build_key, videos=list(cfg.vids))
+    if wrong:
+        raise BuildError(f"{wrong[0]} (not reused; --force rebuilds it)")
+    ffmpeg_attrs = keys.ffmpeg_attrs
+    if attrs.get("corruption") == "crf_compression" and ffmpeg_attrs \
+            and attrs.get("ffmpeg_key") != ffmpeg_attrs["ffmpeg_key"]:
+        if attrs.get("ffmpeg_sha256") == ffmpeg_attrs["ffmpeg_sha256"]:
+            raise BuildError(f"{path}: existing crf shard was made with other crf encoder settings (an older "
+                             "toolkit whose x265 settings let thread timing change the bytes, see "
+                             "docs/building.md) than this build's; use --force to rebuild every crf shard, "
+                             "or another --out")
+        raise BuildError(f"{path}: existing crf shard was made by another ffmpeg ({attrs.get('ffmpeg')!r}, "
+                         f"sha256 {str(attrs.get('ffmpeg_sha256'))[:16]}...) than this one "
+                         f"({ffmpeg_attrs['ffmpeg']!r} at {cfg.ffmpeg['path']}, sha256 "
+                         f"{ffmpeg_attrs['ffmpeg_sha256'][:16]}...); crf output depends on the ffmpeg build: "
+                         "use the same ffmpeg (DAVIS_C_FFMPEG), --force to rebuild every crf shard, or another --out")
+    if neural and attrs.get("style_key") != keys.style_attrs["style_key"]:
+        cfg.log(f"{path.name}: built with other style weights or style images; rebuilding it")
+        return False
+    return True
+
+
+def _remove_own_partials(cfg: BuildSettings) -> None:
+    """One part of a parallel build: only this part's partial shards are ours to clean up."""
+    sdir = shard_dir(cfg.out)
+    mine = ([shard_path(cfg.out, None, None)] if "clean" in cfg.steps else []) + (
+        [shard_path(cfg.out, s, n) for s in cfg.strs for n in cfg.names] if "corrupted" in cfg.steps else [])
+    for path in mine:
+        for p in sdir.glob(f"{path.name}.*.partial"):
+            p.unlink(missing_ok=True)
+
+
+def _build_clean(ds: Davis2017, cfg: BuildSettings, keys: _Keys) -> bool:
+    """The clean shard (also validates every source video before the heavy work); False when reused."""
+    clean_path = shard_path(cfg.out, None, None)
+    if "clean" not in cfg.steps or _reusable(clean_path, "clean", keys, cfg):
+        return False
+    with ShardWriter(clean_path, keys.common | {"kind": "clean", "variant": "clean",
+                                                "source_sha256": keys.sources}) as w:
+        for v in tqdm(cfg.vids, desc="clean", unit="video", disable=not cfg.progress, leave=False):
+            video, jpegs, _ = load_source(ds, v)
+            w.add_video(v, jpegs, {"frame_names": video.frame_names, "object_ids": list(video.object_ids),
+                                   "n_frames": len(video), "height": int(video.frames.shape[1]),
+                                   "width": int(video.frames.shape[2]),
+                                   "frame_sha256": [hashlib.sha256(b).hexdigest() for b in jpegs]}
+                        | clean_video_attrs(video), masks=video.masks)
+        w.commit()
+    return True
+
+
+def _plan_tasks(cfg: BuildSettings, keys: _Keys, tmp_area: Path) -> tuple[list[_Task], list[str]]:
+    """The corrupted shards' tasks and the shards reused as they are.  Weight-free: one task per
+    (strength, video), strength after strength; neural: one task per video with every strength, so each
+    frame goes through the network once per style."""
+    if "corrupted" not in cfg.steps:
+        return [], []
+    is_neural = {n: C.get(n).kind == "neural" for n in cfg.names}
+    todo = {s: [n for n in cfg.names if not _reusable(shard_path(cfg.out, s, n), f"{s}/{n}", keys, cfg,
+                                                      is_neural[n])] for s in cfg.strs}
+    reused = [f"{s}/{n}" for s in cfg.strs for n in cfg.names if n not in todo[s]]
+    task_args = (str(cfg.root), cfg.image_set, cfg.resolution, str(cfg.year))
+    tasks = [_Task(*task_args, s, v, ((s, tuple(n for n in todo[s] if not is_neural[n])),), int(cfg.seed),
+                   cfg.codec, str(tmp_area), cfg.dataset)
+             for s in cfg.strs if any(not is_neural[n] for n in todo[s]) for v in cfg.vids]
+    neural_jobs = tuple((s, tuple(n for n in todo[s] if is_neural[n])) for s in cfg.strs)
     neural_jobs = tuple(j for j in neural_jobs if j[1])
     if neural_jobs:
-        tasks += [_Task(*task_args, "styles", v, neural_jobs, int(seed), codec, str(tmp_area), dataset) for v in vids]
+        tasks += [_Task(*task_args, "styles", v, neural_jobs, int(cfg.seed), cfg.codec, str(tmp_area),
+                        cfg.dataset) for v in cfg.vids]
+    return tasks, reused
+
+
+def _corrupted_attrs(s: str, n: str, keys: _Keys) -> dict[str, Any]:
+    c = C.get(n)
+    attrs = keys.common | {"kind": "corrupted", "variant": f"{s}/{n}", "strength": s, "severity": C.STRENGTHS[s],
+                           "corruption": n, "corruption_kind": c.kind, "parameters": c.parameters(C.STRENGTHS[s]),
+                           "random": c.random}
+    if n == "crf_compression":
+        attrs |= keys.ffmpeg_attrs
+    if c.kind == "neural":
+        attrs |= keys.style_attrs
+    return attrs
+
+
+def _build_corrupted(ds: Davis2017, cfg: BuildSettings, keys: _Keys, tasks: list[_Task],
+                     tmp_area: Path) -> tuple[list[str], int]:
+    """Run the tasks (in ``--workers`` processes) and write their frames, in a fixed order, into one shard
+    per (strength, corruption); a shard is committed when its last video is in.  Returns the shards built
+    and the number of frame-variants; on any error every partial file and work folder goes."""
+    vids = list(cfg.vids)
     n_frames = {v: len(ds.frame_paths(v)[0]) for v in vids}
     # one bar for all corrupted shards, in frame-variants, moved by the workers after every frame
     bar = Progress(sum(n_frames[t.video] * len(t.variants) for t in tasks),
                    f"corrupting ({len({v for t in tasks for v in t.variants})} shards)", "frame-variant",
-                   enabled=progress and bool(tasks)) if tasks else None
-    runner = _Runner(min(workers, len(tasks)), (str(style_weights) if style_weights else None,
-                                                str(styles_dir) if styles_dir else None, device),
+                   enabled=cfg.progress and bool(tasks)) if tasks else None
+    runner = _Runner(min(cfg.workers, len(tasks)), (str(cfg.style_weights) if cfg.style_weights else None,
+                                                    str(cfg.styles_dir) if cfg.styles_dir else None, cfg.device),
                      bar) if tasks else None
     writers: dict[tuple[str, str], ShardWriter] = {}
     groups: set[str] = set()
+    built: list[str] = []
     variants = 0
     try:
         for task, result in (runner.map(tasks) if runner else ()):
@@ -546,23 +666,15 @@ def _build_locked(ds: Davis2017, root: Path, out: Path, t0: float, *, vids, strs
             if task.group not in groups:
                 groups.add(task.group)
                 for s, n in task.variants:
-                    c = C.get(n)
-                    attrs = common | {"kind": "corrupted", "variant": f"{s}/{n}", "strength": s,
-                                      "severity": C.STRENGTHS[s], "corruption": n, "corruption_kind": c.kind,
-                                      "parameters": c.parameters(C.STRENGTHS[s]), "random": c.random}
-                    if n == "crf_compression":
-                        attrs |= ffmpeg_attrs
-                    if c.kind == "neural":
-                        attrs |= style_attrs
-                    writers[s, n] = ShardWriter(shard_path(out, s, n), attrs)
+                    writers[s, n] = ShardWriter(shard_path(cfg.out, s, n), _corrupted_attrs(s, n, keys))
             for s, n in task.variants:
                 images = result[s, n]
                 if len(images) != n_frames[task.video]:
                     raise BuildError(f"{s}/{n} returned {len(images)} frames for {n_frames[task.video]} "
                                      f"in video {task.video!r}")
                 writers[s, n].add_video(task.video, images, {
-                    "seed": derive_seed(seed, n, s, task.video), "n_frames": len(images),
-                    "source_sha256": sources[task.video]})
+                    "seed": derive_seed(cfg.seed, n, s, task.video), "n_frames": len(images),
+                    "source_sha256": keys.sources[task.video]})
                 variants += len(images)
             if task.video == vids[-1]:
                 for s, n in task.variants:
@@ -582,24 +694,24 @@ def _build_locked(ds: Davis2017, root: Path, out: Path, t0: float, *, vids, strs
     shutil.rmtree(tmp_area, ignore_errors=True)
     if bar is not None:
         bar.close()
+    return built, variants
 
-    if "index" not in steps:
-        elapsed = time.perf_counter() - t0
-        log(f"DAVIS-C part {', '.join(steps)} of {out}: built {len(built)} shard(s) ({', '.join(built) or 'none'}), "
-            f"reused {len(reused)}; {variants} frame-variants in {elapsed:.1f} s; no index written")
-        return {"out": str(out), "built": built, "reused": reused, "skipped": skipped, "frame_variants": variants,
-                "seconds": round(elapsed, 2), "videos": len(vids), "steps": list(steps),
-                **({"incomplete": True} if explicit and "crf_compression" in skipped else {})}
 
-    # -- index: every complete shard of this build, in benchmark order --------------------------------
-    # style shards only with one weights/style-images setup: this build's, else the first one found
-    # crf shards likewise only with one ffmpeg identity: this build's, else the first one found
-    present, setup_key, index_style = [], style_attrs.get("style_key"), dict(style_attrs)
-    ffmpeg_key, index_ffmpeg = ffmpeg_attrs.get("ffmpeg_key"), dict(ffmpeg_attrs)
+def _linked_shards(cfg: BuildSettings, keys: _Keys) -> tuple[list[tuple[str, str]], dict, dict]:
+    """Every complete shard of this build, in benchmark order, that the index may link: style shards only
+    with one weights/style-images setup (this build's, else the first one found), crf shards likewise only
+    with one ffmpeg identity; and the style and ffmpeg attributes the index then carries."""
+    present, setup_key, index_style = [], keys.style_attrs.get("style_key"), dict(keys.style_attrs)
+    ffmpeg_key, index_ffmpeg = keys.ffmpeg_attrs.get("ffmpeg_key"), dict(keys.ffmpeg_attrs)
     for s in C.STRENGTHS:
         for n in C.CORRUPTIONS:
-            attrs = read_shard_attrs(shard_path(out, s, n))
-            if not attrs or attrs.get("build_key") != build_key:
+            path = shard_path(cfg.out, s, n)
+            attrs = read_shard_attrs(path)
+            if not attrs or attrs.get("build_key") != keys.build_key:
+                continue
+            wrong = shard_problems(path, f"{s}/{n}", build_key=keys.build_key, videos=list(cfg.vids))
+            if wrong:
+                cfg.log(f"not linked in the index: {wrong[0]}")
                 continue
             if n == "crf_compression":
                 if ffmpeg_key is None and attrs.get("ffmpeg_key"):
@@ -607,45 +719,76 @@ def _build_locked(ds: Davis2017, root: Path, out: Path, t0: float, *, vids, strs
                     index_ffmpeg = {k: attrs[k] for k in ("ffmpeg", "ffmpeg_sha256", "crf_pipeline", "ffmpeg_key")
                                     if k in attrs}
                 if not attrs.get("ffmpeg_key") or attrs.get("ffmpeg_key") != ffmpeg_key:
-                    log(f"not linked in the index: {s}/{n} (made by another ffmpeg build or crf encoder settings: "
-                        f"{attrs.get('ffmpeg')!r})")
+                    cfg.log(f"not linked in the index: {s}/{n} (made by another ffmpeg build or crf encoder "
+                            f"settings: {attrs.get('ffmpeg')!r})")
                     continue
             if C.get(n).kind == "neural":
                 if setup_key is None and attrs.get("style_key"):
                     setup_key = attrs["style_key"]
                     index_style = {k: attrs[k] for k in _STYLE_ATTRS if k in attrs}
                 if attrs.get("style_key") != setup_key:
-                    log(f"not linked in the index: {s}/{n} (built with other style weights or images)")
+                    cfg.log(f"not linked in the index: {s}/{n} (built with other style weights or images)")
                     continue
             present.append((s, n))
-    index_attrs = common | {"strengths": [s for s in C.STRENGTHS if any(p[0] == s for p in present)],
-                            "corruptions": [n for n in C.CORRUPTIONS if any(p[1] == n for p in present)],
-                            "severities": dict(C.STRENGTHS), "source_sha256": sources}
+    return present, index_style, index_ffmpeg
+
+
+def _write_store_index(cfg: BuildSettings, keys: _Keys) -> tuple[dict[str, Any], int]:
+    """Link every complete shard of this build into the index; returns the index's attributes and the
+    number of corrupted shards linked."""
+    present, index_style, index_ffmpeg = _linked_shards(cfg, keys)
+    index_attrs = keys.common | {"strengths": [s for s in C.STRENGTHS if any(p[0] == s for p in present)],
+                                 "corruptions": [n for n in C.CORRUPTIONS if any(p[1] == n for p in present)],
+                                 "severities": dict(C.STRENGTHS), "source_sha256": keys.sources}
     if any(C.get(n).kind == "neural" for _, n in present):
         index_attrs |= index_style
     if any(n == "crf_compression" for _, n in present):
         index_attrs |= index_ffmpeg
-    write_index(out, index_attrs, [(None, None)] + present)
-    elapsed = time.perf_counter() - t0
-    size = out.stat().st_size + sum(p.stat().st_size for p in sdir.glob("*.h5"))
+    write_index(cfg.out, index_attrs, [(None, None)] + present)
+    return index_attrs, len(present)
+
+
+def _build_locked(ds: Davis2017, cfg: BuildSettings) -> dict[str, Any]:
+    """The build proper, with the output lock held: nothing else writes ``out``, so every leftover of
+    an earlier build (partial shards, crf work folders) can be removed."""
+    out, log = cfg.out, cfg.log
+    tmp_area = _prepare_area(cfg)
+    keys = _keys(ds, cfg)
+    if not cfg.whole:
+        _remove_own_partials(cfg)
+    built = ["clean"] if _build_clean(ds, cfg, keys) else []
+    tasks, reused = _plan_tasks(cfg, keys, tmp_area)
+    done, variants = _build_corrupted(ds, cfg, keys, tasks, tmp_area)
+    built += done
+    skipped, explicit = cfg.skipped, cfg.explicit
+    incomplete = {"incomplete": True} if explicit and "crf_compression" in skipped else {}
+
+    if not cfg.whole:
+        elapsed = time.perf_counter() - cfg.t0
+        log(f"DAVIS-C part {', '.join(cfg.steps)} of {out}: built {len(built)} shard(s) ({', '.join(built) or 'none'}), "
+            f"reused {len(reused)}; {variants} frame-variants in {elapsed:.1f} s; no index written")
+        return {"out": str(out), "built": built, "reused": reused, "skipped": skipped, "frame_variants": variants,
+                "seconds": round(elapsed, 2), "videos": len(cfg.vids), "steps": list(cfg.steps), **incomplete}
+
+    index_attrs, linked = _write_store_index(cfg, keys)
+    elapsed = time.perf_counter() - cfg.t0
+    size = out.stat().st_size + sum(p.stat().st_size for p in shard_dir(out).glob("*.h5"))
     summary = {"out": str(out), "built": built, "reused": reused, "skipped": skipped,
                "frame_variants": variants, "seconds": round(elapsed, 2), "bytes": size,
                "strengths": index_attrs["strengths"], "corruptions": index_attrs["corruptions"],
-               "videos": len(vids)}
-    if style_setup:
-        summary["style_setup"] = style_setup
-    log(f"{config.get('dataset_title', 'DAVIS-C')} store {out}: {len(present)} corrupted shards + clean ({len(vids)} videos, "
-        f"{size / 2**20:.1f} MiB); built {len(built)} shard(s) now, reused {len(reused)}; "
-        f"{variants} frame-variants in {elapsed:.1f} s"
+               "videos": len(cfg.vids)}
+    if cfg.style_setup:
+        summary["style_setup"] = cfg.style_setup
+    log(f"{keys.config.get('dataset_title', 'DAVIS-C')} store {out}: {linked} corrupted shards + "
+        f"clean ({len(cfg.vids)} videos, {size / 2**20:.1f} MiB); built {len(built)} shard(s) now, reused "
+        f"{len(reused)}; {variants} frame-variants in {elapsed:.1f} s"
         + (f" ({variants / elapsed:.1f}/s)" if variants else ""))
     by_reason: dict[str, list[str]] = {}
     for n, why in skipped.items():
         by_reason.setdefault(why, []).append(n)
     for why, ns in by_reason.items():
         log(f"  not built: {', '.join(ns)} ({why})")
-    if explicit and "crf_compression" in skipped:
-        summary["incomplete"] = True
-    return summary
+    return summary | incomplete
 
 
 def shard_groups(corruptions: Sequence[str] | None = None, strengths: Sequence[str] | None = None,
@@ -680,15 +823,16 @@ def group_arguments(group: str, strengths: Sequence[str] | None = None) -> dict[
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog=prog("davis_c.build", "davis-c-build"),
-        description="Build DAVIS-C (corrupted DAVIS-2017 val) into an HDF5 store: one shard per "
-                    "(strength, corruption), resumable, byte-identical for any --workers.",
+        description="Build DAVIS-C (corrupted DAVIS-2017 val, or <dataset>-C of another benchmark) into an HDF5 "
+                    "store: one shard per (strength, corruption), resumable, byte-identical for any --workers.",
         epilog="Examples:\n  python -m davis_c.build --sample\n"
                "  python -m davis_c.build --root DAVIS --out davis_c.h5 --workers 2\n"
                "  python -m davis_c.build --root DAVIS --corruptions glass_blur --strengths high --videos blackswan\n"
                "  python -m davis_c.build --root DAVIS --out davis_c.h5 --slurm partition=cpu,cpus_per_task=4,timeout_min=240",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_argument_group("source")
-    src.add_argument("--root", type=Path, help="DAVIS-2017 folder (with JPEGImages/, Annotations/, ImageSets/)")
+    src.add_argument("--root", type=Path, help="dataset root: a DAVIS-2017 or DAVIS-2016 folder (recognised by its "
+                     "ImageSets/), an SA-V split folder, or the root of the benchmark named by --dataset")
     src.add_argument("--sample", action="store_true",
                      help="build from the synthetic sample (generated once in ~/.cache/davis_c or $DAVIS_C_CACHE)")
     src.add_argument("--set", "--split", dest="image_set", default=None,
@@ -710,7 +854,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     what.add_argument("--device", default=None, help="torch device for the styles (default: cuda if available)")
     run = p.add_argument_group("output and execution")
     run.add_argument("--out", type=Path, help="index file to write (default davis_c.h5, or davis_c_sample.h5 "
-                                              "with --sample); shards go to <out stem>_shards/")
+                                              "with --sample); shards go to <out stem>_shards/ (<out>.shards/ for a name not ending in .h5)")
     run.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     run.add_argument("--force", action="store_true", help="rebuild shards that are already complete")
     run.add_argument("--quiet", action="store_true", help="no progress bars")

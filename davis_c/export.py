@@ -6,7 +6,8 @@ writes ``DAVIS-C/<strength>/<corruption>/<video>/<frame>.jpg``.  With the defaul
 bytes are copied as they are (no re-encoding: the files are exactly what the build produced, i.e. what the
 official generator writes); a store built with ``--codec png`` is encoded to JPEG quality 95 like
 ``cv2.imwrite``.  ``--clean`` also writes the source frames to ``<out>/clean/<video>/``.  Files are written
-atomically, so an interrupted export can simply be rerun.
+atomically, so an interrupted export can simply be rerun: the export holds ``<out>/.export.lock`` and a
+rerun removes the temporary files a killed export left in the frame folders.
 """
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ from typing import Sequence
 
 from tqdm import tqdm
 
-from common.atomic import write_bytes_atomic
+from common.atomic import TEMP_MARK, write_bytes_atomic
 from common.cli import cli_main, prog
+from common.locks import hold_lock
 from davis_c.store import DavisCStore, StoreError, decode_frame, encode_frame
 
 __all__ = ["export", "main"]
@@ -31,13 +33,22 @@ def _write(path: Path, data: bytes) -> None:
     write_bytes_atomic(path, data)
 
 
+def _remove_stale_temporaries(folder: Path, names: Sequence[str]) -> None:
+    """Remove the temporary files an interrupted export (``kill -9``) left for these frames
+    (``.<frame>.jpg.tmp-*.tmp``, :mod:`common.atomic`): the export holds its lock, so they are its own."""
+    for name in names:
+        for p in folder.glob(f".{name}.jpg{TEMP_MARK}*.tmp"):
+            p.unlink(missing_ok=True)
+
+
 def export(h5: str | os.PathLike, out: str | os.PathLike, *, strengths: Sequence[str] | None = None,
            corruptions: Sequence[str] | None = None, videos: Sequence[str] | None = None,
            clean: bool = False, progress: bool = True) -> int:
     """Write the official layout under ``out``; returns the number of files written or checked."""
     out = Path(out)
     count = 0
-    with DavisCStore(h5) as store:
+    out.mkdir(parents=True, exist_ok=True)
+    with hold_lock(out / ".export.lock", f"the export into {out}"), DavisCStore(h5) as store:
         for what, items in (("strength", strengths), ("corruption", corruptions), ("video", videos)):
             known = getattr(store, what + "s")
             bad = [x for x in items or () if x not in known]
@@ -60,6 +71,7 @@ def export(h5: str | os.PathLike, out: str | os.PathLike, *, strengths: Sequence
                 images = store.images(s, c, v)
                 vdir = folder / v
                 vdir.mkdir(parents=True, exist_ok=True)
+                _remove_stale_temporaries(vdir, names)
                 for name, data in zip(names, images):
                     if codec != "jpeg" and s is not None:
                         data = encode_frame(decode_frame(data, f"{h5}:{s}/{c}/{v}/{name}"), "jpeg")

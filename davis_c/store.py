@@ -1,8 +1,8 @@
 """The DAVIS-C HDF5 store: sharded, atomic, readable with plain h5py.
 
-Layout (``format = "davis-c/1"``)::
+Layout (``format = "davis-c/2"``)::
 
-    davis_c.h5                          index: attrs + h5py external links, nothing else
+    davis_c.h5                          index: attrs (incl. each link's shard_sha256) + h5py external links
       /clean            -> davis_c_shards/clean.h5:/
       /<strength>/<corruption> -> davis_c_shards/<strength>__<corruption>.h5:/
     davis_c_shards/clean.h5             the source DAVIS frames and annotations
@@ -13,6 +13,16 @@ Layout (``format = "davis-c/1"``)::
       /<video>/frames   vlen uint8 (T,): one encoded image per frame (JPEG q95 like the official files,
                         or PNG with --codec png; crf_compression stores ffmpeg's own JPEG files)
       /<video>.attrs    seed (derived), frame_names, source_sha256, frame_sha256
+
+Meaning (format ``davis-c/2``): every video group carries ``video_sha256``, the SHA-256 of all its
+attributes as stored (seed, frame names and order, frame hashes, annotations' hash, object ids ...) together
+with the shard's ``variant`` and ``build_key`` and the video's name; every shard carries ``shard_sha256``,
+the SHA-256 of its root attributes (variant, strength, corruption, severity, parameters, seed, codec, video
+list, build key, library versions ...) and of every ``video_sha256``; the index records the
+``shard_sha256`` of every shard it links (``shard_sha256`` attribute: variant -> digest).  Opening,
+verifying and a rebuild's reuse recompute these from the stored attributes (:func:`shard_problems`), so a
+shard swapped for another, renamed, or with an edited attribute is refused naming the file.  Stores of
+format ``davis-c/1`` (no such digests) are refused with a message saying to rerun the build.
 
 Integrity: every shard records the SHA-256 of every stored frame (``frame_sha256``, one per frame, written
 at build time) and the clean shard that of each video's annotations (``masks_sha256``); every read checks
@@ -46,9 +56,11 @@ from davis_c.davis import Video
 
 __all__ = ["FORMAT", "INTEGRITY", "DavisCStore", "StoreError", "ShardWriter", "open_store", "shard_dir",
            "shard_path", "read_shard_attrs", "encode_frame", "decode_frame", "derive_seed", "write_index",
-           "sha256_hex", "masks_digest"]
+           "sha256_hex", "masks_digest", "shard_problems", "attrs_digest", "OLD_FORMATS", "old_format_message"]
 
-FORMAT = "davis-c/1"
+FORMAT = "davis-c/2"
+#: older formats: recognised only to say what to do with them
+OLD_FORMATS = ("davis-c/1",)
 #: what the build records for verification (part of the build key: stores without it are rebuilt)
 INTEGRITY = "sha256-per-frame/1"
 
@@ -63,6 +75,119 @@ def masks_digest(masks: np.ndarray) -> str:
     h = hashlib.sha256(json.dumps(list(masks.shape)).encode())
     h.update(memoryview(masks).cast("B"))
     return h.hexdigest()
+
+
+def _canon(value: Any) -> Any:
+    """An HDF5 attribute value as stored, in a JSON form that keeps its type (a string ``"1"`` and the
+    integer 1 differ; floats by their exact repr)."""
+    if isinstance(value, bytes):
+        return ["s", value.decode("utf-8", "surrogateescape")]
+    if isinstance(value, str):
+        return ["s", value]
+    if isinstance(value, (bool, np.bool_)):
+        return ["b", bool(value)]
+    if isinstance(value, (int, np.integer)):
+        return ["i", int(value)]
+    if isinstance(value, (float, np.floating)):
+        return ["f", repr(float(value))]
+    if isinstance(value, np.ndarray):
+        return ["a", str(value.dtype), list(value.shape), [_canon(x) for x in value.ravel().tolist()]]
+    return ["r", repr(value)]
+
+
+def attrs_digest(attrs: Mapping[str, Any], **context: Any) -> str:
+    """SHA-256 of a set of HDF5 attributes *as stored* (every key and value, types included) plus
+    ``context`` (plain JSON values: the variant, the video name, the build key ...)."""
+    body = {"attrs": {str(k): _canon(v) for k, v in attrs.items()}, "context": context}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+#: attributes that are not covered by the shard digest (the digest itself, and the completion flag)
+_NOT_DIGESTED = ("shard_sha256", "video_sha256", "complete")
+
+
+def _video_digest(group_attrs: Mapping[str, Any], variant: Any, build_key: Any, video: str) -> str:
+    return attrs_digest({k: v for k, v in group_attrs.items() if k not in _NOT_DIGESTED},
+                        variant=_canon(variant), build_key=_canon(build_key), video=video)
+
+
+def _shard_digest(root_attrs: Mapping[str, Any], video_digests: Mapping[str, Any]) -> str:
+    return attrs_digest({k: v for k, v in root_attrs.items() if k not in _NOT_DIGESTED},
+                        videos={k: _canon(v) for k, v in sorted(video_digests.items())})
+
+
+def old_format_message(path: str | os.PathLike, found: Any) -> str:
+    return (f"{path}: DAVIS-C store of format {found!r}, written by an older toolkit whose digests do not "
+            f"cover the attributes that give the frames their meaning (this toolkit reads {FORMAT!r}); rerun "
+            "the same `python -m davis_c.build` command: it rebuilds the shards (the frames come out "
+            "byte-identical)")
+
+
+def shard_problems(path: str | os.PathLike, variant: str, *, build_key: str | None = None,
+                   videos: Sequence[str] | None = None, expected_sha256: str | None = None) -> list[str]:
+    """What makes the shard file ``path`` not the ``variant`` shard it is linked (or reused) as, from its
+    attributes only (no frame is read): a missing, unreadable or incomplete file, another format, another
+    variant (a swapped or renamed file), another build, a video of ``videos`` it lacks, a frame hash list of
+    the wrong length, an attribute edited after the build (``video_sha256`` / ``shard_sha256`` no longer
+    match the stored attributes), or a shard other than the one the index linked (``expected_sha256``)."""
+    path = Path(path)
+    if not path.is_file():
+        return [f"{path}: shard of {variant!r} is missing (rebuild: rerun `python -m davis_c.build` with the "
+                "same settings)"]
+    try:
+        with h5py.File(path, "r") as f:
+            raw = dict(f.attrs.items())
+            attrs = {k: _unattr(v) for k, v in raw.items()}
+            groups = {k: dict(g.attrs.items()) for k, g in f.items() if isinstance(g, h5py.Group)}
+            n_frames = {k: g["frames"].shape[0] for k, g in f.items()
+                        if isinstance(g, h5py.Group) and "frames" in g}
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        return [f"{path}: shard of {variant!r} cannot be read ({' '.join(str(exc).split())}); delete it and "
+                "rerun the build"]
+    if attrs.get("format") in OLD_FORMATS:
+        return [old_format_message(path, attrs.get("format"))]
+    if attrs.get("complete") is not True or attrs.get("format") != FORMAT:
+        return [f"{path}: shard of {variant!r} is incomplete (no complete = True)"]
+    if attrs.get("variant") != variant:
+        return [f"{path}: linked as {variant!r} but holds {attrs.get('variant')!r} (a swapped, renamed or "
+                "copied shard file); put the right file back or delete it and rerun the build"]
+    if variant != "clean":
+        strength, _, corruption = variant.partition("/")
+        if (attrs.get("strength"), attrs.get("corruption")) != (strength, corruption) or \
+                attrs.get("severity") != STRENGTHS.get(strength):
+            return [f"{path}: shard of {variant!r} says strength {attrs.get('strength')!r}, corruption "
+                    f"{attrs.get('corruption')!r}, severity {attrs.get('severity')!r} (edited attributes); delete "
+                    "it and rerun the build"]
+    if build_key is not None and attrs.get("build_key") != build_key:
+        return [f"{path}: shard of {variant!r} belongs to another build than the index"]
+    out = []
+    lacking = [v for v in (videos or []) if v not in groups or v not in n_frames or "frame_sha256" not in groups[v]]
+    if lacking:
+        out.append(f"{path}: shard of {variant!r} lacks video(s) or frame hashes: {', '.join(lacking)} "
+                   "(rebuild with --force)")
+    if videos is not None and attrs.get("videos") is not None and list(attrs.get("videos")) != list(videos):
+        out.append(f"{path}: shard of {variant!r} lists videos {attrs.get('videos')} but the index "
+                   f"{list(videos)}")
+    edited = []
+    for v, ga in groups.items():
+        hashes = _unattr(ga.get("frame_sha256"))
+        if v in n_frames and isinstance(hashes, list) and len(hashes) != n_frames[v]:
+            out.append(f"{path}: shard of {variant!r} has a frame hash list of the wrong length for {v}")
+        if _unattr(ga.get("video_sha256")) != _video_digest(ga, raw.get("variant"), raw.get("build_key"), v):
+            edited.append(v)
+    if edited:
+        out.append(f"{path}: shard of {variant!r}, video(s) {', '.join(sorted(edited))}: the attributes (seed, "
+                   "frame names, frame hashes ...) do not match their digest recorded at build time (edited "
+                   "after the build); delete the shard and rerun the build")
+    want = _shard_digest(raw, {v: ga.get("video_sha256") for v, ga in groups.items()})
+    if not edited and _unattr(raw.get("shard_sha256")) != want:
+        out.append(f"{path}: shard of {variant!r}: its attributes or video list do not match the shard digest "
+                   "recorded at build time (edited after the build); delete it and rerun the build")
+    elif expected_sha256 is not None and _unattr(raw.get("shard_sha256")) != expected_sha256:
+        out.append(f"{path}: shard of {variant!r} is not the shard the index linked (its digest differs from "
+                   "the index's record: replaced by a file of another build or run); put the right file back "
+                   "or rerun the build")
+    return out
 
 
 def _named(exc: OSError, path: Path) -> OSError:
@@ -97,8 +222,13 @@ def decode_frame(data: np.ndarray | bytes, what: str) -> np.ndarray:
 
 
 def shard_dir(index: str | os.PathLike) -> Path:
+    """The shard folder of an index file, derived from its full name (like its lock, ``<name>.lock``):
+    ``X.h5`` -> ``X_shards/``; any other name -> ``<name>.shards/`` (``X.hdf5`` -> ``X.hdf5.shards/``,
+    ``X`` -> ``X.shards/``), so two index files never share a shard folder."""
     index = Path(index)
-    return index.with_name(f"{index.stem}_shards")
+    if index.suffix == ".h5" and index.stem:
+        return index.with_name(f"{index.stem}_shards")
+    return index.with_name(f"{index.name}.shards")
 
 
 def shard_path(index: str | os.PathLike, strength: str | None, corruption: str | None) -> Path:
@@ -151,6 +281,8 @@ class ShardWriter:
             self.tmp.unlink(missing_ok=True)
             raise _named(exc, self.final) from exc
         self._attrs = dict(attrs)
+        self._attrs.pop("complete", None)
+        self._video_digests: dict[str, Any] = {}
 
     def add_video(self, name: str, images: Sequence[bytes], attrs: Mapping[str, Any],
                   masks: np.ndarray | None = None) -> None:
@@ -171,6 +303,10 @@ class ShardWriter:
                                  compression="gzip", compression_opts=4, shuffle=False, track_times=False)
             for k in sorted(attrs):
                 g.attrs[k] = _attr(attrs[k])
+            stored = dict(g.attrs.items())
+            ctx = [_attr(self._attrs[k]) if k in self._attrs else None for k in ("variant", "build_key")]
+            g.attrs["video_sha256"] = _video_digest(stored, *ctx, name)
+            self._video_digests[name] = g.attrs["video_sha256"]
         except OSError as exc:
             raise _named(exc, self.final) from exc
 
@@ -178,6 +314,7 @@ class ShardWriter:
         try:
             for k in sorted(self._attrs):
                 self._f.attrs[k] = _attr(self._attrs[k])
+            self._f.attrs["shard_sha256"] = _shard_digest(dict(self._f.attrs.items()), self._video_digests)
             self._f.attrs["complete"] = True
             self._f.close()
             publish(self.tmp, self.final)
@@ -207,10 +344,21 @@ class ShardWriter:
 
 def write_index(index: str | os.PathLike, attrs: Mapping[str, Any],
                 shards: Iterable[tuple[str | None, str | None]]) -> Path:
-    """Write the index file (atomically) with one external link per shard, in the given order."""
+    """Write the index file (atomically) with one external link per shard, in the given order, and the
+    ``shard_sha256`` of every linked shard (attribute ``shard_sha256``: variant -> digest), so that opening
+    the store knows which file each link must reach."""
     index = Path(index)
     tmp = index.with_name(f"{index.name}.{os.getpid()}.partial")
     rel = shard_dir(index).name
+    shards = list(shards)
+    digests = {}
+    for strength, corruption in shards:
+        variant = "clean" if strength is None else f"{strength}/{corruption}"
+        found = read_shard_attrs(shard_path(index, strength, corruption)) or {}
+        if not found.get("shard_sha256"):
+            raise StoreError(f"{shard_path(index, strength, corruption)}: no complete shard of {variant!r} to link")
+        digests[variant] = found["shard_sha256"]
+    attrs = dict(attrs) | {"shard_sha256": digests}
     try:
         with h5py.File(tmp, "w", libver="earliest", track_order=False) as f:
             for strength, corruption in shards:
@@ -249,10 +397,19 @@ class DavisCStore:
             self.attrs: dict[str, Any] = {k: _unattr(v) for k, v in self._f.attrs.items()}
         except OSError as exc:
             raise StoreError(f"{self.path}: not a readable HDF5 file ({exc})") from exc
+        if self.attrs.get("format") in OLD_FORMATS:
+            self._f.close()
+            raise StoreError(old_format_message(self.path, self.attrs.get("format")))
         if self.attrs.get("format") != FORMAT:
             self._f.close()
             raise StoreError(f"{self.path}: not a DAVIS-C index file (format {self.attrs.get('format')!r})")
-        self.videos: list[str] = list(self.attrs["videos"])
+        videos = self.attrs.get("videos")
+        if not isinstance(videos, list) or not all(isinstance(v, str) for v in videos) or \
+                not isinstance(self.attrs.get("corruptions"), list):
+            self._f.close()
+            raise StoreError(f"{self.path}: the index's 'videos' / 'corruptions' attributes are not lists of names "
+                             "(damaged or edited index); rerun the build")
+        self.videos: list[str] = list(videos)
         #: variant -> shard file, from the index's links (whether or not the file is there)
         self.links: dict[str, Path] = {}
         self._link("clean", self._f)
@@ -293,37 +450,21 @@ class DavisCStore:
             raise KeyError(f"{self.path}: no variant {variant!r}; present: {', '.join(self.variants)}") from None
 
     def problems(self, variants: Iterable[str] | None = None) -> list[str]:
-        """What is wrong with the linked shards (cheap: no frame is read): a missing, unreadable or
-        incomplete file, one of another build, or a video of the index that a shard lacks."""
+        """What is wrong with the linked shards (cheap: no frame is read; :func:`shard_problems`): a
+        missing, unreadable or incomplete file, a file holding another variant (swapped or renamed), one of
+        another build, a video of the index that a shard lacks, an attribute edited after the build, or a
+        shard other than the one the index recorded."""
         out = []
         key = self.attrs.get("build_key")
+        recorded = self.attrs.get("shard_sha256")
         for variant in (self.variants if variants is None else variants):
             path = self.shard_file(variant)
-            if not path.is_file():
-                out.append(f"{path}: shard of {variant!r} is missing (rebuild: rerun `python -m davis_c.build` "
-                           "with the same settings)")
-                continue
-            try:
-                with h5py.File(path, "r") as f:
-                    attrs = {k: _unattr(v) for k, v in f.attrs.items()}
-                    lacking = [v for v in self.videos if v not in f or "frames" not in f[v]
-                               or "frame_sha256" not in f[v].attrs]
-                    bad_len = [v for v in self.videos if v not in lacking
-                               and len(_unattr(f[v].attrs["frame_sha256"])) != f[v]["frames"].shape[0]]
-            except (OSError, KeyError, ValueError, TypeError) as exc:
-                out.append(f"{path}: shard of {variant!r} cannot be read ({' '.join(str(exc).split())}); "
-                           "delete it and rerun the build")
-                continue
-            if attrs.get("complete") is not True or attrs.get("format") != FORMAT:
-                out.append(f"{path}: shard of {variant!r} is incomplete (no complete = True)")
-            elif key is not None and attrs.get("build_key") != key:
-                out.append(f"{path}: shard of {variant!r} belongs to another build than the index {self.path}")
-            elif lacking:
-                out.append(f"{path}: shard of {variant!r} lacks video(s) or frame hashes: {', '.join(lacking)} "
-                           "(built before verification existed? rebuild with --force)")
-            elif bad_len:
-                out.append(f"{path}: shard of {variant!r} has a frame hash list of the wrong length for "
-                           f"{', '.join(bad_len)}")
+            want = recorded.get(variant) if isinstance(recorded, dict) else None
+            found = shard_problems(path, variant, build_key=key, videos=self.videos, expected_sha256=want)
+            if not found and want is None:
+                found = [f"{self.path}: the index records no digest for its link {variant!r} -> {path} (edited "
+                         "index); rerun the build"]
+            out += found
         return out
 
     def check(self, variants: Iterable[str] | None = None) -> None:
@@ -394,6 +535,32 @@ class DavisCStore:
             raise StoreError(f"{self.shard_file(variant)}: {variant}/{video} has no frame hashes (built before "
                              "verification existed? rebuild with --force)")
         return list(hashes)
+
+    def video_digest(self, variant: str, video: str) -> str:
+        """The ``video_sha256`` of ``(variant, video)`` recorded at build time, after checking that it still
+        matches the stored attributes (frame hashes, frame names, seed ...).  Raises :class:`StoreError`."""
+        path = self.shard_file(variant)
+        g = self._group(variant, video)
+        try:
+            ga = dict(g.attrs.items())
+            root = dict(g.file.attrs.items())
+        except OSError as exc:
+            raise StoreError(f"{path}: {variant}/{video}: unreadable attributes ({exc})") from exc
+        want = _unattr(ga.get("video_sha256"))
+        if want is None or want != _video_digest(ga, root.get("variant"), root.get("build_key"), video) \
+                or _unattr(root.get("variant")) != variant:
+            raise StoreError(f"{path}: variant {variant!r}, video {video!r}: the attributes do not match their "
+                             "digest recorded at build time (edited or swapped shard); rerun the build")
+        return want
+
+    def identity(self, variant: str, video: str) -> str:
+        """What one ``(variant, video)`` of this store *is*, as one SHA-256: the index's build key, the
+        variant's ``video_sha256`` (its frames' hashes, seed, variant, ...) and the clean shard's (frame names,
+        annotations' hash, object ids).  Equal identities mean the same frames, annotations and names; the
+        unit record of :mod:`harness` can use it as the data part of a unit's identity."""
+        parts = {"build_key": self.attrs.get("build_key"), "variant": variant, "video": video,
+                 "frames": self.video_digest(variant, video), "clean": self.video_digest("clean", video)}
+        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
     def masks_hash(self, video: str) -> str | None:
         """The SHA-256 of a video's annotations recorded at build time (:func:`masks_digest`)."""

@@ -4,7 +4,8 @@ under NumPy 2).
 Steps (those of imgaug 0.4.0): median blur, mean-shift segmentation, edge detection (Canny for
 images whose longer side is < 400 px, a squared-Laplacian percentile rule otherwise, i.e. DAVIS 480p),
 binarisation, suppression of dense blobs and isolated specks, blackening of edge pixels, and an 8-bit HSV
-saturation boost.  The official script passes OpenCV's BGR array to a function told it is RGB; we reproduce
+saturation boost (its HSV -> RGB step is :func:`davis_c.corruptions.hsv8.hsv2rgb_u8`, OpenCV 4.11's bytes
+whatever OpenCV is installed).  The official script passes OpenCV's BGR array to a function told it is RGB; we reproduce
 that by running every step on the channel-reversed frame, which makes the gray image 0.114 R + 0.587 G +
 0.299 B and flips the HSV round trip, exactly as in the released files.
 
@@ -21,6 +22,7 @@ import cv2
 import numpy as np
 
 from davis_c.corruptions._common import check_frame
+from davis_c.corruptions.hsv8 import hsv2rgb_u8
 from davis_c.corruptions.meanshift import pyr_mean_shift
 
 __all__ = ["CARTOON", "EDGE_PREVALENCE", "cartoon", "stylize_cartoon"]
@@ -87,7 +89,7 @@ def stylize_cartoon(image: np.ndarray, blur_ksize: float, segmentation_size: flo
     if not np.isclose(saturation, 1.0, atol=1e-2):
         hsv = cv2.cvtColor(out, cv2.COLOR_RGB2HSV)
         hsv[..., 1] = np.clip(hsv[..., 1].astype(np.int32) * saturation, 0, 255).astype(np.uint8)
-        out = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+        out = hsv2rgb_u8(hsv)  # OpenCV <= 4.11's bytes whatever OpenCV is installed (davis_c.corruptions.hsv8)
     return out
 
 

@@ -101,8 +101,9 @@ class Davis2016(VOSDataset):
         masks, annotated = read_sparse_masks(pngs, frame_names, frames.shape[1:3], name, binary=True)
         if annotated != tuple(range(len(frames))):
             missing = sorted(set(range(len(frames))) - set(annotated))
-            raise DavisError(f"video {name!r}: DAVIS-2016 annotates every frame, but frame(s) "
-                             f"{', '.join(frame_names[t] for t in missing[:5])} have no annotation")
+            raise DavisError(f"video {name!r}: annotation {self.mask_dir(name) / (frame_names[missing[0]] + '.png')} "
+                             f"is missing (DAVIS-2016 annotates every frame; frame(s) "
+                             f"{', '.join(frame_names[t] for t in missing[:5])} have no annotation)")
         if not masks[0].any():
             raise DavisError(f"video {name!r}: first-frame annotation {pngs[0]} contains no object")
         return Video(name=name, frames=frames, masks=masks, object_ids=(1,), frame_names=frame_names,

@@ -84,10 +84,19 @@ class SAV(VOSDataset):
         object_names: dict[int, str] = {}
         annotated: set[int] = set()
         given: dict[int, np.ndarray] = {}
-        for label, odir in enumerate(self.object_dirs(name), 1):
+        dirs = self.object_dirs(name)
+        per_object = {odir: list_files(odir, (".png",), "annotation", name) for odir in dirs}
+        promised = sorted({p.stem for pngs in per_object.values() for p in pngs})
+        for odir, pngs in per_object.items():  # every object has a mask on every annotated frame
+            missing = sorted(set(promised) - {p.stem for p in pngs})
+            if missing:
+                raise DavisError(f"video {name!r}: annotation {odir / (missing[0] + '.png')} is missing (the other "
+                                 f"objects are annotated on frame(s) {', '.join(missing[:5])}; SA-V annotates every "
+                                 "object on every annotated frame)")
+        for label, odir in enumerate(dirs, 1):
             if label > 254:
                 raise DavisError(f"video {name!r}: more than 254 objects")
-            pngs = list_files(odir, (".png",), "annotation", name)
+            pngs = per_object[odir]
             binary, frames_of_obj = read_sparse_masks(pngs, frame_names, size, name, binary=True)
             object_masks[label] = binary.astype(bool)
             object_names[label] = odir.name

@@ -20,6 +20,33 @@ from common.errors import DavisError
 __all__ = ["SplitFolderDataset", "YouTubeVOS", "MOSE", "LVOS"]
 
 
+def _check_meta(meta, path: Path) -> None:
+    """The shape of a meta.json: ``{"videos": {name: {"objects": {id: {"frames": [names]}}}}}`` with at least
+    one video; anything else is an error naming the file and the key."""
+    def bad(key: str, want: str, got) -> DavisError:
+        return DavisError(f"{path}: key {key!r}: expected {want}, got {type(got).__name__} {str(got)[:60]!r}")
+
+    if not isinstance(meta, dict):
+        raise bad("(top level)", "a JSON object with a 'videos' mapping", meta)
+    videos = meta.get("videos")
+    if not isinstance(videos, dict):
+        raise bad("videos", "a mapping of video name -> {'objects': ...}", videos)
+    if not videos:
+        raise DavisError(f"{path}: key 'videos' is empty (the meta file lists no video)")
+    for name, entry in videos.items():
+        if not isinstance(entry, dict):
+            raise bad(f"videos.{name}", "a mapping with 'objects'", entry)
+        objects = entry.get("objects", {})
+        if not isinstance(objects, dict):
+            raise bad(f"videos.{name}.objects", "a mapping of object id -> {'frames': [...]}", objects)
+        for oid, obj in objects.items():
+            if not isinstance(obj, dict):
+                raise bad(f"videos.{name}.objects.{oid}", "a mapping with 'frames'", obj)
+            frames = obj.get("frames", [])
+            if not isinstance(frames, list) or not all(isinstance(f, str) for f in frames):
+                raise bad(f"videos.{name}.objects.{oid}.frames", "a list of frame names (strings)", frames)
+
+
 class SplitFolderDataset(VOSDataset):
     """``<root>/<split>/JPEGImages/<video>/*.jpg`` + ``<root>/<split>/Annotations/<video>/*.png``."""
 
@@ -55,10 +82,46 @@ class SplitFolderDataset(VOSDataset):
                     meta = json.loads(path.read_text(encoding="utf-8"))
                 except (OSError, UnicodeDecodeError, ValueError) as exc:
                     raise DavisError(f"{path}: cannot read meta file ({exc})") from exc
-                if not isinstance(meta, dict) or not isinstance(meta.get("videos"), dict):
-                    raise DavisError(f"{path}: expected a JSON object with a 'videos' mapping")
+                _check_meta(meta, path)
                 return meta, path
         return {}, None
+
+    #: splits whose every frame is annotated (a missing PNG there is an error, never an empty mask)
+    dense_splits: tuple[str, ...] = ()
+    #: whether the first frame of every video carries an annotation (the first given mask)
+    first_frame_annotated = True
+
+    def promised_annotations(self, name: str, frame_names: list[str]) -> dict[str, set[int]]:
+        """``{frame name: object labels}`` of the annotations this split promises for a video: every frame
+        of a dense split, the first frame, and each meta.json object's first listed frame (holding that
+        object).  :meth:`load` checks each exists, naming the file."""
+        promised: dict[str, set[int]] = {}
+        if self.split in self.dense_splits:
+            promised = {n: set() for n in frame_names}
+        elif self.first_frame_annotated and frame_names:
+            promised[frame_names[0]] = set()
+        objects = (self.meta.get("videos", {}).get(name) or {}).get("objects") if self.meta else None
+        for key, obj in (objects or {}).items():
+            frames = obj.get("frames") if isinstance(obj, dict) else None
+            if frames and str(key).isdigit() and 0 < int(key) < 255:
+                promised.setdefault(str(frames[0]), set()).add(int(key))
+        return promised
+
+    def _check_promised(self, name: str, pngs: list[Path], frame_names: list[str], masks, annotated) -> None:
+        have = {p.stem for p in pngs}
+        index = {n: i for i, n in enumerate(frame_names)}
+        for frame, labels in sorted(self.promised_annotations(name, frame_names).items()):
+            path = self.mask_dir(name) / f"{frame}.png"
+            if frame not in have:
+                why = ("every frame of this split is annotated" if self.split in self.dense_splits
+                       else f"{self.meta_file} gives object(s) {sorted(labels)} there" if labels
+                       else "the first frame of a video carries its first given mask")
+                raise DavisError(f"video {name!r}: annotation {path} is missing ({why})")
+            t = index.get(frame)
+            absent = sorted(lb for lb in labels if t is not None and not (masks[t] == lb).any())
+            if absent:
+                raise DavisError(f"video {name!r}: annotation {path} does not contain object(s) {absent} that "
+                                 f"{self.meta_file} says start there")
 
     def _list_videos(self) -> list[str]:
         folders = sorted(p.name for p in self.image_root.iterdir() if p.is_dir())
@@ -109,6 +172,7 @@ class SplitFolderDataset(VOSDataset):
         frames = read_video_frames(jpgs, name)
         frame_names = [p.stem for p in jpgs]
         masks, annotated = read_sparse_masks(pngs, frame_names, frames.shape[1:3], name)
+        self._check_promised(name, pngs, frame_names, masks, annotated)
         first = first_appearance(masks, annotated)
         if not first:
             raise DavisError(f"video {name!r}: no annotation in {self.mask_dir(name)} contains an object")
@@ -146,6 +210,7 @@ class MOSE(SplitFolderDataset):
     private_splits = ("valid", "test")
     default_split = "valid"
     meta_files = ("{split}/meta.json", "meta_{split}.json")
+    dense_splits = ("train",)
 
 
 class LVOS(SplitFolderDataset):
@@ -157,4 +222,5 @@ class LVOS(SplitFolderDataset):
     protocol = "after-first"
     private_splits = ("test",)
     default_split = "valid"
+    first_frame_annotated = False  # objects may first appear (and be given) after frame 0
     meta_files = ("{split}/{split}_meta.json", "{split}_meta.json", "{split}/meta.json")

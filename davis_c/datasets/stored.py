@@ -30,7 +30,14 @@ __all__ = ["open_reader", "clean_video_attrs", "video_extras", "DatasetInfo", "d
 def open_reader(root: str | os.PathLike, image_set: str | None, resolution: str, year: str,
                 dataset: str | None = None):
     """The reader the builder uses: :class:`davis_c.datasets.Davis2017` (with its resolution and ImageSets
-    year) for DAVIS-2017, else the :mod:`davis_c.datasets` reader of ``dataset`` with ``image_set`` as its split."""
+    year) for DAVIS-2017, else
+    the :mod:`davis_c.datasets` reader of ``dataset`` with ``image_set`` as its split.  Without
+    ``dataset`` the root's layout decides, as for ``harness.run`` (:func:`davis_c.datasets.detect`, the one
+    detection both call); a layout it does not recognise is read as DAVIS-2017."""
+    if dataset is None:
+        from davis_c.datasets import detect
+
+        dataset = detect(root)
     if dataset is None or dataset.lower() in ("davis2017", "davis", "davis17"):
         from davis_c.datasets import Davis2017
 
