@@ -37,7 +37,8 @@ from common.atomic import write_text_atomic
 from common.cli import cli_main, prog
 from davis_c.davis import DavisDataset, DavisError, check_video_name, no_object_message
 from davis_c.masks import read_mask
-from harness.metrics import STAT_NAMES, EvaluationError, VideoScores, bound_radius, score_frame
+from harness.metrics import STAT_NAMES, EvaluationError, VideoScores, score_frame
+from harness.protocols import evaluate_sequence  # the one scoring home (harness.protocols)
 
 __all__ = ["evaluate_results", "evaluate_sequence", "global_scores", "write_official_csvs", "write_per_video_csv",
            "write_per_frame_csv", "main", "GLOBAL_COLUMNS"]
@@ -54,57 +55,6 @@ class _Job:
     results: str
     video: str
     bound_th: float
-
-
-def evaluate_sequence(dataset: DavisDataset, results_dir: str | os.PathLike, video: str,
-                      bound_th: float = 0.008, pred_dir: str | os.PathLike | None = None) -> VideoScores:
-    """Score ``results_dir/<video>/<frame>.png`` (or the PNGs in ``pred_dir``) against the DAVIS annotations
-    of one video.
-
-    Objects are 1..K with K the largest id of the first annotation (official rule); frames 1..T-2 are
-    scored and the predictions of the first and last frame are not read.  Only the annotation PNGs and
-    the predictions are decoded, each once per frame (not once per object); ``JPEGImages/`` is not needed.
-    """
-    check_video_name(video)
-    pngs = dataset.annotation_paths(video)
-    if len(pngs) < 3:
-        raise EvaluationError(f"video {video!r}: {len(pngs)} annotated frames; the evaluation drops the first "
-                              "and last frame, so at least 3 are needed")
-    raw = read_mask(pngs[0])
-    first = raw.copy()
-    first[first == VOID_LABEL] = 0
-    k = int(first.max())
-    if k == 0:
-        raise DavisError(no_object_message(video, pngs[0], raw))
-    object_ids = tuple(range(1, k + 1))
-    pred_dir = Path(pred_dir) if pred_dir is not None else Path(results_dir) / video
-    if not pred_dir.is_dir():
-        raise EvaluationError(f"video {video!r}: prediction folder not found: {pred_dir}")
-    radius = bound_radius(first.shape, bound_th)
-    evaluated = range(1, len(pngs) - 1)
-    j = np.empty((k, len(evaluated)), np.float64)
-    f = np.empty_like(j)
-    for n, t in enumerate(evaluated):
-        stem = pngs[t].stem
-        pred_path = pred_dir / f"{stem}.png"
-        if not pred_path.is_file():
-            raise EvaluationError(f"video {video!r}: prediction for frame {stem} not found: {pred_path}")
-        gt = read_mask(pngs[t])
-        if gt.shape != first.shape:  # as the builder: every annotation of a video has the first one's size
-            raise DavisError(f"video {video!r}: annotation {pngs[t]} is {gt.shape[1]}x{gt.shape[0]} but the "
-                             f"video's first annotation {pngs[0].name} is {first.shape[1]}x{first.shape[0]} (WxH)")
-        pred = read_mask(pred_path)
-        if pred.shape != gt.shape:
-            raise EvaluationError(f"video {video!r}: prediction {pred_path} is {pred.shape[1]}x{pred.shape[0]} "
-                                  f"but the annotation is {gt.shape[1]}x{gt.shape[0]} (WxH)")
-        pmax = int(pred.max())
-        if pmax > k:
-            raise EvaluationError(f"video {video!r}: prediction {pred_path} (frame {stem}) contains label {pmax} "
-                                  f"but the first annotation has only {k} object(s) (ids must be 0..{k}; a palette PNG "
-                                  "converted to grey or RGB loses its ids)")
-        j[:, n], f[:, n] = score_frame(gt, pred, object_ids, radius)
-    return VideoScores(name=video, object_ids=object_ids, frames=np.arange(1, len(pngs) - 1), J=j, F=f,
-                       frame_names=[p.stem for p in pngs])
 
 
 def _run_job(job: _Job) -> VideoScores:

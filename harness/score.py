@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import functools
+import os
 import re
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -36,14 +38,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from common.cli import prog
-from davis_c.davis import DavisDataset, check_video_name
+from common.cli import cli_main, is_output_full, prog, raise_if_terminated
 from common.errors import DavisError
-from harness.results import (RunMismatch, UNIT_SCHEMA, remove_stale_temps, unit_path, unit_status,
-                             write_json_atomic, write_run_json)
+from common.workers import stop_pool
+from davis_c.davis import DavisDataset, check_video_name
+from harness.results import RunMismatch, fmt_pct, jf_summary, remove_stale_temps, unit_path, write_run_json
+from harness.units import RecordError, Unit, UnitIdentity, check_method_name, new_record, write_unit
 
 __all__ = ["ScoreError", "PredictionTree", "find_predictions", "score_unit", "score_predictions", "main",
-           "IMPORTED_MODEL"]
+           "IMPORTED_MODEL", "open_reader", "check_workers"]
 
 STRENGTHS = ("low", "med", "high")
 CLEAN = "clean"
@@ -88,10 +91,19 @@ def _dirs(path: Path) -> list[Path]:
     return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")) if path.is_dir() else []
 
 
-def _variant_roots(tree: Path) -> dict[str, Path]:
-    """``clean`` and ``<strength>/<corruption>`` folders directly under ``tree``."""
+def _variant_roots(tree: Path, clean_elsewhere: bool = False) -> dict[str, Path]:
+    """``clean`` and ``<strength>/<corruption>`` folders directly under ``tree``.  Any other folder is an
+    error naming it (``High/``, ``5/``, a video folder put at the top: never silently skipped)."""
     out: dict[str, Path] = {}
+    unknown = [d.name for d in _dirs(tree) if d.name not in (CLEAN,) + STRENGTHS and not _SEED.match(d.name)]
+    if unknown:
+        raise ScoreError(f"--predictions {tree}: folder(s) {', '.join(unknown[:6])} are neither clean/, a strength "
+                         f"folder ({', '.join(STRENGTHS)}: lower case, as DAVIS-C names them) nor seed<k>/; rename "
+                         "or move them (a clean run in <video>/<frame>.png layout goes with --clean DIR)")
     if (tree / CLEAN).is_dir():
+        if clean_elsewhere:
+            raise ScoreError(f"--clean given, but {tree / CLEAN} exists too: which clean predictions to score is "
+                             "ambiguous; remove one of them")
         out[CLEAN] = tree / CLEAN
     for strength in STRENGTHS:
         for cdir in _dirs(tree / strength):
@@ -107,18 +119,25 @@ def find_predictions(tree: str | Path, clean: str | Path | None = None, seeds: S
     """Work out the layout of a predictions tree (module docstring) and where each (variant, seed) lives.
 
     ``seeds`` is the seed to record for a tree without ``seed<k>`` folders (default 1); with seed folders
-    it selects among them.
+    it selects among them, and a seed the tree does not hold is an error.  Every video folder of every
+    variant is looked at (the layout is never guessed from a few of them).
     """
     tree = Path(tree)
     if not tree.is_dir():
         raise ScoreError(f"--predictions {tree}: folder not found")
+    if clean is not None and not Path(clean).is_dir():
+        raise ScoreError(f"--clean {clean}: folder not found")
     roots: dict[tuple[str, int], tuple[Path, str]] = {}
     top_seeds = _seed_dirs(tree)
     if top_seeds:  # DAVIS-C layout, one tree per seed
         layout = "davis-c"
+        others = [d.name for d in _dirs(tree) if not _SEED.match(d.name)]
+        if others:
+            raise ScoreError(f"--predictions {tree}: seed<k>/ folders next to other folders ({', '.join(others[:6])}); "
+                             "with seed folders every prediction lives inside one")
         clean_seeds = _seed_dirs(Path(clean)) if clean is not None else {}
         for seed, sdir in top_seeds.items():
-            for variant, root in _variant_roots(sdir).items():
+            for variant, root in _variant_roots(sdir, clean_elsewhere=clean is not None).items():
                 roots[(variant, seed)] = (root, "")
             if clean is not None:
                 if seed not in clean_seeds:
@@ -126,17 +145,22 @@ def find_predictions(tree: str | Path, clean: str | Path | None = None, seeds: S
                                      f"seed{seed}/ too (found: {', '.join(d.name for d in _dirs(Path(clean)))})")
                 roots[(CLEAN, seed)] = (clean_seeds[seed], "")
     else:
-        variants = _variant_roots(tree)
-        harness_layout = any(_seed_dirs(v) for root in variants.values() for v in _dirs(root)[:3])
+        variants = _variant_roots(tree, clean_elsewhere=clean is not None)
+        if clean is not None:
+            variants[CLEAN] = Path(clean)
+        kinds = {}  # variant -> {"seed folders", "frames"} over every video folder
+        for variant, root in variants.items():
+            for vdir in _dirs(root):
+                kinds.setdefault("seed" if _seed_dirs(vdir) else "flat", []).append(vdir)
+        if len(kinds) > 1:
+            raise ScoreError(f"--predictions {tree}: mixed layouts: {kinds['seed'][0]} holds seed<k>/ folders (harness "
+                             f"layout) but {kinds['flat'][0]} holds the PNGs directly (DAVIS-C layout); use one")
+        harness_layout = "seed" in kinds
         layout = "harness" if harness_layout else "davis-c"
         default_seed = list(seeds)[0] if seeds else 1
         if not harness_layout and seeds and len(seeds) > 1:
             raise ScoreError(f"--seeds {' '.join(map(str, seeds))}: {tree} has no seed<k>/ folders, so it holds "
                              "the masks of one seed; give one seed, or put each seed's tree in seed<k>/")
-        if clean is not None:
-            if not Path(clean).is_dir():
-                raise ScoreError(f"--clean {clean}: folder not found")
-            variants[CLEAN] = Path(clean)
         for variant, root in variants.items():
             if harness_layout:
                 found = sorted({s for v in _dirs(root) for s in _seed_dirs(v)})
@@ -145,6 +169,11 @@ def find_predictions(tree: str | Path, clean: str | Path | None = None, seeds: S
             else:
                 roots[(variant, default_seed)] = (root, "")
     if seeds is not None and (top_seeds or layout == "harness"):
+        have = sorted({s for _, s in roots})
+        absent = [s for s in seeds if s not in have]
+        if absent:
+            raise ScoreError(f"--seeds {' '.join(map(str, absent))}: not in {tree} (its seed folders: "
+                             f"{', '.join(f'seed{s}' for s in have) or 'none'})")
         roots = {k: v for k, v in roots.items() if k[1] in set(seeds)}
     if not roots:
         raise ScoreError(f"--predictions {tree}: no predictions found; expected clean/<video>/<frame>.png and/or "
@@ -165,34 +194,80 @@ class _Job:
     seed: int
     pred_dir: str
     out: str
+    dataset: str = "davis2017"
+    split: str | None = None
 
 
-def _base(job: _Job) -> dict:
-    strength, corruption = (None, None) if job.variant == CLEAN else job.variant.split("/")
-    return {"schema": UNIT_SCHEMA, "method": job.method, "variant": job.variant, "strength": strength,
-            "corruption": corruption, "video": job.video, "seed": job.seed, "status": "ok", "error": None,
-            "random_init": False, "objects": [], "J": None, "F": None, "JF": None, "n_frames": None,
-            "per_frame": None, "timing": None, "peak_memory_mb": None, "predictions": job.pred_dir}
+def open_reader(annotations: str | Path, dataset: str | None = None, *, image_set: str = "val",
+                resolution: str = "480p", split: str | None = None):
+    """The ground-truth reader of ``--annotations``: a DAVIS-2017 root (only ``Annotations/`` and
+    ``ImageSets/`` read), or any benchmark ``harness.run`` knows (``--dataset``, or recognised from the
+    layout as ``harness.run`` does: ``davis_c.datasets.detect``)."""
+    from davis_c.datasets import DATASETS, dataset_class, detect
+
+    name = dataset
+    if name is None and Path(annotations).is_dir():
+        name = detect(annotations)
+    key = dataset_class(name).name if name is not None else "davis2017"
+    if key == "davis2017":
+        return DavisDataset(annotations, image_set if split is None else split, resolution)
+    from davis_c.datasets import open_dataset
+
+    assert key in DATASETS
+    return open_dataset(key, annotations, split)
 
 
-def score_unit(job: _Job) -> dict:
-    """Score one unit with ``harness.evaluate.evaluate_sequence`` and write its record (ok or failed)."""
-    from harness.evaluate import evaluate_sequence
-    from harness.executor import unit_scores
+@functools.lru_cache(maxsize=8)
+def _reader(annotations: str, dataset: str, image_set: str, resolution: str, split: str | None):
+    return open_reader(annotations, dataset, image_set=image_set, resolution=resolution, split=split)
+
+
+@functools.lru_cache(maxsize=64)
+def _truth(annotations: str, dataset: str, image_set: str, resolution: str, split: str | None, video: str):
+    from harness.identity import annotations_identity
+
+    return annotations_identity(_reader(annotations, dataset, image_set, resolution, split), video)
+
+
+def _unit(job: _Job) -> Unit:
+    return Unit(job.method, job.variant, job.video, job.seed)
+
+
+def score_unit(job: _Job, predictions_sha256: str | None = None) -> dict:
+    """Score one unit with the scoring home (``harness.protocols.score_folder``) and write its record (ok
+    or failed) through ``harness.units.write_unit``."""
+    from harness.identity import predictions_digest
     from harness.metrics import EvaluationError
+    from harness.protocols import score_folder
 
-    path = unit_path(job.out, job.method, job.variant, job.video, job.seed)
-    remove_stale_temps(path)
-    record = _base(job)
+    unit = _unit(job)
+    remove_stale_temps(unit.path(job.out))
+    record = new_record(unit, predictions=job.pred_dir)
+    identity = None
     try:
-        ds = DavisDataset(job.annotations, job.image_set, job.resolution)
-        res = evaluate_sequence(ds, job.pred_dir, job.video, pred_dir=job.pred_dir)
-        record.update(unit_scores(res))
-        record["n_frames"] = len(res.frame_names or [])
+        reader = _reader(job.annotations, job.dataset, job.image_set, job.resolution, job.split)
+        data, digest = _truth(job.annotations, job.dataset, job.image_set, job.resolution, job.split, job.video)
+        if predictions_sha256 is None:
+            predictions_sha256 = predictions_digest(job.pred_dir)
+        identity = UnitIdentity(data=data, data_path=job.annotations, annotations_sha256=digest,
+                                predictions_sha256=predictions_sha256)
+        record.update(score_folder(reader, job.video, job.pred_dir))
     except (DavisError, EvaluationError, OSError, ValueError) as exc:
-        record.update(status="failed", error=f"{type(exc).__name__}: {exc}")
-    write_json_atomic(path, record)
+        if isinstance(exc, OSError) and is_output_full(exc):
+            raise
+        record = new_record(unit, predictions=job.pred_dir, status="failed", error=f"{type(exc).__name__}: {exc}")
+    try:
+        write_unit(job.out, unit, record, identity)
+    except RecordError as exc:
+        record = new_record(unit, predictions=job.pred_dir, status="failed", error=f"RecordError: {exc}")
+        write_unit(job.out, unit, record, identity)
     return record
+
+
+def _init_score_worker(parent: int) -> None:
+    from common.workers import exit_with_parent
+
+    exit_with_parent(parent)  # never outlive harness.score (kill -9 and SIGTERM of the parent included)
 
 
 def _warm_up() -> None:
@@ -223,32 +298,99 @@ def _reference_fields(method: str, paper_name: str | None) -> dict:
     return fields
 
 
+#: measured resident memory of one scoring worker process (numpy, numba kernels, one video's masks), MiB
+SCORE_WORKER_MB = 450
+
+
+def check_workers(workers: int, jobs: int, notify: Callable[[str], None] = print, *,
+                  per_worker_mb: int = SCORE_WORKER_MB, what: str = "--workers") -> int:
+    """The number of worker processes to start for ``jobs`` CPU-bound jobs: refused (:class:`ScoreError`)
+    when their estimated memory does not fit the memory available, a note when there are more workers than
+    usable cores (they would only wait for each other).  Said before any work starts."""
+    from harness.devices import usable_cores
+
+    if workers < 1:
+        raise ScoreError(f"{what} must be at least 1")
+    n = max(1, min(workers, jobs))
+    if n == 1:
+        return 1
+    need = n * per_worker_mb
+    try:
+        avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2 ** 20
+    except (ValueError, OSError, AttributeError):
+        avail = None
+    if avail is not None and need > avail:
+        raise ScoreError(f"{what} {workers}: {n} worker processes need about {need / 1024:.1f} GiB "
+                         f"(~{per_worker_mb} MB each) but {avail / 1024:.1f} GiB of memory is available; "
+                         f"use --workers {max(1, avail // per_worker_mb)} or fewer")
+    cores = usable_cores()
+    if n > cores:
+        notify(f"note: {what} {workers}: {n} worker processes on {cores} usable core(s) (~{per_worker_mb} MB each, "
+               f"~{need / 1024:.1f} GiB in all) only wait for each other; --workers {cores} is as fast")
+    return n
+
+
+def _store_truth_check(data: str | Path, src, videos: Sequence[str], annotations: str | Path, dataset: str,
+                       image_set: str, resolution: str, split: str | None) -> None:
+    """With a DAVIS-C store as ``--data``: its recorded annotations must be those of ``--annotations``."""
+    store = getattr(src, "store", None)
+    if store is None or not hasattr(store, "masks_hash"):
+        return
+    for video in videos:
+        if video not in src.videos:
+            raise ScoreError(f"--data {data}: video {video!r} of {annotations} is not in the store "
+                             f"(it has {', '.join(src.videos[:8])})")
+        want = store.masks_hash(video)
+        _, have = _truth(str(annotations), dataset, image_set, resolution, split, video)
+        if want != have:
+            raise ScoreError(f"--data {data} and --annotations {annotations} disagree on video {video!r}: the "
+                             f"store's annotations have digest {str(want)[:12]}, the annotations' "
+                             f"{have[:12]}; score against the ground truth the store was built from")
+
+
 def score_predictions(predictions: str | Path, method: str, annotations: str | Path, *, out: str | Path = "results",
                       clean: str | Path | None = None, data: str | Path | None = None,
                       seeds: Sequence[int] | None = None, videos: Sequence[str] | None = None,
                       image_set: str = "val", resolution: str = "480p", workers: int = 1,
                       source: str | None = None, paper_name: str | None = None, progress: bool = True,
+                      dataset: str | None = None, split: str | None = None,
                       notify: Callable[[str], None] = print) -> list[dict]:
-    """Score every unit of a predictions tree not already scored ok; returns the records of all its units."""
-    check_video_name(method, "--method")
+    """Score every unit of a predictions tree whose identity (annotations, predictions) is not that of a
+    finished unit; returns the records of all its units."""
+    from harness.identity import predictions_digest, reuse_decision
+    from harness.results import read_unit
+
     try:
-        ds = DavisDataset(annotations, image_set, resolution)
-    except DavisError as exc:
-        raise ScoreError(f"--annotations: {exc}") from exc
+        check_method_name(method)
+        check_video_name(method, "--method")
+        reader = open_reader(annotations, dataset, image_set=image_set, resolution=resolution, split=split)
+    except (DavisError, RecordError) as exc:
+        raise ScoreError(f"--annotations {annotations}: {exc}" if not isinstance(exc, RecordError) else str(exc)) from exc
+    ds_name = getattr(reader, "name", None) or "davis2017"
+    if not isinstance(reader, DavisDataset) and not reader.scored_locally:
+        raise ScoreError(f"{reader.label}: the ground truth of this split is private, so it cannot be scored "
+                         "here; harness.submission packs predictions for the benchmark's server")
     tree = find_predictions(predictions, clean, seeds)
-    all_videos = list(ds.videos)
+    set_file = getattr(reader, "set_file", None) or f"the {getattr(reader, 'label', ds_name)} split"
+    all_videos = list(reader.videos)
     if videos:
         unknown = [v for v in videos if v not in all_videos]
         if unknown:
-            raise ScoreError(f"--videos {', '.join(unknown)}: not in {ds.set_file}")
+            raise ScoreError(f"--videos {', '.join(unknown)}: not in {set_file}")
         all_videos = [v for v in all_videos if v in set(videos)]
+    if ds_name != "davis2017" and tree.variants != [CLEAN]:
+        raise ScoreError(f"--dataset {ds_name}: only clean predictions can be scored against {annotations} "
+                         f"(found {', '.join(v for v in tree.variants if v != CLEAN)}); score a -C build's "
+                         "variants with harness.run on its store")
+    rkey = (str(annotations), ds_name, image_set, resolution, split)
     planned_variants = tree.variants
     if data is not None:
         from harness.data import DataError, open_source
 
         try:
-            with open_source(data, annotations) as src:
+            with open_source(data, None if Path(data).is_file() else annotations) as src:
                 planned_variants = list(src.variants)
+                _store_truth_check(data, src, all_videos, *rkey)
         except DataError as exc:
             raise ScoreError(str(exc)) from exc
         absent = [v for v in planned_variants if v not in tree.variants]
@@ -260,44 +402,81 @@ def score_predictions(predictions: str | Path, method: str, annotations: str | P
             raise ScoreError(f"--predictions {predictions}: variant(s) {', '.join(extra)} are not in {data}")
     for variant in tree.variants:  # a prediction folder for a video outside the image set is ignored, said once
         stray = sorted({p.name for s in tree.seeds() if (variant, s) in tree.roots
-                        for p in _dirs(tree.roots[(variant, s)][0])} - set(ds.videos))
+                        for p in _dirs(tree.roots[(variant, s)][0])} - set(reader.videos))
         if stray:
-            notify(f"note: {variant}: folder(s) {', '.join(stray[:5])} are not videos of {ds.set_file}; ignored")
+            notify(f"note: {variant}: folder(s) {', '.join(stray[:5])} are not videos of {set_file}; ignored")
     fields = _reference_fields(method, paper_name)
+    tree_path = str(Path(predictions).resolve())
     config = {"description": "predictions made by another tool, scored with harness.score (see run.json imported)",
-              "model": IMPORTED_MODEL, **fields}
+              "model": IMPORTED_MODEL, "predictions": tree_path, "dataset": ds_name, **fields}
     info = {"method": method, "config": config, "toolkit_version": _toolkit_version(), "checkpoint": None,
             "checkpoint_sha256": None, "random_init": False, "device": "n/a (imported predictions)",
             "seeds": tree.seeds(), "variants": planned_variants, "videos": all_videos,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "imported": {"tool": "harness.score", "source": source, "predictions": str(Path(predictions).resolve()),
+            "imported": {"tool": "harness.score", "source": source, "predictions": tree_path,
                          "layout": tree.layout}}
-    write_run_json(out, method, info)
+    try:
+        write_run_json(out, method, info)
+    except RunMismatch as exc:
+        raise RunMismatch(f"{exc} (another predictions tree scored under --method {method}? give this one "
+                          "another --method)") from None
     jobs = [_Job(str(annotations), image_set, resolution, method, variant, video, seed,
-                 str(tree.folder(variant, video, seed)), str(out))
+                 str(tree.folder(variant, video, seed)), str(out), ds_name, split)
             for variant in tree.variants for seed in tree.seeds() if (variant, seed) in tree.roots
             for video in all_videos]
-    todo = [j for j in jobs if unit_status(unit_path(out, j.method, j.variant, j.video, j.seed)) != "ok"]
+    todo: list[tuple[_Job, str | None]] = []
+    for job in jobs:  # reuse decided from the identity (harness.identity.reuse_decision), never from the file alone
+        unit = _unit(job)
+        rec = read_unit(unit.path(out))
+        if rec is None or rec.get("status") != "ok":
+            todo.append((job, None))
+            continue
+        try:
+            data_now, _ = _truth(*rkey, job.video)
+        except (DavisError, OSError, ValueError):
+            todo.append((job, None))
+            continue
+        digest = predictions_digest(job.pred_dir)
+        decision = reuse_decision(rec, unit.path(out), data=data_now, data_path=str(annotations),
+                                  predictions_sha256=digest or "none")
+        if decision.action != "reuse":
+            if decision.reason:
+                notify(f"note: {decision.reason}")
+            todo.append((job, digest))
+    n_workers = check_workers(workers, len(todo), notify)
     notify(f"{method}: {len(jobs)} unit(s) ({tree.layout} layout, {len(tree.variants)} variant(s), "
-           f"{len(all_videos)} video(s), seed(s) {' '.join(map(str, tree.seeds()))}); "
-           f"{len(jobs) - len(todo)} done, {len(todo)} to score -> {out}")
+           f"{len(all_videos)} video(s), seed(s) {' '.join(map(str, tree.seeds()))}; scored by the "
+           f"{getattr(reader, 'protocol', '') or 'davis2017'} rules); {len(jobs) - len(todo)} done, "
+           f"{len(todo)} to score -> {out}")
     from tqdm import tqdm
 
     _warm_up()
     bar = tqdm(total=len(todo), unit="unit", desc=method, disable=not progress or not todo, file=sys.stderr)
+
+    def done(rec: dict) -> None:
+        raise_if_terminated()
+        last = fmt_pct(rec.get("JF")) if rec["status"] == "ok" else "failed"
+        bar.set_postfix_str(f"{rec['variant']} {rec['video']} s{rec['seed']}: J&F {last}")
+        bar.update()
+
     try:
-        if workers <= 1 or len(todo) <= 1:
-            for job in todo:
-                score_unit(job)
-                bar.update()
+        if n_workers <= 1:
+            for job, digest in todo:
+                done(score_unit(job, digest))
         else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                for _ in pool.map(score_unit, todo, chunksize=4):
-                    bar.update()
+            import multiprocessing as mp
+
+            pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=mp.get_context("spawn"),
+                                       initializer=_init_score_worker, initargs=(os.getpid(),))
+            try:
+                for rec in pool.map(score_unit, [j for j, _ in todo], [d for _, d in todo], chunksize=4):
+                    done(rec)
+            except BaseException:  # Ctrl-C, SIGTERM, a full disk, a dead worker: end the workers now
+                stop_pool(pool)
+                raise
+            pool.shutdown(wait=True)
     finally:
         bar.close()
-    from harness.results import read_unit
-
     return [read_unit(unit_path(out, j.method, j.variant, j.video, j.seed)) for j in jobs]
 
 
@@ -326,9 +505,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", required=True, metavar="NAME",
                    help="name of the method in the results tree and the leaderboard (a shipped preset's name, e.g. "
                         "stcn, also brings its paper row and published numbers)")
-    p.add_argument("--annotations", required=True, metavar="DAVIS_ROOT",
-                   help="DAVIS root with Annotations/<resolution>/ and ImageSets/2017/<set>.txt (the ground truth; "
-                        "also of every DAVIS-C variant)")
+    p.add_argument("--annotations", required=True, metavar="ROOT",
+                   help="the ground truth: a DAVIS root with Annotations/<resolution>/ and ImageSets/2017/<set>.txt "
+                        "(also of every DAVIS-C variant), or the root of any benchmark harness.run reads (--dataset)")
+    p.add_argument("--dataset", metavar="NAME",
+                   help="benchmark of --annotations: davis2017 (default), davis2016, youtube-vos, mose, lvos, sav; "
+                        "DAVIS-2016 and SA-V are recognised from their layout, as harness.run does. Each is scored "
+                        "by its own rules (harness.protocols)")
+    p.add_argument("--split", metavar="SPLIT", help="the dataset's split (default: its evaluation split; DAVIS-2017: "
+                   "--set)")
     p.add_argument("--clean", metavar="DIR", help="the clean predictions in DAVIS results layout (<video>/<frame>.png), "
                    "if they are not in TREE/clean/")
     p.add_argument("--data", metavar="PATH", help="the DAVIS-C benchmark (HDF5 or folder tree): every variant it holds "
@@ -350,28 +535,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@cli_main("harness.score", "finished units are kept; rerun the same command to resume")
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.workers < 1:
-        print("error: --workers must be at least 1", file=sys.stderr)
-        return 2
+    notify = lambda m: print(m, file=sys.stderr)  # noqa: E731
     try:
         records = score_predictions(args.predictions, args.method, args.annotations, out=args.out, clean=args.clean,
                                     data=args.data, seeds=args.seeds, videos=args.videos, image_set=args.image_set,
                                     resolution=args.resolution, workers=args.workers, source=args.source,
                                     paper_name=args.paper_name, progress=not args.no_progress,
-                                    notify=lambda m: print(m, file=sys.stderr))
-    except (ScoreError, RunMismatch, DavisError) as exc:
+                                    dataset=args.dataset, split=args.split, notify=notify)
+    except (ScoreError, RunMismatch, DavisError, RecordError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     failed = [r for r in records if r is None or r["status"] != "ok"]
     ok = [r for r in records if r is not None and r["status"] == "ok"]
+    items = [(f"{r['variant']} {r['video']} seed{r['seed']}", r["variant"], r) for r in records if r is not None]
+    print(jf_summary(f"{args.method}: mean scores x100 per variant (predictions {args.predictions}, "
+                     f"ground truth {args.annotations})", items))
     print(f"{args.method}: {len(ok)} unit(s) ok, {len(failed)} failed -> {Path(args.out) / args.method}")
-    for r in failed[:20]:
-        if r is not None:
-            print(f"  failed {r['variant']} {r['video']} seed{r['seed']}: {r['error']}")
-    if len(failed) > 20:
-        print(f"  ... and {len(failed) - 20} more (see the unit files)")
     return 1 if failed else 0
 
 
