@@ -32,13 +32,13 @@ from typing import Any, Sequence
 import numpy as np
 
 from common.errors import DavisError
-from davis_c.davis import Video, check_video_name, no_object_message
+from davis_c.davis import DavisDataset, Video, check_video_name, no_object_message
 from davis_c.masks import read_mask
 from harness.metrics import (EvaluationError, VideoScores, bound_radius, evaluate_video, f_measure, j_measure,
                              score_frame, sequence_stats)
 
 __all__ = ["PROTOCOLS", "SCORING_LOCAL", "SCORING_SERVER", "score", "score_objects", "score_video", "unit_scores",
-           "evaluate_sequence", "score_folder", "scored_frames", "protocol_of"]
+           "evaluate_sequence", "score_folder", "scored_frames", "protocol_of", "open_reader", "warm_up"]
 
 PROTOCOLS = ("davis2017", "davis2016", "after-first", "sav")
 SCORING_LOCAL = "local"
@@ -261,3 +261,31 @@ def score_folder(reader: Any, video: str, pred_dir: str | os.PathLike, *, protoc
     if out.get("JF") is None:
         raise EvaluationError(f"video {video!r}: no object has a frame scored by the {protocol} rules")
     return {**out, "n_frames": len(vid)}
+
+
+def open_reader(annotations: str | Path, dataset: str | None = None, *, image_set: str = "val",
+                resolution: str = "480p", split: str | None = None):
+    """The ground-truth reader of ``--annotations``: a DAVIS-2017 root (only ``Annotations/`` and
+    ``ImageSets/`` read), or any benchmark ``harness.run`` knows (``--dataset``, or recognised from the
+    layout as ``harness.run`` does: ``davis_c.datasets.detect``)."""
+    from davis_c.datasets import DATASETS, dataset_class, detect
+
+
+    name = dataset
+    if name is None and Path(annotations).is_dir():
+        name = detect(annotations)
+    key = dataset_class(name).name if name is not None else "davis2017"
+    if key == "davis2017":
+        return DavisDataset(annotations, image_set if split is None else split, resolution)
+    from davis_c.datasets import open_dataset
+
+    assert key in DATASETS
+    return open_dataset(key, annotations, split)
+
+
+
+def warm_up() -> None:
+    """Compile (or load from cache) the numba kernels once, before worker processes are started."""
+    tiny = np.zeros((4, 4), np.uint8)
+    tiny[1:3, 1:3] = 1
+    score_frame(tiny, tiny, (1,), 1.0)

@@ -40,8 +40,10 @@ from typing import Callable, Sequence
 
 from common.cli import cli_main, is_output_full, prog, raise_if_terminated
 from common.errors import DavisError
-from common.workers import stop_pool
+from common.workers import exit_with_parent, stop_pool
 from davis_c.davis import DavisDataset, check_video_name
+from harness.devices import check_workers
+from harness.protocols import open_reader, warm_up
 from harness.results import RunMismatch, fmt_pct, jf_summary, remove_stale_temps, unit_path, write_run_json
 from harness.units import RecordError, Unit, UnitIdentity, check_method_name, new_record, write_unit
 
@@ -198,25 +200,6 @@ class _Job:
     split: str | None = None
 
 
-def open_reader(annotations: str | Path, dataset: str | None = None, *, image_set: str = "val",
-                resolution: str = "480p", split: str | None = None):
-    """The ground-truth reader of ``--annotations``: a DAVIS-2017 root (only ``Annotations/`` and
-    ``ImageSets/`` read), or any benchmark ``harness.run`` knows (``--dataset``, or recognised from the
-    layout as ``harness.run`` does: ``davis_c.datasets.detect``)."""
-    from davis_c.datasets import DATASETS, dataset_class, detect
-
-    name = dataset
-    if name is None and Path(annotations).is_dir():
-        name = detect(annotations)
-    key = dataset_class(name).name if name is not None else "davis2017"
-    if key == "davis2017":
-        return DavisDataset(annotations, image_set if split is None else split, resolution)
-    from davis_c.datasets import open_dataset
-
-    assert key in DATASETS
-    return open_dataset(key, annotations, split)
-
-
 @functools.lru_cache(maxsize=8)
 def _reader(annotations: str, dataset: str, image_set: str, resolution: str, split: str | None):
     return open_reader(annotations, dataset, image_set=image_set, resolution=resolution, split=split)
@@ -264,18 +247,6 @@ def score_unit(job: _Job, predictions_sha256: str | None = None) -> dict:
     return record
 
 
-def _init_score_worker(parent: int) -> None:
-    from common.workers import exit_with_parent
-
-    exit_with_parent(parent)  # never outlive harness.score (kill -9 and SIGTERM of the parent included)
-
-
-def _warm_up() -> None:
-    from harness.evaluate import _warm_up as warm
-
-    warm()
-
-
 def _toolkit_version() -> str:
     import davis_c
 
@@ -296,38 +267,6 @@ def _reference_fields(method: str, paper_name: str | None) -> dict:
     if paper_name is not None:
         fields["paper_name"] = paper_name or None
     return fields
-
-
-#: measured resident memory of one scoring worker process (numpy, numba kernels, one video's masks), MiB
-SCORE_WORKER_MB = 450
-
-
-def check_workers(workers: int, jobs: int, notify: Callable[[str], None] = print, *,
-                  per_worker_mb: int = SCORE_WORKER_MB, what: str = "--workers") -> int:
-    """The number of worker processes to start for ``jobs`` CPU-bound jobs: refused (:class:`ScoreError`)
-    when their estimated memory does not fit the memory available, a note when there are more workers than
-    usable cores (they would only wait for each other).  Said before any work starts."""
-    from harness.devices import usable_cores
-
-    if workers < 1:
-        raise ScoreError(f"{what} must be at least 1")
-    n = max(1, min(workers, jobs))
-    if n == 1:
-        return 1
-    need = n * per_worker_mb
-    try:
-        avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2 ** 20
-    except (ValueError, OSError, AttributeError):
-        avail = None
-    if avail is not None and need > avail:
-        raise ScoreError(f"{what} {workers}: {n} worker processes need about {need / 1024:.1f} GiB "
-                         f"(~{per_worker_mb} MB each) but {avail / 1024:.1f} GiB of memory is available; "
-                         f"use --workers {max(1, avail // per_worker_mb)} or fewer")
-    cores = usable_cores()
-    if n > cores:
-        notify(f"note: {what} {workers}: {n} worker processes on {cores} usable core(s) (~{per_worker_mb} MB each, "
-               f"~{need / 1024:.1f} GiB in all) only wait for each other; --workers {cores} is as fast")
-    return n
 
 
 def _store_truth_check(data: str | Path, src, videos: Sequence[str], annotations: str | Path, dataset: str,
@@ -360,6 +299,7 @@ def score_predictions(predictions: str | Path, method: str, annotations: str | P
     from harness.identity import predictions_digest, reuse_decision
     from harness.results import read_unit
 
+    n_workers_asked = workers
     try:
         check_method_name(method)
         check_video_name(method, "--method")
@@ -443,14 +383,17 @@ def score_predictions(predictions: str | Path, method: str, annotations: str | P
             if decision.reason:
                 notify(f"note: {decision.reason}")
             todo.append((job, digest))
-    n_workers = check_workers(workers, len(todo), notify)
+    try:
+        n_workers = check_workers(n_workers_asked, len(todo), notify)
+    except ValueError as exc:
+        raise ScoreError(str(exc)) from exc
     notify(f"{method}: {len(jobs)} unit(s) ({tree.layout} layout, {len(tree.variants)} variant(s), "
            f"{len(all_videos)} video(s), seed(s) {' '.join(map(str, tree.seeds()))}; scored by the "
            f"{getattr(reader, 'protocol', '') or 'davis2017'} rules); {len(jobs) - len(todo)} done, "
            f"{len(todo)} to score -> {out}")
     from tqdm import tqdm
 
-    _warm_up()
+    warm_up()
     bar = tqdm(total=len(todo), unit="unit", desc=method, disable=not progress or not todo, file=sys.stderr)
 
     def done(rec: dict) -> None:
@@ -467,7 +410,7 @@ def score_predictions(predictions: str | Path, method: str, annotations: str | P
             import multiprocessing as mp
 
             pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=mp.get_context("spawn"),
-                                       initializer=_init_score_worker, initargs=(os.getpid(),))
+                                       initializer=exit_with_parent, initargs=(os.getpid(),))
             try:
                 for rec in pool.map(score_unit, [j for j, _ in todo], [d for _, d in todo], chunksize=4):
                     done(rec)
