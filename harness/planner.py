@@ -129,8 +129,12 @@ def plan_run(req: RunRequest, notify: Callable[[str], None] = print) -> Plan:
     check_plugin(config["model"], req.overrides, req.allow_plugin,
                  f"--config {req.config_file}" if req.config_file else f"method {method!r}")
     name = req.name or method
-    if "/" in name or "\\" in name or name in (".", "..") or not name.strip():
-        raise SetupError(f"--name {name!r}: must be a plain folder name")
+    from harness.units import RecordError, check_method_name
+
+    try:
+        check_method_name(name, "--name")
+    except RecordError as exc:
+        raise SetupError(str(exc)) from None
     seeds = [int(s) for s in req.seeds]
     if not seeds:
         raise SetupError("--seeds: give at least one seed")

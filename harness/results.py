@@ -132,6 +132,9 @@ def write_run_json(out: str | os.PathLike, method: str, info: dict) -> dict:
     New seeds are added to the recorded list; the creation time of the first run is kept.  Refuses
     (:class:`RunMismatch`) to mix results of different settings or weights under one method name.
     """
+    from harness.units import check_method_name
+
+    check_method_name(method)  # a name the results reader would skip is refused here, not hidden there
     path = Path(out) / method / "run.json"
     old = read_run_json(out, method)
     if old is None:
