@@ -101,6 +101,10 @@ class RecordScores:
     def jf_mean(self) -> float:
         return (self.j_mean + self.f_mean) / 2
 
+    @property
+    def n_frame_objects(self) -> int:
+        return sum(len(v[0]) for v in self.per_object.values())
+
     def frame_rows(self) -> list[tuple]:
         return [(self.name, k, frame, repr(float(j)), repr(float(f)))
                 for k in self.object_ids for frame, j, f in zip(*self.per_object.get(k, ([], [], [])))]
@@ -329,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
     for p in written:
         print(f"wrote {p}")
-    n_fo = sum(s.J.size for s in scores)
+    n_fo = sum(s.J.size if isinstance(s, VideoScores) else s.n_frame_objects for s in scores)
     print(f"{len(scores)} videos, {n_fo} frame-objects in {time.time() - start:.2f} s")
     return 0
 

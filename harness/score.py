@@ -355,6 +355,13 @@ def score_predictions(predictions: str | Path, method: str, annotations: str | P
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "imported": {"tool": "harness.score", "source": source, "predictions": tree_path,
                          "layout": tree.layout}}
+    from harness.results import read_run_json
+
+    old = (read_run_json(out, method) or {}).get("config") or {}
+    if old.get("predictions") not in (None, tree_path):
+        raise ScoreError(f"{Path(out) / method} holds the scores of predictions tree {old['predictions']}, not of "
+                         f"{tree_path}: give this tree another --method (or put each seed's tree in one tree's "
+                         "seed<k>/ folders), or remove the method folder to score it afresh")
     try:
         write_run_json(out, method, info)
     except RunMismatch as exc:
@@ -412,7 +419,8 @@ def score_predictions(predictions: str | Path, method: str, annotations: str | P
             pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=mp.get_context("spawn"),
                                        initializer=exit_with_parent, initargs=(os.getpid(),))
             try:
-                for rec in pool.map(score_unit, [j for j, _ in todo], [d for _, d in todo], chunksize=4):
+                chunk = max(1, min(4, len(todo) // (4 * n_workers)))  # small trees: every worker gets units
+                for rec in pool.map(score_unit, [j for j, _ in todo], [d for _, d in todo], chunksize=chunk):
                     done(rec)
             except BaseException:  # Ctrl-C, SIGTERM, a full disk, a dead worker: end the workers now
                 stop_pool(pool)

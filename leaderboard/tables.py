@@ -531,7 +531,6 @@ def summary_display(summary: pd.DataFrame, columns: Sequence[str] = ALL_SUMMARY_
                   for _, r in summary.iterrows()]
     row_objects = [max([int(r[f"{c}_objects"]) for c in columns if f"{c}_objects" in r] or [0])
                    for _, r in summary.iterrows()]
-    out["videos (objects)"] = [f"{v} ({o})" for v, o in zip(row_videos, row_objects)]
     for col in columns:
         cells = []
         for i, (_, r) in enumerate(summary.iterrows()):
@@ -545,6 +544,7 @@ def summary_display(summary: pd.DataFrame, columns: Sequence[str] = ALL_SUMMARY_
                 cells.append(f"incomplete ({r[f'{col}_n']}/{r[f'{col}_of']} variants, partial mean "
                              f"{pct(r[f'{col}_partial'])})")
         out[COLUMN_TITLES.get(col, col)] = cells
+    out["videos (objects)"] = [f"{v} ({o})" for v, o in zip(row_videos, row_objects)]
     return out
 
 
