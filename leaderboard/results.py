@@ -182,11 +182,11 @@ def _identity_fields(data: dict) -> dict:
             "annotations_sha256": text(data.get("annotations_sha256"))}
 
 
-def _majority(values: pd.Series) -> str:
-    """The value most units share (ties: the smallest, so the choice never depends on reading order)."""
+def _majority(values: pd.Series) -> str | None:
+    """The value more units share than any other; None on a tie (then no side can be trusted)."""
     counts = values.value_counts()
     top = counts[counts == counts.max()].index
-    return sorted(str(v) for v in top)[0]
+    return str(top[0]) if len(top) == 1 else None
 
 
 def check_same_data(units: pd.DataFrame, objects: pd.DataFrame, problems: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -210,15 +210,20 @@ def check_same_data(units: pd.DataFrame, objects: pd.DataFrame, problems: list[s
             if vals.nunique() <= 1:
                 continue
             ref = _majority(vals)
+            what = {"build_key": "store build", "frames_sha256": "frames", "annotations_sha256": "annotations"}[col]
+            if ref is None:  # a tie: no side is the tree's data, none is averaged
+                kinds = ", ".join(sorted(str(v)[:12] for v in vals.unique()))
+                for idx, r in g[g[col].notna()].iterrows():
+                    bad.setdefault(idx, f"{r.path}: computed on other data than other units of the tree "
+                                        f"({what} {str(r[col])[:12]}; the tree holds {vals.nunique()} different "
+                                        f"{what} digests here: {kinds}, equally often); not averaged")
+                continue
             holders = g[g[col] == ref]
             example = holders.iloc[0]
             for idx, r in g[g[col].notna() & (g[col] != ref)].iterrows():
-                if idx in bad:
-                    continue
-                what = {"build_key": "store build", "frames_sha256": "frames",
-                        "annotations_sha256": "annotations"}[col]
-                bad[idx] = (f"{r.path}: computed on other data than the rest of the tree ({what} {str(r[col])[:12]}; "
-                            f"{len(holders)} other unit(s), e.g. {example.path}, have {ref[:12]}); not averaged")
+                bad.setdefault(idx, f"{r.path}: computed on other data than the rest of the tree ({what} "
+                                    f"{str(r[col])[:12]}; {len(holders)} other unit(s), e.g. {example.path}, have "
+                                    f"{ref[:12]}); not averaged")
     for idx, msg in bad.items():
         problems.append(msg)
         units.loc[idx, ["status", "error"]] = ["failed", msg]
