@@ -22,7 +22,8 @@ from common.atomic import DIR_MODE, FILE_MODE, TEMP_MARK, publish
 
 __all__ = ["UNIT_SCHEMA", "RunMismatch", "unit_path", "mask_dir", "write_json_atomic", "read_json",
            "read_unit", "unit_status", "remove_stale_temps", "write_run_json", "read_run_json",
-           "iter_unit_files", "read_units", "masks_for_evaluation", "jf_summary", "fmt_pct", "TEMP_MARK", "FILE_MODE", "DIR_MODE"]
+           "iter_unit_files", "read_units", "masks_for_evaluation", "jf_summary", "fmt_pct", "RecordError",
+           "check_method_name", "TEMP_MARK", "FILE_MODE", "DIR_MODE"]
 
 UNIT_SCHEMA = "davis-c-unit/1"
 #: run.json fields that must agree before new units are added next to old ones.
@@ -39,6 +40,26 @@ def _identity(value: Any, key: str) -> Any:
     return value
 
 
+
+
+class RecordError(ValueError):
+    """A unit record that must not be written (it contradicts its unit or has no valid score)."""
+
+
+def check_method_name(name: str, option: str = "--method") -> str:
+    """Refuse a method (results folder) name the results reader would skip or misread: empty, with white
+    space at either end, a path separator, ``.``/``..``, or starting with ``.`` (hidden folders are not read
+    by the leaderboard, so the results would silently vanish)."""
+    if not isinstance(name, str) or not name.strip():
+        raise RecordError(f"{option}: empty name")
+    if name != name.strip():
+        raise RecordError(f"{option} {name!r}: leading or trailing white space")
+    if "/" in name or "\\" in name or "\x00" in name:
+        raise RecordError(f"{option} {name!r}: must be a plain folder name (no path separator)")
+    if name.startswith("."):
+        raise RecordError(f"{option} {name!r}: a name starting with '.' is a hidden folder, which the results "
+                          "reader (leaderboard.build) skips; choose a name without the leading '.'")
+    return name
 
 
 class RunMismatch(ValueError):
@@ -132,8 +153,6 @@ def write_run_json(out: str | os.PathLike, method: str, info: dict) -> dict:
     New seeds are added to the recorded list; the creation time of the first run is kept.  Refuses
     (:class:`RunMismatch`) to mix results of different settings or weights under one method name.
     """
-    from harness.units import check_method_name
-
     check_method_name(method)  # a name the results reader would skip is refused here, not hidden there
     path = Path(out) / method / "run.json"
     old = read_run_json(out, method)

@@ -32,30 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from harness.results import UNIT_SCHEMA, mask_dir, unit_path, unit_status, write_json_atomic
+from harness.results import (UNIT_SCHEMA, RecordError, check_method_name, mask_dir, unit_path, unit_status,
+                             write_json_atomic)
 
 __all__ = ["Unit", "make_units", "parse_shard", "shard_units", "pending_units", "UNIT_SCHEMA", "UnitIdentity",
            "RecordError", "new_record", "write_unit", "check_method_name", "unit_id"]
-
-
-class RecordError(ValueError):
-    """A unit record that must not be written (it contradicts its unit or has no valid score)."""
-
-
-def check_method_name(name: str, option: str = "--method") -> str:
-    """Refuse a method (results folder) name the results reader would skip or misread: empty, with white
-    space at either end, a path separator, ``.``/``..``, or starting with ``.`` (hidden folders are not read
-    by the leaderboard, so the results would silently vanish)."""
-    if not isinstance(name, str) or not name.strip():
-        raise RecordError(f"{option}: empty name")
-    if name != name.strip():
-        raise RecordError(f"{option} {name!r}: leading or trailing white space")
-    if "/" in name or "\\" in name or "\x00" in name:
-        raise RecordError(f"{option} {name!r}: must be a plain folder name (no path separator)")
-    if name.startswith("."):
-        raise RecordError(f"{option} {name!r}: a name starting with '.' is a hidden folder, which the results "
-                          "reader (leaderboard.build) skips; choose a name without the leading '.'")
-    return name
 
 
 @dataclass(frozen=True, order=False)
