@@ -72,3 +72,21 @@ def test_name_too_long_is_one_line(tmp_path, capsys):
     assert main(["--out", str(tmp_path), "--method", "m", "--zip", str(tmp_path / ("z" * 300 + ".zip"))]) == 2
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert len(err) == 1 and "too long" in err[0]
+
+
+def test_every_console_script_runs_inside_the_one_handler():
+    """Issue 25 §5: each console script's main is wrapped by common.cli.cli_main (signals, I/O errors)."""
+    import importlib
+    import tomllib
+    from pathlib import Path
+
+    scripts = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
+    unwrapped = []
+    for name, target in scripts.items():
+        module, func = target.split(":")
+        main_fn = getattr(importlib.import_module(module), func)
+        wrapped = getattr(main_fn, "__wrapped__", None)
+        code = main_fn.__code__
+        if wrapped is None or code.co_name != "wrapper" or not code.co_filename.endswith(("common/cli.py", "common\\cli.py")):
+            unwrapped.append(name)
+    assert not unwrapped, f"console scripts outside common.cli.cli_main: {unwrapped}"
