@@ -102,7 +102,7 @@ class Reuse:
 
 
 def reuse_decision(rec: dict | None, path: Path | str, *, data: dict, data_path: str | None = None,
-                   predictions_sha256: str | None = None) -> Reuse:
+                   predictions_sha256: str | None = None, unidentified: str = "refuse") -> Reuse:
     """The one place that decides whether a finished unit is reused, from its identity.
 
     * no readable record, or a failed one: ``compute``;
@@ -110,9 +110,14 @@ def reuse_decision(rec: dict | None, path: Path | str, *, data: dict, data_path:
       (the results folder would otherwise mix two datasets under one name);
     * other predictions (imported masks edited or replaced since they were scored): ``recompute``;
     * otherwise ``reuse``.
+
+    A record written before identities were recorded (no ``data_id``) is refused like other data, or with
+    ``unidentified="recompute"`` (``harness.score``: rescoring is cheap) recomputed.
     """
     if rec is None or rec.get("status") != "ok":
         return Reuse("compute")
+    if rec.get("data_id") is None and unidentified == "recompute":
+        return Reuse("recompute", f"{path}: written before units recorded what they were computed on; rescored")
     if rec.get("data_id") != data_id(data):
         raise RunMismatch(
             f"{path} was computed on other data: recorded {_describe(rec.get('data'), rec.get('data_path'))}; "

@@ -205,7 +205,7 @@ def _reader(annotations: str, dataset: str, image_set: str, resolution: str, spl
     return open_reader(annotations, dataset, image_set=image_set, resolution=resolution, split=split)
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=4096)
 def _truth(annotations: str, dataset: str, image_set: str, resolution: str, split: str | None, video: str):
     from harness.identity import annotations_identity
 
@@ -348,17 +348,17 @@ def score_predictions(predictions: str | Path, method: str, annotations: str | P
     fields = _reference_fields(method, paper_name)
     tree_path = str(Path(predictions).resolve())
     config = {"description": "predictions made by another tool, scored with harness.score (see run.json imported)",
-              "model": IMPORTED_MODEL, "predictions": tree_path, "dataset": ds_name, **fields}
+              "model": IMPORTED_MODEL, **fields}
     info = {"method": method, "config": config, "toolkit_version": _toolkit_version(), "checkpoint": None,
             "checkpoint_sha256": None, "random_init": False, "device": "n/a (imported predictions)",
             "seeds": tree.seeds(), "variants": planned_variants, "videos": all_videos,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "imported": {"tool": "harness.score", "source": source, "predictions": tree_path,
-                         "layout": tree.layout}}
+                         "layout": tree.layout, "dataset": ds_name}}
     from harness.results import read_run_json
 
-    old = (read_run_json(out, method) or {}).get("config") or {}
-    if old.get("predictions") not in (None, tree_path):
+    old = (read_run_json(out, method) or {}).get("imported") or {}
+    if isinstance(old, dict) and old.get("predictions") not in (None, tree_path):
         raise ScoreError(f"{Path(out) / method} holds the scores of predictions tree {old['predictions']}, not of "
                          f"{tree_path}: give this tree another --method (or put each seed's tree in one tree's "
                          "seed<k>/ folders), or remove the method folder to score it afresh")
@@ -385,7 +385,7 @@ def score_predictions(predictions: str | Path, method: str, annotations: str | P
             continue
         digest = predictions_digest(job.pred_dir)
         decision = reuse_decision(rec, unit.path(out), data=data_now, data_path=str(annotations),
-                                  predictions_sha256=digest or "none")
+                                  predictions_sha256=digest or "none", unidentified="recompute")
         if decision.action != "reuse":
             if decision.reason:
                 notify(f"note: {decision.reason}")

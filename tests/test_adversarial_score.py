@@ -291,3 +291,17 @@ def test_davis2016_imported_scores_equal_the_protocol_on_the_same_labels(tmp_pat
     labels = np.stack([read_mask(vdir / f"{n}.png") for n in video.frame_names])
     ref = score(video, labels, protocol="davis2016")
     assert rec["JF"] == ref["JF"] and rec["JF"] < 1.0
+
+
+def test_units_scored_before_identities_are_rescored_not_refused(tiny_davis_sample, tmp_path, capsys):
+    tree, out = _gt_tree(tiny_davis_sample, tmp_path / "P"), tmp_path / "R"
+    assert _score("--predictions", tree, "--method", "m", "--annotations", tiny_davis_sample, "--out", out) == 0
+    for path in (out / "m").rglob("seed*.json"):  # as harness.score wrote them before issue 25
+        rec = json.loads(path.read_text())
+        for key in ("data", "data_id", "annotations_sha256", "predictions_sha256", "unit_id"):
+            rec.pop(key, None)
+        path.write_text(json.dumps(rec))
+    capsys.readouterr()
+    assert _score("--predictions", tree, "--method", "m", "--annotations", tiny_davis_sample, "--out", out) == 0
+    assert "rescored" in capsys.readouterr().err
+    assert all(r["data_id"] and r["predictions_sha256"] for r in _units(out, "m").values())
