@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from common.cli import prog
+from common.cli import cli_main, prog
 from davis_c.stylize.network import StyleNet
 from davis_c.stylize.tf_names import N_FLOATS, N_VARIABLES, TF_TO_TORCH, ConversionError, tf_to_torch_state_dict
 from davis_c.stylize.transfer import atomic_torch_save
@@ -125,6 +125,7 @@ def convert(src: str | Path, out: str | Path) -> dict[str, Any]:
             "ignored": ignored, "sha256": sha256_of(out)}
 
 
+@cli_main("davis_c.convert_style_weights", "nothing half-written is kept; rerun the same command")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog=prog("davis_c.convert_style_weights", "davis-c-convert-style-weights"),

@@ -20,7 +20,8 @@ from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 __all__ = ["DeviceError", "WorkerSlot", "usable_cores", "visible_cuda_count", "parse_devices", "resolve_devices",
-           "assign_workers", "plan_workers", "describe_slots", "next_worker_index", "init_assigned_worker"]
+           "assign_workers", "plan_workers", "describe_slots", "next_worker_index", "init_assigned_worker",
+           "check_workers", "available_memory_mb", "SCORE_WORKER_MB"]
 
 
 class DeviceError(ValueError):
@@ -155,3 +156,45 @@ def init_assigned_worker(setup, slots: Sequence[WorkerSlot], counter, init: Call
         from harness.executor import init_worker as init
     init(replace(setup, device=slot.device, threads=slot.threads))
     return slot
+
+
+def available_memory_mb() -> int | None:
+    """Memory available to new processes (Linux ``MemAvailable``), MiB; None where unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+#: measured resident memory of one scoring worker process (numpy, numba kernels, one video's masks), MiB
+SCORE_WORKER_MB = 450
+
+
+def check_workers(workers: int, jobs: int, notify: Callable[[str], None] = print, *,
+                  per_worker_mb: int = SCORE_WORKER_MB, what: str = "--workers") -> int:
+    """The number of worker processes to start for ``jobs`` CPU-bound jobs: refused (:class:`ValueError`)
+    when their estimated memory does not fit the memory available, a note when there are more workers than
+    usable cores (they would only wait for each other).  Said before any work starts; ``jobs`` caps the
+    number of workers."""
+    if workers < 1:
+        raise ValueError(f"{what} must be at least 1")
+    n = max(1, min(workers, jobs))
+    if n == 1:
+        return 1
+    need = n * per_worker_mb
+    avail = available_memory_mb()
+    if avail is not None and need > avail:
+        raise ValueError(f"{what} {workers}: {n} worker processes need about {need / 1024:.1f} GiB "
+                         f"(~{per_worker_mb} MB each) but {avail / 1024:.1f} GiB of memory is available; "
+                         f"use --workers {max(1, avail // per_worker_mb)} or fewer")
+    cores = usable_cores()
+    if n > cores:
+        notify(f"note: {what} {workers}: {n} worker processes on {cores} usable core(s) (~{per_worker_mb} MB each, "
+               f"~{need / 1024:.1f} GiB in all) only wait for each other; --workers {cores} is as fast")
+    return n
+
+

@@ -22,6 +22,8 @@ the video and frame instead of a silent exit with status 0.
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import os
 import sys
 import tempfile
@@ -35,16 +37,17 @@ import numpy as np
 
 from common.atomic import write_text_atomic
 from common.cli import cli_main, prog
+from common.workers import exit_with_parent, stop_pool
+from harness.devices import check_workers
 from davis_c.datasets import Davis2017
-from davis_c.davis import DavisError, check_video_name, no_object_message
-from davis_c.masks import read_mask
-from harness.metrics import STAT_NAMES, EvaluationError, VideoScores, bound_radius, score_frame
+from davis_c.davis import DavisError
+from harness.metrics import STAT_NAMES, EvaluationError, VideoScores, score_frame
+from harness.protocols import evaluate_sequence, open_reader, score_folder, warm_up  # the one scoring home
 
 __all__ = ["evaluate_results", "evaluate_sequence", "global_scores", "write_official_csvs", "write_per_video_csv",
            "write_per_frame_csv", "main", "GLOBAL_COLUMNS"]
 
 GLOBAL_COLUMNS = ("J&F-Mean",) + STAT_NAMES
-VOID_LABEL = 255
 
 
 @dataclass(frozen=True)
@@ -55,97 +58,116 @@ class _Job:
     results: str
     video: str
     bound_th: float
+    dataset: str = "davis2017"
+    split: str | None = None
 
 
-def evaluate_sequence(dataset: Davis2017, results_dir: str | os.PathLike, video: str,
-                      bound_th: float = 0.008, pred_dir: str | os.PathLike | None = None) -> VideoScores:
-    """Score ``results_dir/<video>/<frame>.png`` (or the PNGs in ``pred_dir``) against the DAVIS annotations
-    of one video.
+@dataclass
+class RecordScores:
+    """One video scored by another benchmark's rules (``harness.protocols.score_folder``): the per-object
+    statistics as :class:`harness.metrics.VideoScores` has them, and each object's scored frames."""
 
-    Objects are 1..K with K the largest id of the first annotation (official rule); frames 1..T-2 are
-    scored and the predictions of the first and last frame are not read.  Only the annotation PNGs and
-    the predictions are decoded, each once per frame (not once per object); ``JPEGImages/`` is not needed.
-    """
-    check_video_name(video)
-    pngs = dataset.annotation_paths(video)
-    if len(pngs) < 3:
-        raise EvaluationError(f"video {video!r}: {len(pngs)} annotated frames; the evaluation drops the first "
-                              "and last frame, so at least 3 are needed")
-    raw = read_mask(pngs[0])
-    first = raw.copy()
-    first[first == VOID_LABEL] = 0
-    k = int(first.max())
-    if k == 0:
-        raise DavisError(no_object_message(video, pngs[0], raw))
-    object_ids = tuple(range(1, k + 1))
-    pred_dir = Path(pred_dir) if pred_dir is not None else Path(results_dir) / video
-    if not pred_dir.is_dir():
-        raise EvaluationError(f"video {video!r}: prediction folder not found: {pred_dir}")
-    radius = bound_radius(first.shape, bound_th)
-    evaluated = range(1, len(pngs) - 1)
-    j = np.empty((k, len(evaluated)), np.float64)
-    f = np.empty_like(j)
-    for n, t in enumerate(evaluated):
-        stem = pngs[t].stem
-        pred_path = pred_dir / f"{stem}.png"
-        if not pred_path.is_file():
-            raise EvaluationError(f"video {video!r}: prediction for frame {stem} not found: {pred_path}")
-        gt = read_mask(pngs[t])
-        if gt.shape != first.shape:  # as the builder: every annotation of a video has the first one's size
-            raise DavisError(f"video {video!r}: annotation {pngs[t]} is {gt.shape[1]}x{gt.shape[0]} but the "
-                             f"video's first annotation {pngs[0].name} is {first.shape[1]}x{first.shape[0]} (WxH)")
-        pred = read_mask(pred_path)
-        if pred.shape != gt.shape:
-            raise EvaluationError(f"video {video!r}: prediction {pred_path} is {pred.shape[1]}x{pred.shape[0]} "
-                                  f"but the annotation is {gt.shape[1]}x{gt.shape[0]} (WxH)")
-        pmax = int(pred.max())
-        if pmax > k:
-            raise EvaluationError(f"video {video!r}: prediction {pred_path} (frame {stem}) contains label {pmax} "
-                                  f"but the first annotation has only {k} object(s) (ids must be 0..{k}; a palette PNG "
-                                  "converted to grey or RGB loses its ids)")
-        j[:, n], f[:, n] = score_frame(gt, pred, object_ids, radius)
-    return VideoScores(name=video, object_ids=object_ids, frames=np.arange(1, len(pngs) - 1), J=j, F=f,
-                       frame_names=[p.stem for p in pngs])
+    name: str
+    object_ids: tuple[int, ...]
+    stats: np.ndarray                                   # (K, 6) as VideoScores.stats
+    per_object: dict[int, tuple[list[str], list[float], list[float]]]
+
+    @classmethod
+    def from_fields(cls, name: str, fields: dict) -> "RecordScores":
+        objs = fields["objects"]
+        stats = np.array([[o["J"], o["J_recall"], o["J_decay"], o["F"], o["F_recall"], o["F_decay"]] for o in objs],
+                         dtype=np.float64).reshape(len(objs), 6)
+        per: dict[int, tuple[list[str], list[float], list[float]]] = {}
+        pf = fields.get("per_frame")
+        if pf:
+            for i, o in enumerate(objs):
+                per[o["id"]] = (list(pf["frames"]), list(pf["J"][i]), list(pf["F"][i]))
+        for o, v in (fields.get("per_object_frames") or {}).items():
+            per[int(o)] = (list(v["frames"]), list(v["J"]), list(v["F"]))
+        return cls(name, tuple(int(o["id"]) for o in objs), stats, per)
+
+    @property
+    def object_names(self) -> list[str]:
+        return [f"{self.name}_{k}" for k in self.object_ids]
+
+    @property
+    def j_mean(self) -> float:
+        return float(np.mean(self.stats[:, 0]))
+
+    @property
+    def f_mean(self) -> float:
+        return float(np.mean(self.stats[:, 3]))
+
+    @property
+    def jf_mean(self) -> float:
+        return (self.j_mean + self.f_mean) / 2
+
+    @property
+    def n_frame_objects(self) -> int:
+        return sum(len(v[0]) for v in self.per_object.values())
+
+    def frame_rows(self) -> list[tuple]:
+        return [(self.name, k, frame, repr(float(j)), repr(float(f)))
+                for k in self.object_ids for frame, j, f in zip(*self.per_object.get(k, ([], [], [])))]
 
 
-def _run_job(job: _Job) -> VideoScores:
-    ds = Davis2017(job.root, job.image_set, job.resolution)
-    return evaluate_sequence(ds, job.results, job.video, job.bound_th)
+def _run_job(job: _Job) -> VideoScores | RecordScores:
+    if job.dataset == "davis2017":
+        ds = Davis2017(job.root, job.image_set, job.resolution)
+        return evaluate_sequence(ds, job.results, job.video, job.bound_th)
+    reader = open_reader(job.root, job.dataset, split=job.split)
+    return RecordScores.from_fields(job.video, score_folder(reader, job.video, Path(job.results) / job.video))
 
 
-def _warm_up() -> None:
-    """Compile (or load from cache) the numba kernels once, before worker processes are forked."""
-    tiny = np.zeros((4, 4), np.uint8)
-    tiny[1:3, 1:3] = 1
-    score_frame(tiny, tiny, (1,), 1.0)
+_warm_up = warm_up  # kept for callers of the old name
 
 
 def evaluate_results(davis_root: str | os.PathLike, results_dir: str | os.PathLike, *, image_set: str = "val",
                      resolution: str = "480p", workers: int = 1, bound_th: float = 0.008,
-                     videos: Sequence[str] | None = None, progress: bool = True) -> list[VideoScores]:
-    """Evaluate every video of ``ImageSets/2017/<image_set>.txt`` (in that order); ``workers`` processes
-    score videos in parallel.  Returns one :class:`VideoScores` per video."""
-    ds = Davis2017(davis_root, image_set, resolution)
-    names = list(ds.videos if videos is None else videos)
+                     videos: Sequence[str] | None = None, progress: bool = True, dataset: str | None = None,
+                     split: str | None = None) -> list[VideoScores]:
+    """Evaluate every video of the image set / split (in its order); ``workers`` processes score videos in
+    parallel.  Returns one :class:`VideoScores` (DAVIS-2017) or :class:`RecordScores` per video.
+
+    ``dataset`` (default: recognised from the root's layout as ``harness.run`` does, else DAVIS-2017) picks
+    the benchmark and with it the scoring rules (``harness.protocols``)."""
+
+    reader = open_reader(davis_root, dataset, image_set=image_set, resolution=resolution, split=split)
+    ds_name = "davis2017" if isinstance(reader, Davis2017) else reader.name
+    if ds_name != "davis2017" and not reader.scored_locally:
+        raise EvaluationError(f"{reader.label}: the ground truth of this split is private; it cannot be scored "
+                              "locally (harness.submission packs predictions for its server)")
+    names = list(reader.videos if videos is None else videos)
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise EvaluationError(f"results folder not found: {results_dir}")
-    jobs = [_Job(str(ds.root), image_set, resolution, str(results_dir), v, bound_th) for v in names]
+    root = str(reader.root) if hasattr(reader, "root") else str(davis_root)
+    jobs = [_Job(root, image_set, resolution, str(results_dir), v, bound_th, ds_name,
+                 None if ds_name == "davis2017" else reader.split) for v in names]
+    try:
+        n_workers = check_workers(workers, len(jobs), lambda m: print(m, file=sys.stderr))
+    except ValueError as exc:
+        raise EvaluationError(str(exc)) from exc
     _warm_up()
     from tqdm import tqdm
 
     bar = tqdm(total=len(jobs), desc="evaluating", unit="video", disable=not progress, file=sys.stderr)
-    out: list[VideoScores] = []
+    out: list = []
     try:
-        if workers <= 1 or len(jobs) <= 1:
+        if n_workers <= 1:
             for job in jobs:
                 out.append(_run_job(job))
                 bar.update()
         else:
-            with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+            pool = ProcessPoolExecutor(max_workers=n_workers, initializer=exit_with_parent, initargs=(os.getpid(),))
+            try:
                 for res in pool.map(_run_job, jobs):
                     out.append(res)
                     bar.update()
+            except BaseException:  # Ctrl-C, SIGTERM, a dead worker: end the workers now (common.workers)
+                stop_pool(pool)
+                raise
+            pool.shutdown(wait=True)
     finally:
         bar.close()
     return out
@@ -174,12 +196,12 @@ def write_official_csvs(scores: Sequence[VideoScores], out_dir: str | os.PathLik
     g_name, s_name = official_csv_names(image_set)
     g = global_scores(scores)
     g_text = ",".join(GLOBAL_COLUMNS) + "\n" + ",".join("%.3f" % v for v in g) + "\n"
-    rows = ["Sequence,J-Mean,F-Mean"]
+    rows = [("Sequence", "J-Mean", "F-Mean")]
     for s in scores:
         for name, st in zip(s.object_names, s.stats):
-            rows.append("%s,%.3f,%.3f" % (name, st[0], st[3]))
+            rows.append((name, "%.3f" % st[0], "%.3f" % st[3]))
     _atomic_write(out_dir / g_name, g_text)
-    _atomic_write(out_dir / s_name, "\n".join(rows) + "\n")
+    _atomic_write(out_dir / s_name, _csv_text(rows))
     return out_dir / g_name, out_dir / s_name
 
 
@@ -187,24 +209,42 @@ def per_video_csv_name(image_set: str) -> str:
     return f"davis_c_per-video_results-{image_set}.csv"
 
 
+def _csv_text(rows: Iterable[Sequence]) -> str:
+    """CSV with proper quoting (a video named ``a,b"c`` stays one field), ``\n`` line ends: for names
+    without special characters the same bytes as plain joining."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def _video_row(s) -> tuple[str, float, float, float, int]:
+    """(name, J&F, J, F, objects) of a ``VideoScores`` or of unit-record score fields (``VideoFields``)."""
+    return s.name, s.jf_mean, s.j_mean, s.f_mean, len(s.object_ids)
+
+
 def write_per_video_csv(scores: Sequence[VideoScores], path: str | os.PathLike) -> Path:
     """Our per-video table (not an official output): J&F, J, F = mean over the video's objects."""
-    rows = ["Video,J&F-Mean,J-Mean,F-Mean,Objects"]
+    rows = [("Video", "J&F-Mean", "J-Mean", "F-Mean", "Objects")]
     for s in scores:
-        rows.append("%s,%.3f,%.3f,%.3f,%d" % (s.name, s.jf_mean, s.j_mean, s.f_mean, len(s.object_ids)))
-    _atomic_write(Path(path), "\n".join(rows) + "\n")
+        name, jf, j, f, k = _video_row(s)
+        rows.append((name, "%.3f" % jf, "%.3f" % j, "%.3f" % f, k))
+    _atomic_write(Path(path), _csv_text(rows))
     return Path(path)
 
 
 def write_per_frame_csv(scores: Sequence[VideoScores], path: str | os.PathLike) -> Path:
     """One row per (video, object, evaluated frame) with full-precision (round-trip) J and F."""
-    rows = ["video,object,frame,J,F"]
+    rows: list[tuple] = [("video", "object", "frame", "J", "F")]
     for s in scores:
+        if isinstance(s, RecordScores):
+            rows.extend(s.frame_rows())
+            continue
         names = [s.frame_names[t] if s.frame_names else f"{t:05d}" for t in s.frames]
         for oi, k in enumerate(s.object_ids):
             for n, frame in enumerate(names):
-                rows.append(f"{s.name},{k},{frame},{float(s.J[oi, n])!r},{float(s.F[oi, n])!r}")
-    _atomic_write(Path(path), "\n".join(rows) + "\n")
+                rows.append((s.name, k, frame, repr(float(s.J[oi, n])), repr(float(s.F[oi, n]))))
+    _atomic_write(Path(path), _csv_text(rows))
     return Path(path)
 
 
@@ -233,7 +273,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "numerically identical to the official davis2017-evaluation toolkit and writing the same "
                     "CSV files (never re-using old ones).")
     parser.add_argument("--davis", required=True, type=Path,
-                        help="DAVIS root holding Annotations/ and ImageSets/ (JPEGImages/ is not needed)")
+                        help="DAVIS root holding Annotations/ and ImageSets/ (JPEGImages/ is not needed), or the "
+                             "root of any benchmark harness.run reads (--dataset)")
+    parser.add_argument("--dataset", metavar="NAME",
+                        help="benchmark of --davis: davis2017 (default), davis2016, youtube-vos, mose, lvos, sav; "
+                             "DAVIS-2016 and SA-V are recognised from their layout, as harness.run does; each is "
+                             "scored by its own rules (harness.protocols)")
+    parser.add_argument("--split", metavar="SPLIT", help="the dataset's split (default: its evaluation split; "
+                        "DAVIS-2017: --set)")
     parser.add_argument("--results", required=True, type=Path,
                         help="folder with one sub-folder of palette PNGs per video")
     parser.add_argument("--set", default="val", dest="image_set", help="image set (default: val)")
@@ -264,14 +311,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.videos:
             import fnmatch
 
-            known = Davis2017(args.davis, args.image_set, args.resolution).videos
+            known = open_reader(args.davis, args.dataset, image_set=args.image_set, resolution=args.resolution,
+                                split=args.split).videos
             videos = [v for v in known if any(fnmatch.fnmatchcase(v, pat) for pat in args.videos)]
             unmatched = [pat for pat in args.videos if not any(fnmatch.fnmatchcase(v, pat) for v in known)]
             if unmatched:
                 raise EvaluationError(f"--videos {' '.join(unmatched)}: not in the {args.image_set!r} image set "
                                       f"of {args.davis} (it has {', '.join(known)})")
         scores = evaluate_results(args.davis, args.results, image_set=args.image_set, resolution=args.resolution,
-                                  workers=args.workers, videos=videos, progress=not args.quiet)
+                                  workers=args.workers, videos=videos, progress=not args.quiet,
+                                  dataset=args.dataset, split=args.split)
     except (DavisError, EvaluationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -285,7 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
     for p in written:
         print(f"wrote {p}")
-    n_fo = sum(s.J.size for s in scores)
+    n_fo = sum(s.J.size if isinstance(s, VideoScores) else s.n_frame_objects for s in scores)
     print(f"{len(scores)} videos, {n_fo} frame-objects in {time.time() - start:.2f} s")
     return 0
 

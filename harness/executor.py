@@ -25,13 +25,14 @@ import torch
 from common.atomic import atomic_dir
 from common.cli import is_output_full, with_path
 from common.progress import progress_kwargs
-from common.vocabulary import parse_variant
 from harness.data import Source, open_source
-from harness.identity import data_id, data_identity
+from harness.identity import data_identity
 from harness.methods import merge
+from harness.protocols import SCORING_SERVER, score, score_video, unit_scores  # the one scoring home
 from harness.resolution import model_size, probs_to_labels, resize_frames, resize_mask
-from harness.results import UNIT_SCHEMA, remove_stale_temps, write_json_atomic
-from harness.units import Unit
+from davis_c.store import masks_digest
+from harness.results import remove_stale_temps
+from harness.units import RecordError, Unit, UnitIdentity, new_record, write_unit
 
 __all__ = ["RunSetup", "SetupError", "find_checkpoint", "build_model", "resolve_ttt", "UnitRunner",
            "seed_everything", "score_video", "unit_scores"]
@@ -186,30 +187,6 @@ def _peak_mb(device: str) -> float:
     return peak / 2 ** 20 if sys.platform == "darwin" else peak / 1024
 
 
-def score_video(gt: np.ndarray, pred: np.ndarray, name: str = "video",
-                frame_names: list[str] | None = None) -> dict:
-    """Official semi-supervised scores of one video (``harness.metrics``), as unit-record fields.
-
-    Objects are 1..K with K the largest first-frame label and frames 1..T-2 are scored (official rules);
-    ``per_frame`` lists the scores of those frames, named in ``per_frame["frames"]``.
-    """
-    from harness.metrics import evaluate_video
-
-    return unit_scores(evaluate_video(gt, pred, name=name, frame_names=frame_names), frame_names)
-
-
-def unit_scores(res, frame_names: list[str] | None = None) -> dict:
-    """The score fields of a unit record (objects, J, F, JF, per_frame) from a ``harness.metrics.VideoScores``."""
-    objects = []
-    for k, (jm, jr, jd, fm, fr, fd) in zip(res.object_ids, res.stats.tolist()):
-        objects.append({"id": int(k), "J": jm, "F": fm, "JF": (jm + fm) / 2, "J_recall": jr, "J_decay": jd,
-                        "F_recall": fr, "F_decay": fd})
-    frame_names = frame_names or res.frame_names
-    names = [frame_names[t] if frame_names else f"{t:05d}" for t in res.frames.tolist()]
-    return {"objects": objects, "J": res.j_mean, "F": res.f_mean, "JF": res.jf_mean,
-            "per_frame": {"J": res.J.tolist(), "F": res.F.tolist(), "frames": names}}
-
-
 # --------------------------------------------------------------------------------------------- units
 class UnitRunner:
     """Holds the model and the data source of one process and runs units with it."""
@@ -226,12 +203,14 @@ class UnitRunner:
         self.source.close()
 
     def run(self, unit: Unit) -> dict:
-        """Run one unit and write its result file (ok or failed); returns the record."""
+        """Run one unit and write its result file (ok or failed) through :func:`harness.units.write_unit`;
+        returns the record."""
         out = self.setup.out
         path = unit.path(out)
         remove_stale_temps(path)
+        identity = None
         try:
-            record = self._run(unit)
+            record, identity = self._run(unit)
         except (KeyboardInterrupt, SystemExit):
             raise
         except OSError as exc:
@@ -240,7 +219,11 @@ class UnitRunner:
             record = self._failed(unit, exc)
         except Exception as exc:  # recorded, not fatal: the run goes on with the next unit
             record = self._failed(unit, exc)
-        write_json_atomic(path, record)
+        try:
+            write_unit(out, unit, record, identity)
+        except RecordError as exc:  # e.g. a non-finite score: the unit failed, it is never written as ok
+            record = self._failed(unit, exc)
+            write_unit(out, unit, record, identity)
         return record
 
     def _failed(self, unit: Unit, exc: BaseException) -> dict:
@@ -254,12 +237,7 @@ class UnitRunner:
         return record
 
     def _base(self, unit: Unit) -> dict:
-        strength, corruption = parse_variant(unit.variant)
-        return {"schema": UNIT_SCHEMA, "method": unit.method, "variant": unit.variant, "strength": strength,
-                "corruption": corruption, "video": unit.video, "seed": unit.seed, "status": "ok", "error": None,
-                "random_init": self.setup.random_init, "objects": [], "J": None, "F": None, "JF": None,
-                "n_frames": None, "per_frame": None, "timing": None, "peak_memory_mb": None,
-                "data": None, "data_id": None, "data_path": self.setup.source.get("data")}
+        return new_record(unit, random_init=self.setup.random_init, data_path=self.setup.source.get("data"))
 
     def predict(self, frames: np.ndarray, first_mask, seed: int):
         """Adapt (if TTT) and segment at the model resolution; labels at the input resolution + timings.
@@ -305,10 +283,8 @@ class UnitRunner:
         labels = probs_to_labels(probs, object_ids, (h, w))
         return labels, ttt_s, inference_s, _peak_mb(device)
 
-    def _run(self, unit: Unit) -> dict:
-        from harness.protocols import SCORING_SERVER, score
-
-        identity = data_identity(self.source, unit.variant, unit.video)  # what this unit is computed on
+    def _run(self, unit: Unit) -> tuple[dict, UnitIdentity]:
+        data = data_identity(self.source, unit.variant, unit.video)  # what this unit is computed on
         video = self.source.load(unit.variant, unit.video)
         labels, ttt_s, inference_s, peak = self.predict(video.frames, video.given_masks(), unit.seed)
         scores = score(video, labels, protocol=getattr(self.source, "protocol", "davis2017"),
@@ -322,12 +298,13 @@ class UnitRunner:
             self._save_masks(unit, labels, video.frame_names, frames)
         record = self._base(unit)
         record.update(scores)
-        record.update(data=identity, data_id=data_id(identity))
+        identity = UnitIdentity(data=data, data_path=self.setup.source.get("data"),
+                                annotations_sha256=masks_digest(video.masks))
         n = int(len(video.frames))
         record.update(n_frames=n, timing={"ttt_s": ttt_s, "inference_s": inference_s,
                                           "fps": n / inference_s if inference_s > 0 else None},
                       peak_memory_mb=peak)
-        return record
+        return record, identity
 
     def _save_masks(self, unit: Unit, labels: np.ndarray, frame_names: list[str],
                     frames: Sequence[int] | None = None) -> None:

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from harness.results import RunMismatch, read_unit
 
-__all__ = ["data_identity", "data_id", "check_done_units", "files_digest", "hashes_digest"]
+__all__ = ["data_identity", "data_id", "check_done_units", "files_digest", "hashes_digest", "reuse_decision",
+           "Reuse", "annotations_identity", "predictions_digest"]
 
 
 def hashes_digest(hex_digests: Iterable[str]) -> str:
@@ -90,8 +92,47 @@ def _describe(rec_data: dict | None, path: str | None) -> str:
     return ", ".join(bits)
 
 
+@dataclass(frozen=True)
+class Reuse:
+    """What to do with a unit's result file: ``compute`` (none, or failed), ``reuse`` (identical identity)
+    or ``recompute`` (the predictions changed; ``reason`` names both sides)."""
+
+    action: str
+    reason: str = ""
+
+
+def reuse_decision(rec: dict | None, path: Path | str, *, data: dict, data_path: str | None = None,
+                   predictions_sha256: str | None = None, unidentified: str = "refuse") -> Reuse:
+    """The one place that decides whether a finished unit is reused, from its identity.
+
+    * no readable record, or a failed one: ``compute``;
+    * other data (frames or annotations: ``data_id``): refused with :class:`RunMismatch` naming both sides
+      (the results folder would otherwise mix two datasets under one name);
+    * other predictions (imported masks edited or replaced since they were scored): ``recompute``;
+    * otherwise ``reuse``.
+
+    A record written before identities were recorded (no ``data_id``) is refused like other data, or with
+    ``unidentified="recompute"`` (``harness.score``: rescoring is cheap) recomputed.
+    """
+    if rec is None or rec.get("status") != "ok":
+        return Reuse("compute")
+    if rec.get("data_id") is None and unidentified == "recompute":
+        return Reuse("recompute", f"{path}: written before units recorded what they were computed on; rescored")
+    if rec.get("data_id") != data_id(data):
+        raise RunMismatch(
+            f"{path} was computed on other data: recorded {_describe(rec.get('data'), rec.get('data_path'))}; "
+            f"now {_describe(data, data_path)}. Use another --out or --name/--method for this data, or remove "
+            f"{Path(path).parent} to score it afresh")
+    if predictions_sha256 is not None and rec.get("predictions_sha256") != predictions_sha256:
+        old = rec.get("predictions_sha256")
+        return Reuse("recompute", f"{path}: the predictions changed since it was scored (recorded "
+                                  f"{str(old)[:12] if old else 'no digest'}, now {predictions_sha256[:12]}); rescored")
+    return Reuse("reuse")
+
+
 def check_done_units(units: Iterable, out: str, source: Any, data_path: str) -> None:
-    """Refuse (:class:`RunMismatch`) to reuse a finished unit computed on other data than ``source``'s."""
+    """Refuse (:class:`RunMismatch`) to reuse a finished unit computed on other data than ``source``'s
+    (:func:`reuse_decision` for every finished unit of ``units``)."""
     cache: dict[tuple[str, str], dict] = {}
     for unit in units:
         path = unit.path(out)
@@ -101,9 +142,44 @@ def check_done_units(units: Iterable, out: str, source: Any, data_path: str) -> 
         key = (unit.variant, unit.video)
         if key not in cache:
             cache[key] = data_identity(source, *key)
-        now = cache[key]
-        if rec.get("data_id") != data_id(now):
-            raise RunMismatch(
-                f"{path} was computed on other data: recorded {_describe(rec.get('data'), rec.get('data_path'))}; "
-                f"now {_describe(now, data_path)}. Use another --out or --name for this data, or remove "
-                f"{Path(out) / unit.method} to start afresh")
+        reuse_decision(rec, path, data=cache[key], data_path=data_path)
+
+
+def annotations_identity(reader: Any, video: str) -> tuple[dict, str]:
+    """(data identity, annotations digest) of one video's ground truth as ``harness.score`` reads it: the
+    decoded annotation label maps (``davis_c.store.masks_digest``, the value a DAVIS-C store records for
+    its clean video, so ``--data`` can be checked against ``--annotations``)."""
+    import numpy as np
+
+    from davis_c.masks import read_mask
+    from davis_c.store import masks_digest
+
+    if hasattr(reader, "annotation_paths"):  # DAVIS-2017 root: only Annotations/ is read
+        pngs = reader.annotation_paths(video)
+        masks = [read_mask(p) for p in pngs]
+        shapes = {m.shape for m in masks}
+        digest = masks_digest(np.stack(masks)) if len(shapes) == 1 else files_digest(pngs)
+        dataset = "davis2017"
+    else:
+        vid = reader.load(video)
+        digest = masks_digest(vid.masks)
+        if getattr(vid, "object_masks", None):
+            h = hashlib.sha256(digest.encode())
+            for o in sorted(vid.object_masks):
+                h.update(str(o).encode() + masks_digest(vid.object_masks[o].astype("uint8")).encode())
+            digest = h.hexdigest()
+        dataset = getattr(reader, "name", None)
+    split = getattr(reader, "image_set", None) or getattr(reader, "split", None)
+    return ({"kind": "annotations", "dataset": dataset, "split": split, "video": video,
+             "masks_sha256": digest}, digest)
+
+
+def predictions_digest(folder: Path | str) -> str | None:
+    """Digest of the PNG files (names and bytes) of one unit's prediction folder; None if it has none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    h = hashlib.sha256()
+    for p in sorted(q for q in folder.iterdir() if q.suffix.lower() == ".png" and q.is_file()):
+        h.update(p.name.encode() + b"\0" + hashlib.sha256(p.read_bytes()).digest())
+    return h.hexdigest()

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -32,7 +31,7 @@ from harness.executor import (RunSetup, SetupError, UnitRunner, build_model, fin
 from harness.identity import check_done_units
 from harness.methods import load_method
 from harness.options import check_options, check_plugin
-from harness.results import read_unit, write_run_json
+from harness.results import jf_summary, read_unit, write_run_json
 from harness.units import Unit, make_units, pending_units, shard_units
 from common.workers import stop_pool
 
@@ -130,8 +129,12 @@ def plan_run(req: RunRequest, notify: Callable[[str], None] = print) -> Plan:
     check_plugin(config["model"], req.overrides, req.allow_plugin,
                  f"--config {req.config_file}" if req.config_file else f"method {method!r}")
     name = req.name or method
-    if "/" in name or "\\" in name or name in (".", "..") or not name.strip():
-        raise SetupError(f"--name {name!r}: must be a plain folder name")
+    from harness.units import RecordError, check_method_name
+
+    try:
+        check_method_name(name, "--name")
+    except RecordError as exc:
+        raise SetupError(str(exc)) from None
     seeds = [int(s) for s in req.seeds]
     if not seeds:
         raise SetupError("--seeds: give at least one seed")
@@ -199,7 +202,7 @@ def execute(plan: Plan, workers: int = 1, progress: bool = True, slots: Sequence
         raise_if_terminated()
         records.append(rec)
         failed += rec["status"] == "failed"
-        last = f"{rec['JF']:.3f}" if rec.get("JF") is not None else "failed"
+        last = f"{100 * rec['JF']:.1f}" if rec.get("JF") is not None else "failed"  # percent, as every table
         bar.set_postfix_str(f"{rec['variant']} {rec['video']} s{rec['seed']}: J&F {last}; failed {failed}")
         bar.update(1)
 
@@ -241,54 +244,9 @@ def execute(plan: Plan, workers: int = 1, progress: bool = True, slots: Sequence
     return records
 
 
-def _fmt(x: float | None) -> str:
-    return "-" if x is None or not np.isfinite(x) else f"{100 * x:.1f}"
-
-
 def summary_table(plan: Plan) -> str:
-    """Mean J&F per variant over this shard's units (official global mean: objects weighted equally,
-    computed per seed, then averaged over seeds), plus the list of failed units."""
-    out = plan.setup.out
-    rows, failures, by_variant = [], [], {}
-    for unit in plan.units:
-        rec = read_unit(unit.path(out))
-        by_variant.setdefault(unit.variant, []).append((unit, rec))
-    for variant, items in by_variant.items():
-        per_seed: dict[int, list[tuple[float, float]]] = {}
-        n_ok = n_server = 0
-        for unit, rec in items:
-            if rec is None:
-                continue
-            if rec["status"] == "failed":
-                failures.append(f"  {unit}: {rec.get('error')}")
-                continue
-            n_ok += 1
-            if rec.get("scoring") == "server":  # private ground truth: harness.submission exports it
-                n_server += 1
-                continue
-            per_seed.setdefault(unit.seed, []).extend((o["J"], o["F"]) for o in rec["objects"])
-        seed_jf, seed_j, seed_f = [], [], []
-        for vals in per_seed.values():
-            arr = np.asarray(vals, dtype=float)
-            j, f = arr[:, 0].mean(), arr[:, 1].mean()
-            seed_j.append(j)
-            seed_f.append(f)
-            seed_jf.append((j + f) / 2)
-        jf = float(np.mean(seed_jf)) if seed_jf else None
-        sd = f" ±{100 * np.std(seed_jf):.1f}" if len(seed_jf) > 1 else ""
-        if n_server and not seed_jf:
-            rows.append((variant, f"{n_ok}/{len(items)}", "submit to score", "-", "-"))
-            continue
-        rows.append((variant, f"{n_ok}/{len(items)}", _fmt(jf) + sd,
-                     _fmt(float(np.mean(seed_j)) if seed_j else None), _fmt(float(np.mean(seed_f)) if seed_f else None)))
-    header = ("variant", "units ok", "J&F", "J", "F")
-    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
-    line = lambda r: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-    text = [f"{plan.setup.method}: mean scores x100 per variant ({plan.source_desc})", line(header),
-            line(tuple("-" * w for w in widths))] + [line(r) for r in rows]
-    if plan.setup.random_init:
-        text.append(f"!! {RANDOM_INIT_BANNER}")
-    if failures:
-        text.append(f"{len(failures)} failed unit(s) (rerun the same command to retry them):")
-        text.extend(failures)
-    return "\n".join(text)
+    """Mean J&F per variant over this shard's units (``harness.results.jf_summary``, the table
+    ``harness.score`` prints too), plus the list of failed units."""
+    items = [(unit, unit.variant, read_unit(unit.path(plan.setup.out))) for unit in plan.units]
+    return jf_summary(f"{plan.setup.method}: mean scores x100 per variant ({plan.source_desc})", items,
+                      banner=RANDOM_INIT_BANNER if plan.setup.random_init else None)

@@ -18,17 +18,29 @@ its scored frames, recall and decay as DAVIS; a video's J/F = mean over its obje
 Splits whose ground truth is private (YouTube-VOS valid/test, MOSE valid) are not scored: the record
 says ``scoring: "server"`` (the leaderboard shows "submit to score") and the predicted masks of the
 frames the server reads are saved for :mod:`harness.submission`.
+
+This module is the one home of "score a video under a protocol": ``harness.run`` (the executor) scores
+label maps it predicted with :func:`score`, ``harness.score`` and ``harness.evaluate`` score palette PNGs
+from disk with :func:`score_folder` / :func:`evaluate_sequence`.  It imports only ``harness.metrics`` and
+``davis_c``, so nothing that calls it is imported back (no executor <-> protocols circle).
 """
 from __future__ import annotations
 
-from typing import Sequence
+import os
+from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
 
-from davis_c.davis import Video
-from harness.metrics import f_measure, j_measure, sequence_stats
+from common.errors import DavisError
+from davis_c.datasets import Davis2017
+from davis_c.davis import Video, check_video_name, no_object_message
+from davis_c.masks import read_mask
+from harness.metrics import (EvaluationError, VideoScores, bound_radius, evaluate_video, f_measure, j_measure,
+                             score_frame, sequence_stats)
 
-__all__ = ["PROTOCOLS", "SCORING_LOCAL", "SCORING_SERVER", "score", "score_objects"]
+__all__ = ["PROTOCOLS", "SCORING_LOCAL", "SCORING_SERVER", "score", "score_objects", "score_video", "unit_scores",
+           "evaluate_sequence", "score_folder", "scored_frames", "protocol_of", "open_reader", "warm_up"]
 
 PROTOCOLS = ("davis2017", "davis2016", "after-first", "sav")
 SCORING_LOCAL = "local"
@@ -83,8 +95,6 @@ def score(video: Video, labels: np.ndarray, *, protocol: str, scored_locally: bo
     names = list(video.frame_names)
     meta = _meta(video, protocol, SCORING_LOCAL, split)
     if protocol == "davis2017":  # the score fields alone: DAVIS-2017 unit records have never carried the meta
-        from harness.executor import score_video
-
         return score_video(video.masks, labels, video.name, names)
     t = len(video)
     if protocol == "davis2016":
@@ -116,3 +126,168 @@ def score(video: Video, labels: np.ndarray, *, protocol: str, scored_locally: bo
             gt[o], pred[o], frames[o] = mask, labels == o, idx
         return {**meta, **score_objects(gt, pred, frames, names)}
     raise ValueError(f"unknown scoring protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}")
+
+
+VOID_LABEL = 255
+
+
+def score_video(gt: np.ndarray, pred: np.ndarray, name: str = "video",
+                frame_names: list[str] | None = None) -> dict:
+    """Official DAVIS-2017 semi-supervised scores of one video, as unit-record fields.
+
+    Objects are 1..K with K the largest first-frame label and frames 1..T-2 are scored (official rules);
+    ``per_frame`` lists the scores of those frames, named in ``per_frame["frames"]``.
+    """
+    return unit_scores(evaluate_video(gt, pred, name=name, frame_names=frame_names), frame_names)
+
+
+def unit_scores(res: VideoScores, frame_names: list[str] | None = None) -> dict:
+    """The score fields of a unit record (objects, J, F, JF, per_frame) from a ``harness.metrics.VideoScores``."""
+    objects = []
+    for k, (jm, jr, jd, fm, fr, fd) in zip(res.object_ids, res.stats.tolist()):
+        objects.append({"id": int(k), "J": jm, "F": fm, "JF": (jm + fm) / 2, "J_recall": jr, "J_decay": jd,
+                        "F_recall": fr, "F_decay": fd})
+    frame_names = frame_names or res.frame_names
+    names = [frame_names[t] if frame_names else f"{t:05d}" for t in res.frames.tolist()]
+    return {"objects": objects, "J": res.j_mean, "F": res.f_mean, "JF": res.jf_mean,
+            "per_frame": {"J": res.J.tolist(), "F": res.F.tolist(), "frames": names}}
+
+
+def evaluate_sequence(dataset: Any, results_dir: str | os.PathLike, video: str,
+                      bound_th: float = 0.008, pred_dir: str | os.PathLike | None = None) -> VideoScores:
+    """DAVIS-2017: score ``results_dir/<video>/<frame>.png`` (or the PNGs in ``pred_dir``) against the
+    annotations of one video of ``dataset`` (a :class:`davis_c.davis.Davis2017`).
+
+    Objects are 1..K with K the largest id of the first annotation (official rule); frames 1..T-2 are
+    scored and the predictions of the first and last frame are not read.  Only the annotation PNGs and
+    the predictions are decoded, each once per frame (not once per object); ``JPEGImages/`` is not needed.
+    """
+    check_video_name(video)
+    pngs = dataset.annotation_paths(video)
+    if len(pngs) < 3:
+        raise EvaluationError(f"video {video!r}: {len(pngs)} annotated frames; the evaluation drops the first "
+                              "and last frame, so at least 3 are needed")
+    raw = read_mask(pngs[0])
+    first = raw.copy()
+    first[first == VOID_LABEL] = 0
+    k = int(first.max())
+    if k == 0:
+        raise DavisError(no_object_message(video, pngs[0], raw))
+    object_ids = tuple(range(1, k + 1))
+    pred_dir = Path(pred_dir) if pred_dir is not None else Path(results_dir) / video
+    if not pred_dir.is_dir():
+        raise EvaluationError(f"video {video!r}: prediction folder not found: {pred_dir}")
+    radius = bound_radius(first.shape, bound_th)
+    evaluated = range(1, len(pngs) - 1)
+    j = np.empty((k, len(evaluated)), np.float64)
+    f = np.empty_like(j)
+    for n, t in enumerate(evaluated):
+        stem = pngs[t].stem
+        pred_path = pred_dir / f"{stem}.png"
+        if not pred_path.is_file():
+            raise EvaluationError(f"video {video!r}: prediction for frame {stem} not found: {pred_path}")
+        gt = read_mask(pngs[t])
+        if gt.shape != first.shape:  # as the builder: every annotation of a video has the first one's size
+            raise DavisError(f"video {video!r}: annotation {pngs[t]} is {gt.shape[1]}x{gt.shape[0]} but the "
+                             f"video's first annotation {pngs[0].name} is {first.shape[1]}x{first.shape[0]} (WxH)")
+        pred = read_mask(pred_path)
+        if pred.shape != gt.shape:
+            raise EvaluationError(f"video {video!r}: prediction {pred_path} is {pred.shape[1]}x{pred.shape[0]} "
+                                  f"but the annotation is {gt.shape[1]}x{gt.shape[0]} (WxH)")
+        pmax = int(pred.max())
+        if pmax > k:
+            raise EvaluationError(f"video {video!r}: prediction {pred_path} (frame {stem}) contains label {pmax} "
+                                  f"but the first annotation has only {k} object(s) (ids must be 0..{k}; a palette PNG "
+                                  "converted to grey or RGB loses its ids)")
+        j[:, n], f[:, n] = score_frame(gt, pred, object_ids, radius)
+    return VideoScores(name=video, object_ids=object_ids, frames=np.arange(1, len(pngs) - 1), J=j, F=f,
+                       frame_names=[p.stem for p in pngs])
+
+
+def protocol_of(reader: Any) -> str:
+    """The protocol of a dataset reader (``davis_c.datasets``); a plain DAVIS-2017 root: ``davis2017``."""
+    return getattr(reader, "protocol", "") or "davis2017"
+
+
+def scored_frames(video: Video, protocol: str) -> list[int]:
+    """The frame indices whose prediction ``protocol`` reads to score ``video`` (the only PNGs needed)."""
+    t = len(video)
+    if protocol in ("davis2017", "davis2016"):
+        return list(range(1, t - 1))
+    annotated = list(video.annotated_frames())
+    if protocol == "sav":
+        return annotated[1:-1]
+    if protocol == "after-first":
+        given = video.given_masks()
+        firsts = [f for f in sorted(given) if np.isin(given[f], (0, VOID_LABEL), invert=True).any()]
+        start = min(firsts) if firsts else 0
+        return [a for a in annotated if a > start]
+    raise ValueError(f"unknown scoring protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}")
+
+
+def read_predictions(video: Video, pred_dir: str | os.PathLike, frames: Sequence[int]) -> np.ndarray:
+    """(T, H, W) label maps: the PNG of every frame in ``frames`` from ``pred_dir`` (others 0).  A missing,
+    unreadable or mis-sized PNG is an :class:`EvaluationError` naming the file."""
+    pred_dir = Path(pred_dir)
+    if not pred_dir.is_dir():
+        raise EvaluationError(f"video {video.name!r}: prediction folder not found: {pred_dir}")
+    labels = np.zeros(video.masks.shape, np.uint8)
+    for t in frames:
+        path = pred_dir / f"{video.frame_names[t]}.png"
+        if not path.is_file():
+            raise EvaluationError(f"video {video.name!r}: prediction for frame {video.frame_names[t]} not found: "
+                                  f"{path}")
+        pred = read_mask(path)
+        if pred.shape != labels.shape[1:]:
+            raise EvaluationError(f"video {video.name!r}: prediction {path} is {pred.shape[1]}x{pred.shape[0]} but "
+                                  f"the annotation is {labels.shape[2]}x{labels.shape[1]} (WxH)")
+        labels[t] = pred
+    return labels
+
+
+def score_folder(reader: Any, video: str, pred_dir: str | os.PathLike, *, protocol: str | None = None) -> dict:
+    """Unit-record score fields (plus ``n_frames``) of the palette PNGs in ``pred_dir`` for one video of a
+    dataset reader, by the reader's protocol.  DAVIS-2017 reads only the annotations (the official
+    evaluator's way, :func:`evaluate_sequence`); the other benchmarks load the video through their reader."""
+    protocol = protocol or protocol_of(reader)
+    if protocol == "davis2017" and hasattr(reader, "annotation_paths"):
+        res = evaluate_sequence(reader, pred_dir, video, pred_dir=pred_dir)
+        return {"dataset": "davis2017", "split": getattr(reader, "image_set", None), "protocol": protocol,
+                "scoring": SCORING_LOCAL, **unit_scores(res), "n_frames": len(res.frame_names or [])}
+    if not getattr(reader, "scored_locally", True):
+        raise EvaluationError(f"{getattr(reader, 'label', reader)}: the ground truth of this split is private; "
+                              "it cannot be scored locally (harness.submission packs predictions for its server)")
+    vid = reader.load(video)
+    labels = read_predictions(vid, pred_dir, scored_frames(vid, protocol))
+    out = score(vid, labels, protocol=protocol, split=getattr(reader, "split", None))
+    if out.get("JF") is None:
+        raise EvaluationError(f"video {video!r}: no object has a frame scored by the {protocol} rules")
+    return {**out, "n_frames": len(vid)}
+
+
+def open_reader(annotations: str | Path, dataset: str | None = None, *, image_set: str = "val",
+                resolution: str = "480p", split: str | None = None):
+    """The ground-truth reader of ``--annotations``: a DAVIS-2017 root (only ``Annotations/`` and
+    ``ImageSets/`` read), or any benchmark ``harness.run`` knows (``--dataset``, or recognised from the
+    layout as ``harness.run`` does: ``davis_c.datasets.detect``)."""
+    from davis_c.datasets import DATASETS, dataset_class, detect
+
+
+    name = dataset
+    if name is None and Path(annotations).is_dir():
+        name = detect(annotations)
+    key = dataset_class(name).name if name is not None else "davis2017"
+    if key == "davis2017":
+        return Davis2017(annotations, image_set if split is None else split, resolution)
+    from davis_c.datasets import open_dataset
+
+    assert key in DATASETS
+    return open_dataset(key, annotations, split)
+
+
+
+def warm_up() -> None:
+    """Compile (or load from cache) the numba kernels once, before worker processes are started."""
+    tiny = np.zeros((4, 4), np.uint8)
+    tiny[1:3, 1:3] = 1
+    score_frame(tiny, tiny, (1,), 1.0)

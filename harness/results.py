@@ -22,7 +22,8 @@ from common.atomic import DIR_MODE, FILE_MODE, TEMP_MARK, publish
 
 __all__ = ["UNIT_SCHEMA", "RunMismatch", "unit_path", "mask_dir", "write_json_atomic", "read_json",
            "read_unit", "unit_status", "remove_stale_temps", "write_run_json", "read_run_json",
-           "iter_unit_files", "read_units", "masks_for_evaluation", "TEMP_MARK", "FILE_MODE", "DIR_MODE"]
+           "iter_unit_files", "read_units", "masks_for_evaluation", "jf_summary", "fmt_pct", "RecordError",
+           "check_method_name", "TEMP_MARK", "FILE_MODE", "DIR_MODE"]
 
 UNIT_SCHEMA = "davis-c-unit/1"
 #: run.json fields that must agree before new units are added next to old ones.
@@ -39,6 +40,26 @@ def _identity(value: Any, key: str) -> Any:
     return value
 
 
+
+
+class RecordError(ValueError):
+    """A unit record that must not be written (it contradicts its unit or has no valid score)."""
+
+
+def check_method_name(name: str, option: str = "--method") -> str:
+    """Refuse a method (results folder) name the results reader would skip or misread: empty, with white
+    space at either end, a path separator, ``.``/``..``, or starting with ``.`` (hidden folders are not read
+    by the leaderboard, so the results would silently vanish)."""
+    if not isinstance(name, str) or not name.strip():
+        raise RecordError(f"{option}: empty name")
+    if name != name.strip():
+        raise RecordError(f"{option} {name!r}: leading or trailing white space")
+    if "/" in name or "\\" in name or "\x00" in name:
+        raise RecordError(f"{option} {name!r}: must be a plain folder name (no path separator)")
+    if name.startswith("."):
+        raise RecordError(f"{option} {name!r}: a name starting with '.' is a hidden folder, which the results "
+                          "reader (leaderboard.build) skips; choose a name without the leading '.'")
+    return name
 
 
 class RunMismatch(ValueError):
@@ -132,6 +153,7 @@ def write_run_json(out: str | os.PathLike, method: str, info: dict) -> dict:
     New seeds are added to the recorded list; the creation time of the first run is kept.  Refuses
     (:class:`RunMismatch`) to mix results of different settings or weights under one method name.
     """
+    check_method_name(method)  # a name the results reader would skip is refused here, not hidden there
     path = Path(out) / method / "run.json"
     old = read_run_json(out, method)
     if old is None:
@@ -211,3 +233,61 @@ def masks_for_evaluation(out: str | os.PathLike, method: str, variant: str, seed
     if not found:
         raise FileNotFoundError(f"no saved masks for seed {seed} under {src_root} (run with --save-masks)")
     return dest
+
+
+def fmt_pct(x: float | None) -> str:
+    """A score in [0, 1] as the toolkit shows it everywhere (tables, progress bars): percent, one decimal."""
+    return "-" if x is None or not math.isfinite(x) else f"{100 * x:.1f}"
+
+
+def jf_summary(title: str, items: Iterable[tuple[Any, str, dict | None]], banner: str | None = None) -> str:
+    """The per-variant J&F table ``harness.run`` and ``harness.score`` print: ``items`` are (unit label,
+    variant, record or None).  Per variant: units ok, mean J&F (official global mean: objects weighted
+    equally, computed per seed, then averaged over seeds; ± the std over seeds), J and F, in percent."""
+    import numpy as np
+
+    rows, failures, by_variant = [], [], {}
+    for label, variant, rec in items:
+        by_variant.setdefault(variant, []).append((label, rec))
+    for variant, group in by_variant.items():
+        per_seed: dict[int, list[tuple[float, float]]] = {}
+        n_ok = n_server = 0
+        for label, rec in group:
+            if rec is None:
+                continue
+            if rec["status"] == "failed":
+                failures.append(f"  {label}: {rec.get('error')}")
+                continue
+            n_ok += 1
+            if rec.get("scoring") == "server":  # private ground truth: harness.submission exports it
+                n_server += 1
+                continue
+            per_seed.setdefault(int(rec["seed"]), []).extend((o["J"], o["F"]) for o in rec["objects"])
+        seed_jf, seed_j, seed_f = [], [], []
+        for vals in per_seed.values():
+            arr = np.asarray(vals, dtype=float)
+            j, f = arr[:, 0].mean(), arr[:, 1].mean()
+            seed_j.append(j)
+            seed_f.append(f)
+            seed_jf.append((j + f) / 2)
+        jf = float(np.mean(seed_jf)) if seed_jf else None
+        sd = f" ±{100 * np.std(seed_jf):.1f}" if len(seed_jf) > 1 else ""
+        if n_server and not seed_jf:
+            rows.append((variant, f"{n_ok}/{len(group)}", "submit to score", "-", "-"))
+            continue
+        rows.append((variant, f"{n_ok}/{len(group)}", fmt_pct(jf) + sd,
+                     fmt_pct(float(np.mean(seed_j)) if seed_j else None),
+                     fmt_pct(float(np.mean(seed_f)) if seed_f else None)))
+    header = ("variant", "units ok", "J&F", "J", "F")
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+
+    def line(r):
+        return "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+
+    text = [title, line(header), line(tuple("-" * w for w in widths))] + [line(r) for r in rows]
+    if banner:
+        text.append(f"!! {banner}")
+    if failures:
+        text.append(f"{len(failures)} failed unit(s) (rerun the same command to retry them):")
+        text.extend(failures)
+    return "\n".join(text)

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Sequence
 
 from common.atomic import atomic_write
-from common.cli import prog
-from harness.results import iter_unit_files, mask_dir, read_unit
+from common.cli import cli_main, prog
+from harness.results import RunMismatch, iter_unit_files, mask_dir, read_run_json, read_unit
 
 __all__ = ["SubmissionError", "write_submission", "main"]
 
@@ -39,6 +39,19 @@ def write_submission(out: str | Path, method: str, zip_path: str | Path, *, vari
         raise SubmissionError(f"no unit results for seed {seed} under {root} (run harness.run first)")
     entries: list[tuple[str, Path]] = []
     datasets, problems = set(), []
+    try:  # the plan: every video the runs of this method were asked for must be in the archive
+        run = read_run_json(out, method) or {}
+    except RunMismatch as exc:
+        raise SubmissionError(str(exc)) from exc
+    planned = run.get("videos")
+    if not isinstance(planned, list) or not planned:
+        raise SubmissionError(f"{Path(out) / method / 'run.json'}: missing or lists no planned videos; cannot tell "
+                              "whether the submission is complete (rerun harness.run)")
+    have = {p.parent.name for p in units}
+    absent = [v for v in planned if v not in have]
+    if absent:
+        problems.append(f"{len(absent)} planned video(s) of run.json have no result: {', '.join(absent[:10])}"
+                        f"{' ...' if len(absent) > 10 else ''}")
     for path in sorted(units):
         rec = read_unit(path)
         video = path.parent.name
@@ -67,6 +80,7 @@ def write_submission(out: str | Path, method: str, zip_path: str | Path, *, vari
     return {"videos": len(units), "frames": len(entries), "dataset": dataset, "split": split}
 
 
+@cli_main("harness.submission", "no archive was written")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog=prog("harness.submission", "harness-submission"),
                                 description="Pack the saved predictions of a private benchmark split (YouTube-VOS "

@@ -34,7 +34,10 @@ _SEED_FILE = re.compile(r"^seed(-?\d+)\.json$")
 UNIT_COLUMNS = [
     "method", "variant", "strength", "corruption", "video", "seed", "status", "error", "random_init",
     "J", "F", "JF", "n_objects", "n_frames", "ttt_s", "inference_s", "fps", "peak_memory_mb", "path",
+    "build_key", "frames_sha256", "annotations_sha256",
 ]
+#: the identity fields compared across a results tree (like with like): a unit that differs is excluded
+IDENTITY_COLUMNS = ("build_key", "frames_sha256", "annotations_sha256")
 OBJECT_COLUMNS = [
     "method", "variant", "video", "seed", "object_id", "J", "F", "JF",
     "J_recall", "J_decay", "F_recall", "F_decay",
@@ -112,7 +115,7 @@ def read_unit(path: Path, method: str, variant: str, video: str, seed: int) -> t
         "n_objects": len(objects), "n_frames": data.get("n_frames"),
         "ttt_s": _num(timing.get("ttt_s")), "inference_s": _num(timing.get("inference_s")),
         "fps": _num(timing.get("fps")), "peak_memory_mb": _num(data.get("peak_memory_mb")),
-        "path": str(path),
+        "path": str(path), **_identity_fields(data),
     }
     obj_rows = []
     if status == "ok" and data.get("scoring") == "server":
@@ -139,6 +142,71 @@ def read_unit(path: Path, method: str, variant: str, video: str, seed: int) -> t
                        J=float("nan"), F=float("nan"), JF=float("nan"))
             obj_rows = []
     return row, obj_rows
+
+
+def _identity_fields(data: dict) -> dict:
+    """The parts of a unit's identity (``harness.units``) that must agree across a results tree: the store's
+    build key, the digest of the variant's frames and that of the decoded annotations (None where the unit
+    does not record it)."""
+    ident = data.get("data") if isinstance(data.get("data"), dict) else {}
+    def text(v: Any) -> str | None:
+        return str(v) if isinstance(v, (str, int)) and str(v) else None
+    return {"build_key": text(ident.get("build_key")), "frames_sha256": text(ident.get("frames_sha256")),
+            "annotations_sha256": text(data.get("annotations_sha256"))}
+
+
+def _majority(values: pd.Series) -> str | None:
+    """The value more units share than any other; None on a tie (then no side can be trusted)."""
+    counts = values.value_counts()
+    top = counts[counts == counts.max()].index
+    return str(top[0]) if len(top) == 1 else None
+
+
+def check_same_data(units: pd.DataFrame, objects: pd.DataFrame, problems: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Like with like: a unit computed on other data than the rest of the tree is named in ``problems`` and
+    excluded (status ``failed`` with the reason), never averaged in.
+
+    Compared among the ok units that record them: the store build key over the whole tree, and per
+    (variant, video) the frames digest and the annotations digest.  The reference is the value most units
+    share."""
+    if units.empty:
+        return units, objects
+    units = units.copy()
+    bad: dict[int, str] = {}
+    ok = units[units.status == "ok"]
+    scopes = [("build_key", [ok])]
+    groups = [g for _, g in ok.groupby(["variant", "video"], sort=True)]
+    scopes += [("frames_sha256", groups), ("annotations_sha256", groups)]
+    for col, parts in scopes:
+        for g in parts:
+            vals = g[col].dropna()
+            if vals.nunique() <= 1:
+                continue
+            ref = _majority(vals)
+            what = {"build_key": "store build", "frames_sha256": "frames", "annotations_sha256": "annotations"}[col]
+            if ref is None:  # a tie: no side is the tree's data, none is averaged
+                kinds = ", ".join(sorted(str(v)[:12] for v in vals.unique()))
+                for idx, r in g[g[col].notna()].iterrows():
+                    bad.setdefault(idx, f"{r.path}: computed on other data than other units of the tree "
+                                        f"({what} {str(r[col])[:12]}; the tree holds {vals.nunique()} different "
+                                        f"{what} digests here: {kinds}, equally often); not averaged")
+                continue
+            holders = g[g[col] == ref]
+            example = holders.iloc[0]
+            for idx, r in g[g[col].notna() & (g[col] != ref)].iterrows():
+                bad.setdefault(idx, f"{r.path}: computed on other data than the rest of the tree ({what} "
+                                    f"{str(r[col])[:12]}; {len(holders)} other unit(s), e.g. {example.path}, have "
+                                    f"{ref[:12]}); not averaged")
+    for idx, msg in bad.items():
+        problems.append(msg)
+        units.loc[idx, ["status", "error"]] = ["failed", msg]
+        units.loc[idx, ["J", "F", "JF"]] = float("nan")
+    if bad:
+        dropped = units.loc[list(bad), ["method", "variant", "video", "seed"]]
+        key = ["method", "variant", "video", "seed"]
+        objects = objects.merge(dropped.assign(_drop=True), on=key, how="left")
+        objects = objects[objects["_drop"].isna()].drop(columns="_drop").reset_index(drop=True)
+    return units, objects
 
 
 def _non_finite(row: dict, obj_rows: list[dict]) -> str:
@@ -178,6 +246,10 @@ def load_results(root: str | Path, *, strict: bool = False) -> Results:
     objects: list[dict] = []
     runs: dict[str, dict] = {}
     problems: list[str] = []
+    for hidden in sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith(".")):
+        if (hidden / "run.json").is_file() or next(iter_unit_files(root, hidden.name), None) is not None:
+            problems.append(f"{hidden}: results in a hidden folder are not read (the harness refuses to write "
+                            "method names starting with '.'; rename the folder to show them)")
     for method_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         method = method_dir.name
         run_path = method_dir / "run.json"
@@ -227,4 +299,5 @@ def load_results(root: str | Path, *, strict: bool = False) -> Results:
     unit_df = pd.DataFrame(units, columns=UNIT_COLUMNS)
     unit_df["seed"] = unit_df["seed"].astype("int64")
     obj_df = pd.DataFrame(objects, columns=OBJECT_COLUMNS)
+    unit_df, obj_df = check_same_data(unit_df, obj_df, problems)
     return Results(root=root, units=unit_df, objects=obj_df, runs=runs, problems=problems)

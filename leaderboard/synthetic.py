@@ -15,7 +15,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from common.cli import prog
+from common.cli import cli_main, prog
 from common.vocabulary import CLEAN, CORRUPTION_NAMES as CORRUPTIONS, STRENGTHS, make_variant, parse_variant
 from harness.results import UNIT_SCHEMA, write_json_atomic
 
@@ -123,6 +123,7 @@ def make_synthetic_results(
     return out
 
 
+@cli_main("leaderboard.synthetic", "nothing half-written is kept; rerun the same command")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog=prog("leaderboard.synthetic", "leaderboard-synthetic"),

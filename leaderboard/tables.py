@@ -260,8 +260,10 @@ def _aggregate(ss: pd.DataFrame, wanted: list[str]) -> dict[str, Any]:
     sub = ss[ss.variant.isin(wanted)]
     done = [v for v, g in sub.groupby("variant") if g["complete"].all()]
     per_variant = sub[sub.variant.isin(done)].groupby("variant")["JF"].mean()
+    counted = sub[sub.variant.isin(done)] if done else sub
     out = {"n": len(done), "of": len(wanted), "partial": float(per_variant.mean()) if done else np.nan,
-           "per_seed": None}
+           "per_seed": None, "videos": int(counted["n_expected"].max()) if len(counted) else 0,
+           "objects": int(counted["n_objects"].max()) if len(counted) else 0}
     if len(done) == len(wanted):
         out["per_seed"] = sub.groupby("seed")["JF"].mean()  # complete: every seed has every variant
     return out
@@ -293,7 +295,8 @@ def build_summary(seed_scores: pd.DataFrame, methods: list[str]) -> pd.DataFrame
             # avg = mean of the four columns (per seed), not of the variants
             comps = [parts[b] for b in ("clean", *STRENGTHS)]
             avg: dict[str, Any] = {"n": sum(c["n"] for c in comps), "of": sum(c["of"] for c in comps),
-                                   "per_seed": None}
+                                   "per_seed": None, "videos": max(c["videos"] for c in comps),
+                                   "objects": max(c["objects"] for c in comps)}
             vals = [c["per_seed"].mean() if c["per_seed"] is not None else c["partial"] for c in comps]
             vals = [v for v in vals if np.isfinite(v)]
             avg["partial"] = float(np.mean(vals)) if vals else np.nan
@@ -306,6 +309,7 @@ def build_summary(seed_scores: pd.DataFrame, methods: list[str]) -> pd.DataFrame
                 col = base + (suffix if base != "clean" else "")
                 agg = parts[base]
                 row[f"{col}_n"], row[f"{col}_of"], row[f"{col}_partial"] = agg["n"], agg["of"], agg["partial"]
+                row[f"{col}_videos"], row[f"{col}_objects"] = agg["videos"], agg["objects"]
                 if agg["per_seed"] is not None:
                     row[col] = float(agg["per_seed"].mean())
                     row[f"{col}_std"] = _std(agg["per_seed"])
@@ -314,8 +318,51 @@ def build_summary(seed_scores: pd.DataFrame, methods: list[str]) -> pd.DataFrame
                     row[f"{col}_std"] = np.nan
         rows.append(row)
     order = ["method"] + [f"{c}{x}" for c in ALL_SUMMARY_COLUMNS for x in ("", "_std")]
-    order += [f"{c}{x}" for c in ALL_SUMMARY_COLUMNS for x in ("_n", "_of", "_partial")]
+    order += [f"{c}{x}" for c in ALL_SUMMARY_COLUMNS for x in ("_n", "_of", "_partial", "_videos", "_objects")]
     return pd.DataFrame(rows, columns=order)
+
+
+def coverage(grid: pd.DataFrame) -> pd.DataFrame:
+    """Per method: the videos it is expected on against the videos of the whole tree.  A method scored on
+    fewer videos than the tree holds is **partial**: its numbers average other videos than the complete
+    methods' and every table marks it (``partial``, ``coverage``)."""
+    cols = ["method", "n_videos", "n_tree_videos", "partial", "coverage"]
+    if grid.empty:
+        return pd.DataFrame(columns=cols)
+    tree = set(grid.video)
+    rows = []
+    for method, g in grid.groupby("method", sort=True):
+        n = g.video.nunique()
+        partial = n < len(tree)
+        rows.append({"method": method, "n_videos": n, "n_tree_videos": len(tree), "partial": partial,
+                     "coverage": f"partial: {n} of {len(tree)} videos" if partial else f"{n} videos"})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _with_coverage(df: pd.DataFrame, cov: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with the method's ``partial`` and ``coverage`` columns (every table and CSV carries them)."""
+    if df.empty or "method" not in df.columns:
+        out = df.copy()
+        for c in ("partial", "coverage"):
+            if c not in out.columns:
+                out[c] = pd.Series(dtype=object)
+        return out
+    extra = cov[["method", "partial", "coverage"]]
+    out = df.drop(columns=[c for c in ("partial", "coverage") if c in df.columns]).merge(extra, on="method", how="left")
+    out["partial"] = out["partial"].fillna(False).astype(bool)
+    out["coverage"] = out["coverage"].fillna("")
+    return out
+
+
+def method_label(method: str, partial_methods: Iterable[str] = (), random_init: Iterable[str] = (),
+                 coverage_text: dict[str, str] | None = None) -> str:
+    """How a method is named in a displayed table: flagged when random-init, marked when partial."""
+    label = method
+    if method in set(random_init):
+        label += " ⚠ random-init"
+    if method in set(partial_methods):
+        label += f" ({(coverage_text or {}).get(method, 'partial')})"
+    return label
 
 
 def build_corruption_tables(leaderboard: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -438,12 +485,24 @@ def build_tables(results: Results, videos: list[str] | None = None) -> Tables:
     per_video = build_per_video(grid, pairs)
     missing = grid[grid.status != "ok"][["method", "variant", "video", "seed", "status", "error", "path"]]
     summary = build_summary(seed_scores, results.methods)
+    cov = coverage(grid)
+    robustness = build_robustness(summary)
+    if not robustness.empty:  # each robustness cell: the videos and objects of the columns it divides
+        robustness = robustness.merge(summary[["method", "clean_videos", "clean_objects", "DAVIS-C_videos",
+                                               "DAVIS-C_objects"]], on="method", how="left")
+    relative = build_relative_gain(lb, pairs)
+    if not relative.empty and not lb.empty:
+        counts = lb.set_index(["method", "variant"])[["n_videos", "n_objects"]]
+        relative["n_videos"] = [counts["n_videos"].get((m, v), 0) for m, v in zip(relative.method, relative.variant)]
+        relative["base_n_videos"] = [counts["n_videos"].get((b, v), 0)
+                                     for b, v in zip(relative.base_method, relative.variant)]
+        relative["n_objects"] = [counts["n_objects"].get((m, v), 0) for m, v in zip(relative.method, relative.variant)]
     return Tables(
-        grid=grid, seed_scores=seed_scores, leaderboard=lb, summary=summary,
-        robustness=build_robustness(summary), relative_gain=build_relative_gain(lb, pairs),
+        grid=grid, seed_scores=seed_scores, leaderboard=_with_coverage(lb, cov), summary=_with_coverage(summary, cov),
+        robustness=_with_coverage(robustness, cov), relative_gain=_with_coverage(relative, cov),
         costs=build_costs(grid),
-        corruptions=build_corruption_tables(lb), per_video=per_video,
-        ttt_gain=build_ttt_gain(per_video, pairs), missing=missing.reset_index(drop=True),
+        corruptions=build_corruption_tables(lb), per_video=_with_coverage(per_video, cov),
+        ttt_gain=_with_coverage(build_ttt_gain(per_video, pairs), cov), missing=missing.reset_index(drop=True),
         runs=build_runs(results, seeds, flagged),
         videos=sorted(set(grid.video)), variants=_sorted_variants(grid.variant) if len(grid) else [],
         ttt_pairs=pairs, random_init_methods=flagged, problems=list(results.problems),
@@ -463,29 +522,42 @@ def pct(value: float, std: float = float("nan"), missing: str = "—") -> str:
 
 
 def summary_display(summary: pd.DataFrame, columns: Sequence[str] = ALL_SUMMARY_COLUMNS) -> pd.DataFrame:
-    """The summary as strings; an incomplete cell says so and shows its partial mean labelled."""
-    out = pd.DataFrame({"method": summary["method"]})
+    """The summary as strings; an incomplete cell says so and shows its partial mean labelled; a method
+    scored on fewer videos than the tree holds is named partial; every cell carries its video count where it
+    differs from the row's ``videos (objects)``."""
+    partial = list(summary["method"][summary["partial"]]) if "partial" in summary.columns else []
+    cov = dict(zip(summary["method"], summary["coverage"])) if "coverage" in summary.columns else {}
+    out = pd.DataFrame({"method": [method_label(m, partial, (), cov) for m in summary["method"]]})
+    row_videos = [max([int(r[f"{c}_videos"]) for c in columns if f"{c}_videos" in r] or [0])
+                  for _, r in summary.iterrows()]
+    row_objects = [max([int(r[f"{c}_objects"]) for c in columns if f"{c}_objects" in r] or [0])
+                   for _, r in summary.iterrows()]
     for col in columns:
         cells = []
-        for _, r in summary.iterrows():
+        for i, (_, r) in enumerate(summary.iterrows()):
+            n_v = int(r.get(f"{col}_videos", row_videos[i]))
+            count = f" [{n_v} videos]" if n_v != row_videos[i] else ""
             if np.isfinite(r[col]):
-                cells.append(pct(r[col], r[f"{col}_std"]))
+                cells.append(pct(r[col], r[f"{col}_std"]) + count)
             elif r[f"{col}_n"] == 0:
                 cells.append("missing")
             else:
                 cells.append(f"incomplete ({r[f'{col}_n']}/{r[f'{col}_of']} variants, partial mean "
                              f"{pct(r[f'{col}_partial'])})")
         out[COLUMN_TITLES.get(col, col)] = cells
+    out["videos (objects)"] = [f"{v} ({o})" for v, o in zip(row_videos, row_objects)]
     return out
 
 
 def leaderboard_display(lb: pd.DataFrame, random_init: Iterable[str] = ()) -> pd.DataFrame:
     """The leaderboard as strings for Markdown / HTML."""
     flagged = set(random_init)
+    partial = set(lb.method[lb["partial"]]) if "partial" in lb.columns and len(lb) else set()
+    cov = dict(zip(lb.method, lb["coverage"])) if "coverage" in lb.columns else {}
     rows = []
     for _, r in lb.iterrows():
         rows.append({
-            "method": r.method + (" ⚠ random-init" if r.method in flagged else ""),
+            "method": method_label(r.method, partial, flagged, cov),
             "variant": r.variant,
             "J&F": pct(r.JF, r.JF_std, missing=r.status), "J": pct(r.J, r.J_std, missing=r.status),
             "F": pct(r.F, r.F_std, missing=r.status), "J&F (video mean)": pct(r.JF_video, r.JF_video_std, missing=r.status),
@@ -524,8 +596,11 @@ def corruption_display(leaderboard: pd.DataFrame, random_init: Iterable[str] = (
     if leaderboard.empty:
         return out
     lb = leaderboard[leaderboard.variant != "clean"].copy()
-    lb["cell"] = [pct(r.JF, r.JF_std, missing=r.status) for r in lb.itertuples()]
-    lb["method"] = [m + (" ⚠ random-init" if m in flagged else "") for m in lb.method]
+    lb["cell"] = [pct(r.JF, r.JF_std, missing=r.status) + (f" [{r.n_videos} videos]" if r.status == "ok" else "")
+                  for r in lb.itertuples()]
+    partial = set(lb.method[lb["partial"]]) if "partial" in lb.columns and len(lb) else set()
+    cov = dict(zip(lb.method, lb["coverage"])) if "coverage" in lb.columns else {}
+    lb["method"] = [method_label(m, partial, flagged, cov) for m in lb.method]
     for strength in [s for s in STRENGTHS if s in set(lb.strength)] + sorted(set(lb.strength) - set(STRENGTHS)):
         sub = lb[lb.strength == strength]
         cols = [c for c in CORRUPTIONS if c in set(sub.corruption)] + sorted(set(sub.corruption) - set(CORRUPTIONS))
@@ -540,7 +615,8 @@ def per_video_display(per_video: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for r in per_video.itertuples():
         rows.append({
-            "method": r.method, "variant": r.variant, "video": r.video,
+            "method": r.method + (f" ({r.coverage})" if getattr(r, "partial", False) else ""),
+            "variant": r.variant, "video": r.video,
             "J&F": pct(r.JF, r.JF_std, missing=r.status), "J": pct(r.J, missing=r.status),
             "F": pct(r.F, missing=r.status), "objects": r.n_objects, "seeds ok": f"{r.n_seeds_ok}/{r.n_seeds}",
             "TTT gain": f"{100 * r.ttt_gain:+.1f}" if np.isfinite(r.ttt_gain) else "",

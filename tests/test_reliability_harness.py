@@ -112,7 +112,7 @@ def test_second_run_into_a_locked_results_folder_is_refused(tiny_davis_sample, f
 
 # ------------------------------------------------------------------------------------- 6: disk full / read-only
 def test_run_disk_full_one_line_status_2(tiny_davis_sample, fake_cfg, tmp_path, monkeypatch, capsys):
-    import harness.executor as X
+    import harness.units as X  # the one writer of unit records
 
     real = X.write_json_atomic
     calls = []
