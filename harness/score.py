@@ -88,7 +88,7 @@ def _variant_roots(tree: Path, clean_elsewhere: bool = False) -> dict[str, Path]
     """``clean`` and ``<strength>/<corruption>`` folders directly under ``tree``.  Any other folder is an
     error naming it (``High/``, ``5/``, a video folder put at the top: never silently skipped)."""
     out: dict[str, Path] = {}
-    unknown = [d.name for d in _dirs(tree) if d.name not in (CLEAN,) + STRENGTHS and not _SEED.match(d.name)]
+    unknown = [d.name for d in _dirs(tree) if d.name not in (CLEAN, *STRENGTHS) and not _SEED.match(d.name)]
     if unknown:
         raise ScoreError(f"--predictions {tree}: folder(s) {', '.join(unknown[:6])} are neither clean/, a strength "
                          f"folder ({', '.join(STRENGTHS)}: lower case, as DAVIS-C names them) nor seed<k>/; rename "

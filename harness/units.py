@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from common.vocabulary import parse_variant
 from harness.results import (UNIT_SCHEMA, RecordError, check_method_name, mask_dir, unit_path, unit_status,
                              write_json_atomic)
 
@@ -121,9 +122,7 @@ def unit_id(record: dict) -> str:
 
 def new_record(unit: Unit, *, random_init: bool = False, **extra: Any) -> dict:
     """The fields of a unit record before it is scored (status ok, no scores); ``extra`` adds fields."""
-    from harness.data import split_variant
-
-    strength, corruption = split_variant(unit.variant)
+    strength, corruption = parse_variant(unit.variant)
     rec = {"schema": UNIT_SCHEMA, "method": unit.method, "variant": unit.variant, "strength": strength,
            "corruption": corruption, "video": unit.video, "seed": int(unit.seed), "status": "ok", "error": None,
            "random_init": bool(random_init), "objects": [], "J": None, "F": None, "JF": None,

@@ -55,9 +55,9 @@ def _tree(root: Path, files: dict[str, str]) -> None:
 
 def test_contracts_name_what_breaks_them(tmp_path):
     """The same contracts on a small tree with one upward import, one forbidden import and one cycle."""
-    section = (ROOT / "pyproject.toml").read_text().split("[tool.importlinter]", 1)[1]
+    section = (ROOT / "pyproject.toml").read_text().split("\n[tool.importlinter]\n", 1)[1]
     section = section.split("\n[tool.", 1)[0] if "\n[tool." in section else section
-    (tmp_path / "pyproject.toml").write_text("[tool.importlinter]" + section)
+    (tmp_path / "pyproject.toml").write_text("[tool.importlinter]\n" + section)
     empty = {f"{p}/__init__.py": "" for p in ("common", "davis_c", "models", "harness", "leaderboard")}
     _tree(tmp_path, {**empty,
                      "common/base.py": "",
