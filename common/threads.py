@@ -13,7 +13,9 @@ and makes everything slower, not faster.  The rule, used by ``harness.run`` and 
 
 :func:`apply_threads` sets that count for torch (intra-op and, while it can still be set, inter-op),
 numba (its parallel kernels; ``NUMBA_NUM_THREADS`` when numba is not imported yet) and OpenCV.  The
-count changes speed only: every result of the toolkit is tested to be identical for any thread count.
+harness records the count (``run.json`` and each unit's ``timing.threads``): label propagation's scores
+are identical for any count (tested), but torch's CPU reductions are split by thread, and STCN's scores
+(--random-init, CPU) were measured to differ between 1 and 2 threads.
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ def describe_rule() -> str:
 
 @dataclass(frozen=True)
 class ThreadChoice:
-    """A thread count and where it came from (``--threads``, ``OMP_NUM_THREADS`` or ``cores/workers``)."""
+    """A thread count and where it came from (``--threads``, ``OMP_NUM_THREADS`` or cores / workers)."""
 
     threads: int
     source: str

@@ -78,8 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--shard", metavar="i/N", help="run only slice i of N of the unit list (SLURM job arrays)")
     r.add_argument("--workers", type=int, default=1, help="parallel worker processes on this machine (default 1)")
     r.add_argument("--threads", type=int, metavar="N", help="CPU threads of each process for torch (intra- and "
-                   "inter-op), numba and OpenCV; " + describe_rule() + ". Results do not depend on it; it is "
-                   "recorded in run.json")
+                   "inter-op), numba and OpenCV; " + describe_rule() + ". Recorded in run.json and in each "
+                   "unit's timing (label propagation gives identical scores for any count; torch models may "
+                   "differ in the last bits, see docs/performance.md)")
     r.add_argument("--device", help="torch device (default: cuda if available, else cpu); with --workers N, "
                    "'cuda' spreads the workers over every visible GPU")
     r.add_argument("--devices", metavar="0,1,...", help="GPU indices to spread the --workers over, round-robin "

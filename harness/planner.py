@@ -182,7 +182,7 @@ def plan_run(req: RunRequest, notify: Callable[[str], None] = print) -> Plan:
                 "checkpoint": str(checkpoint) if checkpoint else None,
                 "checkpoint_sha256": sha256_of(checkpoint) if checkpoint else None,
                 "random_init": req.random_init, "device": device, "seeds": seeds,
-                "threads": threads.threads,  # per process; speed only (results are identical for any count)
+                "threads": threads.threads,  # per process (common.threads); not part of the run identity
                 "variants": list(variants), "videos": list(videos),  # the plan: the leaderboard's expected units
                 "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
         notices: list[str] = []
