@@ -340,10 +340,11 @@ def wait_all(jobs, log: Callable[[str], None] = print, timeout_min: float | None
              poll_s: float = 5.0, grace_s: float = 20.0) -> list[int | None]:
     """Wait for every task of an array; the exit status of each (None where it did not finish).
 
-    A task is done when its result file exists.  On SLURM a task that left ``squeue`` without one
+    A task is done when SLURM no longer has it (``squeue``) and then its result file tells how it ended
+    (a requeued task is back in the queue, so the result of an attempt before a requeue is never taken
+    for its end; with ``cluster=local`` a task is done when its result file exists).  A task that left ``squeue`` without one
     (``kill -9``, out of memory, ``scancel``, a lost node) is reported after ``grace_s`` with how SLURM
-    says it ended and its log: no accounting (``sacct``) is needed.  A requeued task is waited for
-    (it is back in the queue).  Every non-zero status is reported with the task's log and the end of
+    says it ended and its log: no accounting (``sacct``) is needed.  Every non-zero status is reported with the task's log and the end of
     it; a task that raised is reported with its whole error.  After ``timeout_min`` minutes the wait
     stops (the tasks go on) and the unfinished ones count as None.
     """
@@ -365,19 +366,23 @@ def wait_all(jobs, log: Callable[[str], None] = print, timeout_min: float | None
         queued = queued_jobs([jobs[i].job_id for i in pending]) if cluster == "slurm" else None
         for i in sorted(pending):
             job = jobs[i]
-            outcome = _outcome(job)
-            if outcome is None:
-                if cluster == "local":
+            if cluster == "local":
+                outcome = _outcome(job)
+                if outcome is None:
                     if not job.done():
                         continue
                     outcome = _outcome(job)  # its result file may land just after the process ends
-                elif queued is None or str(job.job_id) in queued:
-                    gone_since.pop(i, None)
+            elif queued is None:  # squeue did not answer (controller restarting): a result file is the sign
+                outcome = _outcome(job)
+                if outcome is None:
                     continue
-                elif time.monotonic() - gone_since.setdefault(i, time.monotonic()) < grace_s:
+            elif str(job.job_id) in queued:  # a requeued task may hold the result of an earlier attempt
+                gone_since.pop(i, None)
+                continue
+            else:
+                outcome = _outcome(job)
+                if outcome is None and time.monotonic() - gone_since.setdefault(i, time.monotonic()) < grace_s:
                     continue  # left the queue: give its result file a moment to appear on a shared disk
-                else:
-                    outcome = _outcome(job)
             codes[i] = _report(i, job, outcome, log)
             pending.discard(i)
         if not pending:

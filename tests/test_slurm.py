@@ -239,6 +239,26 @@ def test_wait_reports_every_way_a_task_ends(tmp_path, monkeypatch):
     assert "task 0" not in text
 
 
+def test_a_result_before_a_requeue_is_not_the_end(tmp_path, monkeypatch):
+    """SLURM requeued the task (preemption, scontrol requeue): the first attempt stopped on SIGTERM and
+    left status 143; the task is back in the queue, so the wait goes on until the last attempt ends."""
+    job = _Job(tmp_path / "8_0", "8_0")
+    job.finish(("success", 143))
+    polls = []
+
+    def queued(ids):
+        polls.append(1)
+        if len(polls) == 3:
+            job.finish(("success", 0))       # the requeued attempt finished the work
+        return {"8_0"} if len(polls) <= 3 else set()
+
+    monkeypatch.setattr(S, "queued_jobs", queued)
+    monkeypatch.setattr(S.time, "sleep", lambda s: None)
+    logs = []
+    assert S.wait_all([job], logs.append, grace_s=0) == [0]
+    assert len(polls) == 4 and logs == []
+
+
 def test_wait_has_its_own_timeout(tmp_path, monkeypatch):
     jobs = [_Job(tmp_path / "5_0", "5_0")]
     monkeypatch.setattr(S, "queued_jobs", lambda ids: {"5_0"})            # running for ever

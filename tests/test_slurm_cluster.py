@@ -204,3 +204,36 @@ def test_a_task_killed_with_kill_9_is_reported_with_its_log(work):
     assert f"task 0 (job {job_task}) ended without a result: " in stderr, stderr
     assert "killed by signal 9" in stderr or "FAILED" in stderr, stderr
     assert f"log: {log}" in stderr
+
+
+def test_a_requeued_task_is_waited_for_not_taken_as_finished(work):
+    """``scontrol requeue`` (what preemption and submitit's time-limit handling do): the running attempt is
+    stopped by SIGTERM (the CLI ends it in order, status 143), SLURM runs the task again, and the wait
+    returns only when that attempt has finished every unit."""
+    out = "requeued"
+    proc = subprocess.Popen([sys.executable, "-m", "harness.run", *FAST, "--data", "c.h5", "--out", out,
+                             "--seeds", "1", "2", "3", "--slurm", SLURM, "--slurm-wait", "--slurm-wait-timeout", "8"],
+                            cwd=work, env=dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        folder = work / out / "labelprop" / "slurm"
+        job = _wait_until(lambda: next((p.name for p in folder.iterdir() if p.is_dir()), None)
+                          if folder.is_dir() else None, timeout=180)
+        _wait_until(lambda: _task_pid(job), timeout=180, step=0.05)
+        subprocess.run(["scontrol", "requeue", job], check=True)
+        # the stopped attempt leaves a result (status 143) while SLURM holds the task for 2 minutes
+        # (Reason=BeginTime); the wait (polling every 5 s) must not take it for the task's end
+        _wait_until(lambda: "PENDING" in " ".join(_squeue(job)), timeout=60, step=0.2)
+        _wait_until(lambda: (folder / job / f"{job}_0_result.pkl").is_file(), timeout=60, step=0.2)
+        time.sleep(12)
+        assert proc.poll() is None, proc.communicate()[1]
+        subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
+        stdout, stderr = proc.communicate(timeout=400)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    units = _units(work / out)
+    assert len(units) == 18
+    restarts = subprocess.run(["scontrol", "-o", "show", "job", job], capture_output=True, text=True).stdout
+    assert "Restarts=1" in restarts, restarts
