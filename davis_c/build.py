@@ -874,14 +874,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     root = sample_root() if args.sample else args.root
     out = args.out or Path("davis_c_sample.h5" if args.sample else "davis_c.h5")
     try:
-        if args.slurm is not None or args.slurm_wait:
+        if args.slurm is not None or args.slurm_wait or args.slurm_wait_timeout is not None:
             if args.slurm is None or args.group:
                 raise BuildError("--slurm-wait goes with --slurm; --group is what each --slurm task runs")
             if not Path(root).is_dir():
                 raise BuildError(f"DAVIS root folder not found: {root}")
             groups = shard_groups(args.corruptions, args.strengths, styles=bool(args.style_weights))
             return slurm.submit_build(sys.argv[1:] if argv is None else list(argv), groups, shard_dir(out) / "slurm",
-                                      slurm.parse_slurm(args.slurm), wait=args.slurm_wait)
+                                      slurm.parse_slurm(args.slurm), wait=args.slurm_wait,
+                                      wait_timeout_min=args.slurm_wait_timeout)
         part = group_arguments(args.group, args.strengths) if args.group else {}
         kw = {"corruptions": args.corruptions, "strengths": args.strengths} | part
         summary = build(root, out, videos=args.videos,

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from typing import Sequence
 
 from common.cli import cli_main, prog
+from common.threads import choose_threads, describe_rule
 from harness import estimate, slurm
 from harness.devices import describe_slots, plan_workers
 
@@ -23,7 +25,7 @@ EPILOG = """examples:
   python -m harness.run --method stcn --data DAVIS --checkpoint saves/stcn.pth --save-masks
   python -m harness.run --method stcn+mcc --random-init --set ttt_params.iterations=2 --shard 0/4
   python -m harness.run --method stcn --data DAVIS-C --annotations DAVIS --variants '*/glass_blur'
-  python -m harness.run --method labelprop --data ../shared/real_davis16 --dataset davis2016
+  python -m harness.run --method labelprop --data tests/data/real_davis16 --dataset davis2016 --threads 1
   python -m harness.run --method stcn --data YouTube --dataset youtube-vos --split valid   # -> submission
   python -m harness.run --method stcn+mcc --data davis_c.h5 --seeds 1 5 10 --estimate --figures figures.json
   python -m harness.run --method stcn+mcc --data davis_c.h5 --seeds 1 5 10 --workers 4 --devices 0,1
@@ -75,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--save-masks", action="store_true", help="also write predicted masks as DAVIS palette PNGs")
     r.add_argument("--shard", metavar="i/N", help="run only slice i of N of the unit list (SLURM job arrays)")
     r.add_argument("--workers", type=int, default=1, help="parallel worker processes on this machine (default 1)")
+    r.add_argument("--threads", type=int, metavar="N", help="CPU threads of each process for torch (intra- and "
+                   "inter-op), numba and OpenCV; " + describe_rule() + ". Recorded in run.json and in each "
+                   "unit's timing (label propagation gives identical scores for any count; torch models may "
+                   "differ in the last bits, see docs/performance.md)")
     r.add_argument("--device", help="torch device (default: cuda if available, else cpu); with --workers N, "
                    "'cuda' spreads the workers over every visible GPU")
     r.add_argument("--devices", metavar="0,1,...", help="GPU indices to spread the --workers over, round-robin "
@@ -108,11 +114,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.estimate:
             return estimate.main_estimate(args)
-        if args.slurm is not None or args.tasks is not None or args.slurm_wait:
+        if args.threads is not None and args.threads < 1:
+            raise SetupError("--threads must be at least 1")
+        if args.slurm is not None or args.tasks is not None or args.slurm_wait or args.slurm_wait_timeout is not None:
             if args.slurm is None:
-                raise slurm.SlurmError("--tasks / --slurm-wait go with --slurm KEY=VALUE,...")
+                raise slurm.SlurmError("--tasks / --slurm-wait / --slurm-wait-timeout go with --slurm KEY=VALUE,...")
             return slurm.submit_run(args, sys.argv[1:] if argv is None else list(argv))
-        slots = plan_workers(args.device, args.devices, args.workers)
+        if args.workers < 1:
+            raise SetupError("--workers must be at least 1")
+        threads = choose_threads(args.threads, args.workers).threads
+        slots = [replace(s, threads=threads) for s in plan_workers(args.device, args.devices, args.workers)]
         if args.workers == 1:
             args.device = slots[0].device
         req = RunRequest(method=args.method, config_file=args.config, overrides=args.overrides, data=args.data,
@@ -120,9 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                          seeds=args.seeds, shard=parse_shard(args.shard), workers=args.workers, out=args.out,
                          name=args.name, checkpoint=args.checkpoint, random_init=args.random_init,
                          device=args.device, save_masks=args.save_masks, allow_plugin=args.allow_plugin,
-                         dataset=args.dataset, split=args.split)
-        if args.workers < 1:
-            raise SetupError("--workers must be at least 1")
+                         dataset=args.dataset, split=args.split, threads=args.threads)
         plan = plan_run(req, notify=lambda msg: print(msg, file=sys.stderr))
     except (MethodError, DataError, SetupError, RunMismatch, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -131,7 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"!! {note}", file=sys.stderr)
     i, n = req.shard
     shard = f" (shard {i}/{n} of {plan.all_units})" if n > 1 else ""
-    print(f"{plan.setup.method}: {len(plan.units)} unit(s){shard} on {plan.setup.device}; {plan.done_ok} done, "
+    print(f"{plan.setup.method}: {len(plan.units)} unit(s){shard} on {plan.setup.device} "
+          f"({plan.setup.threads} thread(s) per process); {plan.done_ok} done, "
           f"{plan.done_failed} failed before, {len(plan.pending)} to run -> {plan.setup.out}", file=sys.stderr)
     try:
         if args.workers > 1:

@@ -10,7 +10,8 @@
 
 Worker ``w`` gets device ``w mod len(devices)`` (round-robin, so 8 workers on 4 GPUs put 2 on each),
 and ``floor(cores / N)`` torch threads (at least 1), with ``cores`` the CPUs this process may run on
-(``os.sched_getaffinity``: SLURM's ``--cpus-per-task`` and cgroup limits show up there).  Pure
+(``common.threads``, the one thread policy: the affinity mask, capped by ``SLURM_CPUS_PER_TASK``; the
+command line replaces the count by ``--threads`` or ``OMP_NUM_THREADS`` when given).  Pure
 functions, so the assignment is tested on a machine without a GPU.
 """
 from __future__ import annotations
@@ -38,11 +39,11 @@ class WorkerSlot:
 
 
 def usable_cores() -> int:
-    """CPU cores this process may run on (affinity mask: honours SLURM / cgroup CPU sets)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # not Linux
-        return max(1, os.cpu_count() or 1)
+    """CPU cores this process may run on (``common.threads``: the affinity mask, capped by
+    ``SLURM_CPUS_PER_TASK``)."""
+    from common.threads import usable_cores as cores
+
+    return cores()
 
 
 def visible_cuda_count() -> int:

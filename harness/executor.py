@@ -302,7 +302,8 @@ class UnitRunner:
                                 annotations_sha256=masks_digest(video.masks))
         n = int(len(video.frames))
         record.update(n_frames=n, timing={"ttt_s": ttt_s, "inference_s": inference_s,
-                                          "fps": n / inference_s if inference_s > 0 else None},
+                                          "fps": n / inference_s if inference_s > 0 else None,
+                                          "threads": torch.get_num_threads()},
                       peak_memory_mb=peak)
         return record, identity
 
@@ -329,7 +330,9 @@ def init_worker(setup: RunSetup, parent: int | None = None) -> None:
 
         exit_with_parent(parent)
     if setup.threads:  # share the cores between the workers instead of oversubscribing them
-        torch.set_num_threads(setup.threads)
+        from common.threads import apply_threads
+
+        apply_threads(setup.threads)
     _WORKER = UnitRunner(setup)
 
 

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from common.cli import raise_if_terminated
 from common.locks import OutputLock
+from common.threads import apply_threads, choose_threads
 from harness.data import open_source, select_variants, select_videos
 from harness.executor import (RunSetup, SetupError, UnitRunner, build_model, find_checkpoint, init_worker,
                              resolve_ttt, run_in_worker)
@@ -36,7 +37,7 @@ from harness.units import Unit, make_units, pending_units, shard_units
 from common.workers import stop_pool
 
 __all__ = ["WorkerDied", "RunRequest", "Plan", "plan_run", "execute", "summary_table", "default_data", "RANDOM_INIT_BANNER",
-           "run_lock_path"]
+           "run_lock_path", "check_sample_selection"]
 
 RANDOM_INIT_BANNER = "RANDOM-INIT WEIGHTS (golden init): NOT A REAL MODEL, scores only test the pipeline"
 DEFAULT_DATA = "davis_c.h5"
@@ -70,6 +71,7 @@ class RunRequest:
     allow_plugin: bool = False   # a config file may name a 'package.module:function' model (runs its code)
     dataset: str | None = None  # davis_c.datasets name (None: DAVIS-2017, or what the layout shows)
     split: str | None = None  # the dataset's split (None: its usual evaluation split)
+    threads: int | None = None  # CPU threads per process (None: common.threads' rule)
 
 
 def run_lock_path(out: str | os.PathLike, method: str, shard: tuple[int, int] = (0, 1)) -> Path:
@@ -113,6 +115,22 @@ def default_data(notify: Callable[[str], None] = print) -> Path:
     return sample
 
 
+def check_sample_selection(variants: Sequence[str] | None, videos: Sequence[str] | None) -> None:
+    """With no ``--data`` and no data built yet, check ``--videos`` / ``--variants`` against what the
+    default sample will hold *before* building it (about a minute): a typo fails at once."""
+    if Path(DEFAULT_DATA).is_file() or Path(SAMPLE_DATA).is_file() or not (variants or videos):
+        return
+    from davis_c import corruptions as C
+    from davis_c.build import sample_root
+    from davis_c.davis import DavisDataset
+
+    what = f"{SAMPLE_DATA} (the default sample, not built yet)"
+    if videos:
+        select_videos(list(DavisDataset(sample_root()).videos), videos, what)
+    if variants:  # every variant a sample build can hold (one it cannot build is caught after the build)
+        select_variants(["clean"] + [f"{s}/{n}" for s in C.STRENGTHS for n in C.CORRUPTIONS], variants, what)
+
+
 def _toolkit_version() -> str:
     import davis_c
 
@@ -141,6 +159,10 @@ def plan_run(req: RunRequest, notify: Callable[[str], None] = print) -> Plan:
     checkpoint = None if req.random_init else find_checkpoint(config, req.checkpoint)
     ttt = resolve_ttt(config)
     device = req.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    threads = choose_threads(req.threads, req.workers)
+    check_options(config)  # the loader's options, before any data is read or built
+    if not req.data:
+        check_sample_selection(req.variants, req.videos)  # before the default sample is built
     data = Path(req.data) if req.data else default_data(notify)
     source = open_source(data, req.annotations, req.dataset, req.split)
     lock = None
@@ -150,12 +172,11 @@ def plan_run(req: RunRequest, notify: Callable[[str], None] = print) -> Plan:
         source.check(videos, variants)
         units_all = make_units(name, variants, videos, seeds)
         units = shard_units(units_all, *req.shard)
-        threads = max(1, (os.cpu_count() or 1) // req.workers) if req.workers > 1 else None
         setup = RunSetup(method=name, config=config, ttt=ttt, checkpoint=str(checkpoint) if checkpoint else None,
                          random_init=req.random_init, device=device, source=source.spec(), out=str(req.out),
-                         save_masks=req.save_masks, threads=threads)
+                         save_masks=req.save_masks, threads=threads.threads)
+        apply_threads(threads.threads)  # this process runs the units when there is one worker
         # Built here, in the main process: a wrong checkpoint must stop the run before any unit.
-        check_options(config)  # the loader's options, before the model is built
         vos = build_model(config, checkpoint, req.random_init, device)
         check_options(config, vos, ttt)  # a bad --set value stops here, before run.json
         from common.checkpoint import sha256_of
@@ -164,6 +185,7 @@ def plan_run(req: RunRequest, notify: Callable[[str], None] = print) -> Plan:
                 "checkpoint": str(checkpoint) if checkpoint else None,
                 "checkpoint_sha256": sha256_of(checkpoint) if checkpoint else None,
                 "random_init": req.random_init, "device": device, "seeds": seeds,
+                "threads": threads.threads,  # per process (common.threads); not part of the run identity
                 "variants": list(variants), "videos": list(videos),  # the plan: the leaderboard's expected units
                 "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
         notices: list[str] = []

@@ -120,8 +120,10 @@ def test_parse_slurm_and_executor_parameters():
     assert cluster == "slurm"
     assert params == {"name": "job", "slurm_partition": "gpu", "gpus_per_node": 1, "timeout_min": 720,
                       "slurm_array_parallelism": 64}
-    assert S.executor_parameters(S.parse_slurm("cluster=debug,slurm_qos=low"), "j") == ("debug", {"name": "j",
-                                                                                              "slurm_qos": "low"})
+    # no timeout_min given: the stated default, not submitit's (5 min on SLURM, 2 min with cluster=local)
+    assert S.executor_parameters(S.parse_slurm("cluster=debug,slurm_qos=low"), "j") == (
+        "debug", {"name": "j", "timeout_min": S.DEFAULT_TIMEOUT_MIN, "slurm_qos": "low"})
+    assert S.DEFAULT_TIMEOUT_MIN == 720
     for bad, match in (("partition", "key=value"), ("a=1,a=2", "twice"), ("cluster=pbs", "cluster")):
         with pytest.raises(S.SlurmError, match=match):
             S.parse_slurm(bad)
