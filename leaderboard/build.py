@@ -16,6 +16,7 @@ import pandas as pd
 
 from common.atomic import write_text_atomic
 from common.cli import cli_main, prog  # one top-level handler: SIGTERM, disk full/read-only -> one line, status 2
+from leaderboard.benchmark import Benchmark, describe_benchmark
 from leaderboard.paper import (compare_with_paper, comparison_display, comparison_notes, describe_missing,
                                load_paper_reference, published_display, reference_display, split_available)
 from leaderboard.plots import make_all_plots
@@ -45,10 +46,15 @@ def _write_csv(path: Path, df: pd.DataFrame) -> None:
 
 
 def markdown_report(tables: Tables, paper_ref: pd.DataFrame, comparison: pd.DataFrame | None = None,
-                    synthetic: list[str] | tuple[str, ...] = (), imported: dict[str, str] | None = None) -> str:
+                    synthetic: list[str] | tuple[str, ...] = (), imported: dict[str, str] | None = None,
+                    benchmark: Benchmark | None = None) -> str:
     """All tables as one Markdown document (J&F in percent); every name is escaped (``md_escape``)."""
     flagged = tables.random_init_methods
-    out = ["# DAVIS-C leaderboard", ""]
+    out = [f"# {md_escape(benchmark.title if benchmark else 'DAVIS-C')} leaderboard", ""]
+    if benchmark is not None:
+        out += [f"- dataset: {md_escape(benchmark.dataset_line())}", f"- split: {md_escape(benchmark.split_line())}",
+                f"- videos: {len(benchmark.videos)}", f"- variants: {md_escape(benchmark.variants_line())}",
+                f"- paper columns: {md_escape(benchmark.paper_line())}", ""]
     if flagged:
         out += [f"> **WARNING: random-init weights** (numbers are meaningless): {md_escape(', '.join(flagged))}", ""]
     if synthetic:
@@ -105,7 +111,10 @@ def build(results: str | Path, out: str | Path, *, videos: list[str] | None = No
                            "files next to <method>/run.json, as harness.run writes them)")
     tables = build_tables(res, videos=videos)
     paper_ref = load_paper_reference(paper_reference)
+    bench = describe_benchmark(res, tables.videos, tables.variants)
     comparison = compare_with_paper(tables.summary, tables.grid, res.runs, paper_ref, tables.random_init_methods)
+    # the paper's numbers are on DAVIS-2017 val: a method measured on another benchmark is never put next to them
+    comparison = comparison[comparison.method.isin(bench.paper_methods)].reset_index(drop=True)
     synthetic = [m for m, run in res.runs.items() if run.get("synthetic")]
     imported = imported_sources(res.runs)
     files = {
@@ -128,13 +137,13 @@ def build(results: str | Path, out: str | Path, *, videos: list[str] | None = No
         name = f"corruptions_{strength_name}.csv"
         _write_csv(out / name, t.reset_index())
         written[name] = out / name
-    _write_text(out / "leaderboard.md", markdown_report(tables, paper_ref, comparison, synthetic, imported))
+    _write_text(out / "leaderboard.md", markdown_report(tables, paper_ref, comparison, synthetic, imported, bench))
     written["leaderboard.md"] = out / "leaderboard.md"
     plots = make_all_plots(res, tables, out / "plots", strength=strength, frame_video=frame_video,
                            frame_variant=frame_variant, comparison=comparison)
     page = render_report(tables, plots, paper_ref, results_path=str(results), out_dir=out,
                          toolkit_version=_toolkit_version(), synthetic_methods=synthetic, comparison=comparison,
-                         imported=imported)
+                         imported=imported, benchmark=bench)
     _write_text(out / "index.html", page)
     written["index.html"] = out / "index.html"
     for name, paths in plots.items():
