@@ -70,11 +70,21 @@ class Benchmark:
         return line
 
     def split_line(self) -> str:
-        text = ", ".join(self.splits)
+        known = [s for s in self.splits if s != "unknown"]
+        text = ", ".join(known) if known else "not recorded"
         if not self.split_recorded:
             text += (" (DAVIS-2017 units do not record their split; every video is a DAVIS-2017 val video)"
-                     if self.splits == ["val"] else " (not recorded in the units)")
+                     if self.splits == ["val"] else
+                     " (DAVIS-2017 units do not record their split, and not every video is a DAVIS-2017 val video)")
         return text
+
+    @property
+    def where(self) -> str:
+        """``DAVIS-2016 val``; ``DAVIS-2017 (videos outside val)`` when the split is unknown."""
+        known = [s for s in self.splits if s != "unknown"]
+        if not known:
+            return f"{self.base_title} (videos outside DAVIS-2017 val)"
+        return f"{self.base_title} {', '.join(known)}"
 
     def variants_line(self) -> str:
         clean = self.n_variants - self.n_corrupted
@@ -84,7 +94,7 @@ class Benchmark:
     def paper_line(self) -> str:
         if not self.paper_methods:
             return (f"none: the DAVIS-C paper's tables (Bertrand et al., NeurIPS 2023) are on DAVIS-2017 val; "
-                    f"this tree is on {self.base_title} {', '.join(self.splits)}, so no published number is "
+                    f"this tree is on {self.where}, so no published number is "
                     "compared and the summary columns are this benchmark's own")
         others = sorted(set(self.datasets) - set(self.paper_methods))
         text = ("the DAVIS-C paper's Tables 1-3 (Bertrand et al., NeurIPS 2023; DAVIS-2017 val and its "

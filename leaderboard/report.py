@@ -279,8 +279,7 @@ def render_report(tables: Tables, plots: dict[str, dict[str, Path]], paper_ref: 
     vs = {"note": COMPARISON_NOTE, "wide": None, "notes": [], "published": None, "figure": None,
           "none": False, "not_applicable": ""}
     if not paper_cols:
-        vs["not_applicable"] = ("Not compared: the paper's numbers are on DAVIS-2017 val, this tree on "
-                                f"{bench.base_title} {', '.join(bench.splits)}.")
+        vs["not_applicable"] = f"Not compared: the paper's numbers are on DAVIS-2017 val, this tree is on {bench.where}."
     elif comparison is not None and len(comparison):
         wide = comparison_display(comparison)
         if len(wide):
@@ -318,7 +317,7 @@ def render_report(tables: Tables, plots: dict[str, dict[str, Path]], paper_ref: 
     paper = {"groups": _reference_groups(have) if not have.empty else [],
              "missing": describe_missing(slots) if not slots.empty else "", "n_missing": len(slots),
              "applies": ("They are on DAVIS-2017 val and its corrupted variants."
-                         + ("" if paper_cols else f" This tree is on {bench.base_title}: none of them applies here."))}
+                         + ("" if paper_cols else f" This tree is on {bench.where}: none of them applies here."))}
     miss = _missing_summary(tables)
     pages = {p["name"]: p["href"] for p in video_pages}
     pv = per_video_display(tables.per_video)
