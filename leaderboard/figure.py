@@ -28,7 +28,6 @@ from matplotlib.figure import Figure
 from common.atomic import TEMP_MARK, publish
 from common.cli import cli_main, prog
 from common.ffmpeg import FfmpegUnavailable, find_ffmpeg
-from harness.data import DataError, open_source
 from harness.results import read_json, read_run_json, unit_path
 from leaderboard.overlay import overlay, read_label_map
 from leaderboard.pages import rerun_command, safe_name, saved_masks
@@ -266,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         written = write_figure(make_figure(rows, frames, ground_truth=args.ground_truth), outs, dpi=args.dpi)
         if args.video_out:
             written += write_videos(rows, args.video_out, layout=args.video_layout)
-    except (FigureError, ResultsError, DataError, FfmpegUnavailable) as exc:
+    except (FigureError, ResultsError, FfmpegUnavailable, ValueError) as exc:  # ValueError: harness.data.DataError
         print(f"leaderboard.figure: error: {exc}", file=sys.stderr)
         return 2
     for path in written:

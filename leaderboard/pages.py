@@ -15,17 +15,19 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
 from common.atomic import write_text_atomic
-from harness.data import DataError, Source, open_source
 from harness.results import mask_dir
 from leaderboard.overlay import THUMB_QUALITY, THUMB_WIDTH, overlay, read_label_map, save_thumbnail
 from leaderboard.plots import frame_curves, plot_frame_curves, save_figure, worst_frames
 from leaderboard.results import Results
 from leaderboard.tables import Tables, pct
+
+if TYPE_CHECKING:  # harness.data reads stores (h5py, the DAVIS readers): imported when frames are read
+    from harness.data import Source
 
 __all__ = ["VideoData", "open_data", "saved_masks", "sample_frames", "make_pages", "safe_name", "rerun_command"]
 
@@ -48,6 +50,8 @@ def open_data(results: Results, data: str | Path | None = None,
     """The frames' source: ``data`` or the first existing ``data_path`` the unit records name.
 
     Returns (source, "") or (None, why not) -- a report built away from the data still builds, and says so."""
+    from harness.data import open_source  # the harness's public data API (stores, DAVIS roots, folder trees)
+
     tried: list[str] = []
     candidates = [str(data)] if data else []
     if not data:
@@ -64,7 +68,7 @@ def open_data(results: Results, data: str | Path | None = None,
     for cand in candidates:
         try:
             return open_source(cand, annotations), ""
-        except (DataError, OSError, ValueError) as exc:
+        except (OSError, ValueError) as exc:  # harness.data.DataError is a ValueError
             tried.append(f"{cand}: {exc}")
     if not candidates:
         return None, "no unit record names its data (data_path) and no --data was given"
@@ -168,7 +172,7 @@ def _load(source: Source | None, variant: str, video: str) -> tuple[Any, str]:
         return None, f"no frames: {source.describe()} has no variant {variant}"
     try:
         return source.load(variant, video), ""
-    except (DataError, OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError) as exc:
         return None, f"no frames: {exc}"
 
 
