@@ -252,3 +252,76 @@ def test_video_out_writes_decodable_mp4(sample_run, tmp_path):
                          capture_output=True, check=True).stdout
     assert len(raw) == 6 * 48 * (4 * 80 + 3 * 4) * 3
     assert not list((tmp_path / "vids").glob(".*"))  # no temporary file left
+
+
+# ------------------------------------------------------------------------------------------------ browser
+_IMAGES_PROBE = """<script>
+window.addEventListener("load", () => {
+  const box = (el) => { const r = el.getBoundingClientRect(); return [r.left + scrollX, r.top + scrollY, r.width, r.height]; };
+  document.body.setAttribute("data-probe", JSON.stringify({
+    images: [...document.images].map((im) => ({src: im.getAttribute("src"), complete: im.complete,
+                                                w: im.naturalWidth, h: im.naturalHeight, box: box(im)})),
+    back: document.getElementById("back").href}));
+});
+</script>"""
+_CLICK_BACK = """<script>
+window.addEventListener("load", () => { document.getElementById("back").click(); });
+</script>"""
+
+
+def _with_script(page: Path, script: str, name: str) -> Path:
+    """A copy of ``page`` next to it (same relative links) with ``script`` before </body>."""
+    copy = page.with_name(name)
+    copy.write_text(page.read_text(encoding="utf-8").replace("</body>", script + "</body>"), encoding="utf-8")
+    return copy
+
+
+@pytest.mark.parametrize("page", ["videos/synth-000.html", "gallery.html"])
+def test_video_page_and_gallery_in_headless_chromium(sample_run, tmp_path, page):
+    """A per-video page and the gallery in a real browser: every image decodes and paints, and the
+    'back to the leaderboard' link leads to the index."""
+    from test_leaderboard_report import _Page, _chromium
+
+    exe = _chromium()
+    path = sample_run["out"] / page
+    width, height = 1400, 2600
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--hide-scrollbars", f"--window-size={width},{height}"]
+
+    def chromium(*args: str, profile: str) -> str:
+        cmd = [exe, *flags, f"--user-data-dir={tmp_path / profile}", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
+
+    probe = _with_script(path, _IMAGES_PROBE, f"_probe_{path.name}")
+    back = _with_script(path, _CLICK_BACK, f"_back_{path.name}")
+    shot = tmp_path / "shot.png"
+    try:
+        dom = chromium("--virtual-time-budget=10000", "--dump-dom", probe.as_uri(), profile="p1")
+        chromium(f"--screenshot={shot}", path.as_uri(), profile="p2")
+        after_click = chromium("--virtual-time-budget=10000", "--dump-dom", back.as_uri(), profile="p3")
+    finally:
+        probe.unlink()
+        back.unlink()
+    match = re.search(r'data-probe="([^"]*)"', dom)
+    assert match, "the probe script did not run"
+    seen = json.loads(html.unescape(match.group(1)))
+    n_expected = 5 if page == "gallery.html" else 2 * 4 * 5 + 2  # 2 variants x 4 rows x 5 frames + 2 plots
+    assert len(seen["images"]) == n_expected
+    with Image.open(shot) as im:
+        img = np.asarray(im.convert("RGB"), dtype=float)
+    painted = 0
+    for im in seen["images"]:
+        assert im["complete"] and im["w"] > 0 and im["h"] > 0, im  # decoded, not a broken-image icon
+        left, top, w, h = (int(round(v)) for v in im["box"])
+        assert w >= 100 and h >= 40, im
+        if top + h <= height:  # on the screenshot: painted, not a flat box
+            region = img[top:top + h, left:left + w]
+            assert region.std() > 5, f"{im['src']} not painted at {im['box']}"
+            painted += 1
+    assert painted >= min(5, n_expected)
+    # the back link: resolves to the index, and clicking it opens the leaderboard
+    index = (sample_run["out"] / "index.html").resolve().as_uri()
+    assert seen["back"].split("#")[0] == index
+    landed = _Page()
+    landed.feed(after_click)
+    assert "per-video" in landed.ids and "summary" in landed.ids and "back" not in landed.ids
