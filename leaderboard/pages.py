@@ -116,18 +116,52 @@ class VideoData:
     note: str = ""
 
 
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) and v else {f"{prefix}{k}": v})
+    return out
+
+
+_NOT_SETTINGS = ("description", "ttt_resolved", "paper_name", "published", "download")
+
+
+def _overrides(method: str, config: dict[str, Any]) -> list[str]:
+    """``--set key=value`` for every recorded setting that differs from the shipped preset ``method``
+    (a rerun must match run.json, or harness.run refuses to mix the results)."""
+    if not config:
+        return []
+    from harness.methods import MethodError, load_method
+
+    try:
+        _, preset = load_method(method)
+    except (MethodError, OSError, ValueError):
+        return []
+    ours, theirs = _flat(config), _flat(preset)
+    sets = []
+    for key, value in ours.items():
+        if key.split(".")[0] in _NOT_SETTINGS or theirs.get(key, object()) == value:
+            continue
+        text = "null" if value is None else (str(value).lower() if isinstance(value, bool) else
+                                             json.dumps(value) if isinstance(value, (list, dict)) else str(value))
+        sets.append(f"{key}={text}")
+    return sets
+
+
 def rerun_command(run: dict[str, Any], method: str, variant: str, video: str, results_root: Path,
                   data: str | None) -> str:
-    """The ``harness.run`` command that writes this unit's masks (same preset, weights and data)."""
-    cfg = run.get("config") or {}
-    preset = cfg.get("method") or cfg.get("name") or method
-    cmd = ["python", "-m", "harness.run", "--method", str(preset)]
-    if preset != method:
-        cmd += ["--name", method]
+    """The ``harness.run`` command that writes this unit's masks: the method's folder name as the preset,
+    the recorded settings that differ from it as ``--set``, the same weights and data."""
+    cmd = ["python", "-m", "harness.run", "--method", method]
     if run.get("random_init"):
         cmd += ["--random-init"]
     elif run.get("checkpoint"):
         cmd += ["--checkpoint", str(run["checkpoint"])]
+    sets = _overrides(method, run.get("config") or {})
+    if sets:
+        cmd += ["--set", *sets]
     if data:
         cmd += ["--data", str(data)]
     cmd += ["--variants", variant, "--videos", video, "--out", str(results_root), "--save-masks"]

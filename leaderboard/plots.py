@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from leaderboard.results import Results
 from leaderboard.tables import SUMMARY_COLUMNS, Tables
@@ -247,13 +248,24 @@ def frame_curves(results: Results, tables: Tables, video: str, variant: str) -> 
         pf = results.per_frame(method, variant, video, seed)
         if not pf:
             continue
-        curves = {"variant": per_frame_jf(pf), "seed": np.array(seed)}
+        curves = {"variant": per_frame_jf(pf), "seed": np.array(seed), "x": _frame_numbers(pf)}
         if variant != "clean":
             clean = results.per_frame(method, "clean", video, seed)
             if clean:
                 curves["clean"] = per_frame_jf(clean)
+                curves["clean_x"] = _frame_numbers(clean)
         out[str(method)] = curves
     return out
+
+
+def _frame_numbers(pf: dict) -> np.ndarray:
+    """The video frame index of each per-frame score: from the frame names the unit records (``00017`` ->
+    17), else 1..n (the official rules score frames 1..T-2)."""
+    n = len(pf["J"][0]) if pf.get("J") else 0
+    names = pf.get("frames") or []
+    if len(names) == n and all(str(v).isdigit() for v in names):
+        return np.array([int(v) for v in names])
+    return np.arange(1, n + 1)
 
 
 def worst_frames(curve: np.ndarray, k: int = 3) -> list[int]:
@@ -273,21 +285,24 @@ def plot_frame_curves(curves: dict[str, dict[str, np.ndarray]], title: str, flag
     ax = fig.add_subplot()
     for method, c in curves.items():
         y = 100 * np.asarray(c["variant"], dtype=float)
-        x = np.arange(1, len(y) + 1)
+        x = np.asarray(c.get("x", np.arange(1, len(y) + 1)))
         seed = int(c["seed"]) if "seed" in c else None
         label = _label(method, flagged) + (f" (seed {seed})" if seed is not None else "")
         line, = ax.plot(x, y, "-", lw=1.6, label=label)
         if "clean" in c:
             yc = 100 * np.asarray(c["clean"], dtype=float)
-            ax.plot(np.arange(1, len(yc) + 1), yc, ":", lw=1.4, color=line.get_color(), label=f"{method}, clean run")
+            xc = np.asarray(c.get("clean_x", np.arange(1, len(yc) + 1)))
+            ax.plot(xc, yc, ":", lw=1.4, color=line.get_color(), label=f"{method}, clean run")
         if worst:
-            w = worst_frames(y, worst)
+            w = worst_frames(y, max(1, min(worst, len(y) // 4)))
             ax.plot(x[w], y[w], "x", ms=7, mew=2, color=line.get_color())
     ax.set_ylim(0, 102)
-    ax.set_xlim(0.5, max(len(c["variant"]) for c in curves.values()) + 0.5)
-    ax.set_xlabel("evaluated frame")
+    xs = np.concatenate([np.asarray(c.get("x", np.arange(1, len(c["variant"]) + 1))) for c in curves.values()])
+    ax.set_xlim(xs.min() - 0.5, xs.max() + 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("frame")
     ax.set_ylabel("J&F (%)")
-    ax.set_title(title + (f" (x = the {worst} worst frames)" if worst else ""), fontsize=9)
+    ax.set_title(title + (" (x = worst frames)" if worst else ""), fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()

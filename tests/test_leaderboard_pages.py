@@ -239,6 +239,11 @@ def test_figure_without_saved_masks_prints_the_command(sample_run, tmp_path, cap
     err = capsys.readouterr().err
     assert "no masks saved" in err and "--save-masks" in err and "--variants low/gaussian_noise" in err
     assert not (tmp_path / "f.png").exists()
+    # the command repeats the run's settings that differ from the preset, so harness.run accepts the rerun
+    assert figure_main(["--results", str(sample_run["results"]), "--video", "synth-000", "--variant",
+                        "low/contrast", "--methods", "stcn", "--out", str(tmp_path / "f.png")]) == 2
+    err = capsys.readouterr().err
+    assert "python -m harness.run --method stcn --random-init --set resolution=null --data " in err
 
 
 def test_video_out_writes_decodable_mp4(sample_run, tmp_path):
