@@ -16,11 +16,13 @@ import pandas as pd
 
 from common.atomic import write_text_atomic
 from common.cli import cli_main, prog  # one top-level handler: SIGTERM, disk full/read-only -> one line, status 2
+from leaderboard.benchmark import Benchmark, describe_benchmark
 from leaderboard.paper import (compare_with_paper, comparison_display, comparison_notes, describe_missing,
                                load_paper_reference, published_display, reference_display, split_available)
+from leaderboard.pages import make_pages, open_data
 from leaderboard.plots import make_all_plots
 from leaderboard.report import (COMPARISON_NOTE, SUMMARY_NOTE, costs_display, imported_sources,
-                                relative_gain_display, render_report, robustness_display)
+                                relative_gain_display, render, render_report, robustness_display)
 from leaderboard.results import ResultsError, load_results
 from leaderboard.robustness import METRICS
 from leaderboard.tables import (SUMMARY_COLUMNS, WEIGHT_FREE_COLUMNS, Tables, build_tables, corruption_display,
@@ -45,10 +47,15 @@ def _write_csv(path: Path, df: pd.DataFrame) -> None:
 
 
 def markdown_report(tables: Tables, paper_ref: pd.DataFrame, comparison: pd.DataFrame | None = None,
-                    synthetic: list[str] | tuple[str, ...] = (), imported: dict[str, str] | None = None) -> str:
+                    synthetic: list[str] | tuple[str, ...] = (), imported: dict[str, str] | None = None,
+                    benchmark: Benchmark | None = None) -> str:
     """All tables as one Markdown document (J&F in percent); every name is escaped (``md_escape``)."""
     flagged = tables.random_init_methods
-    out = ["# DAVIS-C leaderboard", ""]
+    out = [f"# {md_escape(benchmark.title if benchmark else 'DAVIS-C')} leaderboard", ""]
+    if benchmark is not None:
+        out += [f"- dataset: {md_escape(benchmark.dataset_line())}", f"- split: {md_escape(benchmark.split_line())}",
+                f"- videos: {len(benchmark.videos)}", f"- variants: {md_escape(benchmark.variants_line())}",
+                f"- paper columns: {md_escape(benchmark.paper_line())}", ""]
     if flagged:
         out += [f"> **WARNING: random-init weights** (numbers are meaningless): {md_escape(', '.join(flagged))}", ""]
     if synthetic:
@@ -95,8 +102,14 @@ def markdown_report(tables: Tables, paper_ref: pd.DataFrame, comparison: pd.Data
 
 def build(results: str | Path, out: str | Path, *, videos: list[str] | None = None,
           paper_reference: str | Path | None = None, strength: str | None = None,
-          frame_video: str | None = None, frame_variant: str | None = None, strict: bool = False) -> dict[str, Path]:
-    """Build every output into ``out`` and return the main files by name."""
+          frame_video: str | None = None, frame_variant: str | None = None, strict: bool = False,
+          pages: bool = True, data: str | Path | None = None, annotations: str | Path | None = None,
+          page_variant: str | None = None, gallery_video: str | None = None,
+          gallery_frame: int | None = None) -> dict[str, Path]:
+    """Build every output into ``out`` and return the main files by name.
+
+    ``pages``: also the per-video pages and the corruption gallery (``leaderboard.pages``), with frames from
+    ``data`` (default: the data the unit records name) and masks saved by ``harness.run --save-masks``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     res = load_results(results, strict=strict)
@@ -105,7 +118,10 @@ def build(results: str | Path, out: str | Path, *, videos: list[str] | None = No
                            "files next to <method>/run.json, as harness.run writes them)")
     tables = build_tables(res, videos=videos)
     paper_ref = load_paper_reference(paper_reference)
+    bench = describe_benchmark(res, tables.videos, tables.variants)
     comparison = compare_with_paper(tables.summary, tables.grid, res.runs, paper_ref, tables.random_init_methods)
+    # the paper's numbers are on DAVIS-2017 val: a method measured on another benchmark is never put next to them
+    comparison = comparison[comparison.method.isin(bench.paper_methods)].reset_index(drop=True)
     synthetic = [m for m, run in res.runs.items() if run.get("synthetic")]
     imported = imported_sources(res.runs)
     files = {
@@ -128,13 +144,29 @@ def build(results: str | Path, out: str | Path, *, videos: list[str] | None = No
         name = f"corruptions_{strength_name}.csv"
         _write_csv(out / name, t.reset_index())
         written[name] = out / name
-    _write_text(out / "leaderboard.md", markdown_report(tables, paper_ref, comparison, synthetic, imported))
+    _write_text(out / "leaderboard.md", markdown_report(tables, paper_ref, comparison, synthetic, imported, bench))
     written["leaderboard.md"] = out / "leaderboard.md"
     plots = make_all_plots(res, tables, out / "plots", strength=strength, frame_video=frame_video,
                            frame_variant=frame_variant, comparison=comparison)
+    video_pages, gallery = [], None
+    if pages:
+        source, why = open_data(res, data, annotations)
+        try:
+            video_pages, gallery = make_pages(
+                res, tables, out, render, source=source, variant=page_variant or frame_variant,
+                source_note=f"Frames and ground truth: {source.describe()}." if source else f"No frames: {why}.",
+                gallery_video=gallery_video, gallery_frame=gallery_frame,
+                data_label=str(data) if data else (str(source.path) if source else None))
+        finally:
+            if source is not None:
+                source.close()
+        for p in video_pages:
+            written[p["href"]] = out / p["href"]
+        if gallery:
+            written["gallery.html"] = out / "gallery.html"
     page = render_report(tables, plots, paper_ref, results_path=str(results), out_dir=out,
                          toolkit_version=_toolkit_version(), synthetic_methods=synthetic, comparison=comparison,
-                         imported=imported)
+                         imported=imported, benchmark=bench, video_pages=video_pages, gallery=gallery)
     _write_text(out / "index.html", page)
     written["index.html"] = out / "index.html"
     for name, paths in plots.items():
@@ -165,12 +197,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frame-video", help="video of the per-frame J&F plot (default: the first video)")
     parser.add_argument("--frame-variant", help="variant of the per-frame plot, e.g. high/contrast (default: the first corrupted one)")
     parser.add_argument("--strict", action="store_true", help="stop on the first unreadable unit file instead of reporting it")
+    q = parser.add_argument_group("per-video pages and corruption gallery (mask overlays; masks from harness.run --save-masks)")
+    q.add_argument("--data", type=Path, help="the DAVIS-C HDF5 store, DAVIS root or DAVIS-C folder tree the runs used "
+                   "(default: the data_path the unit records name)")
+    q.add_argument("--annotations", type=Path, help="DAVIS root with the ground truth of a DAVIS-C folder tree --data")
+    q.add_argument("--page-variant", help="variant shown next to clean on every video page (default: --frame-variant, "
+                   "else the first corrupted one)")
+    q.add_argument("--gallery-video", help="video of the corruption gallery (default: the first video)")
+    q.add_argument("--gallery-frame", type=int, help="frame index of the gallery (default: the video's middle frame)")
+    q.add_argument("--no-pages", action="store_true", help="skip the per-video pages and the gallery")
     args = parser.parse_args(argv)
     videos = [v.strip() for v in args.videos.split(",") if v.strip()] if args.videos else None
     try:
         written = build(args.results, args.out, videos=videos, paper_reference=args.paper_reference,
                         strength=args.strength, frame_video=args.frame_video, frame_variant=args.frame_variant,
-                        strict=args.strict)
+                        strict=args.strict, pages=not args.no_pages, data=args.data, annotations=args.annotations,
+                        page_variant=args.page_variant, gallery_video=args.gallery_video,
+                        gallery_frame=args.gallery_frame)
     except (ResultsError, ValueError) as exc:
         print(f"leaderboard.build: error: {exc}", file=sys.stderr)
         return 2

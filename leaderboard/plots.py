@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from common.vocabulary import CLEAN, STRENGTHS
 from leaderboard.results import Results
@@ -237,28 +238,82 @@ def per_frame_jf(per_frame: dict[str, list[list[float]]]) -> np.ndarray:
     return ((j + f) / 2).mean(axis=0)
 
 
-def plot_per_frame(results: Results, tables: Tables, video: str, variant: str) -> Figure | None:
-    """Per-frame J&F of one video and variant, one curve per method (paper Figure 16)."""
-    fig = Figure(figsize=(6.4, 3.6))
-    ax = fig.add_subplot()
-    drawn = 0
-    ok = tables.grid[(tables.grid.video == video) & (tables.grid.variant == variant) & (tables.grid.status == "ok")]
+def frame_curves(results: Results, tables: Tables, video: str, variant: str) -> dict[str, dict[str, np.ndarray]]:
+    """method -> {"variant": per-frame J&F, "clean": the same method's clean run (when it has one)}, seed = the
+    method's lowest seed with an ok unit; methods without per-frame scores are left out."""
+    grid = tables.grid
+    out: dict[str, dict[str, np.ndarray]] = {}
+    ok = grid[(grid.video == video) & (grid.variant == variant) & (grid.status == "ok")]
     for method, g in ok.groupby("method", sort=True):
         seed = int(g.seed.min())
         pf = results.per_frame(method, variant, video, seed)
         if not pf:
             continue
-        curve = per_frame_jf(pf)
-        ax.plot(np.arange(1, len(curve) + 1), 100 * curve, label=f"{_label(method, tables.random_init_methods)} (seed {seed})")
-        drawn += 1
-    if not drawn:
+        curves = {"variant": per_frame_jf(pf), "seed": np.array(seed), "x": _frame_numbers(pf)}
+        if variant != "clean":
+            clean = results.per_frame(method, "clean", video, seed)
+            if clean:
+                curves["clean"] = per_frame_jf(clean)
+                curves["clean_x"] = _frame_numbers(clean)
+        out[str(method)] = curves
+    return out
+
+
+def _frame_numbers(pf: dict) -> np.ndarray:
+    """The video frame index of each per-frame score: from the frame names the unit records (``00017`` ->
+    17), else 1..n (the official rules score frames 1..T-2)."""
+    n = len(pf["J"][0]) if pf.get("J") else 0
+    names = pf.get("frames") or []
+    if len(names) == n and all(str(v).isdigit() for v in names):
+        return np.array([int(v) for v in names])
+    return np.arange(1, n + 1)
+
+
+def worst_frames(curve: np.ndarray, k: int = 3) -> list[int]:
+    """Indices (into ``curve``) of the ``k`` lowest per-frame J&F values, lowest first (ties: earlier frame)."""
+    order = np.argsort(np.asarray(curve, dtype=float), kind="stable")
+    return [int(i) for i in order[:k]]
+
+
+def plot_frame_curves(curves: dict[str, dict[str, np.ndarray]], title: str, flagged: Sequence[str] = (),
+                      worst: int = 3) -> Figure | None:
+    """Per-frame J&F, one colour per method: solid = the variant, dotted = the same method's clean run
+    (its baseline), x = the ``worst`` lowest frames of the variant. The legend sits outside the axes, so it
+    never covers a curve; the y axis spans 0-100."""
+    if not curves:
         return None
-    ax.set_xlabel("evaluated frame")
+    fig = Figure(figsize=(7.6, 3.4))
+    ax = fig.add_subplot()
+    for method, c in curves.items():
+        y = 100 * np.asarray(c["variant"], dtype=float)
+        x = np.asarray(c.get("x", np.arange(1, len(y) + 1)))
+        seed = int(c["seed"]) if "seed" in c else None
+        label = _label(method, flagged) + (f" (seed {seed})" if seed is not None else "")
+        line, = ax.plot(x, y, "-", lw=1.6, label=label)
+        if "clean" in c:
+            yc = 100 * np.asarray(c["clean"], dtype=float)
+            xc = np.asarray(c.get("clean_x", np.arange(1, len(yc) + 1)))
+            ax.plot(xc, yc, ":", lw=1.4, color=line.get_color(), label=f"{method}, clean run")
+        if worst:
+            w = worst_frames(y, max(1, min(worst, len(y) // 4)))
+            ax.plot(x[w], y[w], "x", ms=7, mew=2, color=line.get_color())
+    ax.set_ylim(0, 102)
+    xs = np.concatenate([np.asarray(c.get("x", np.arange(1, len(c["variant"]) + 1))) for c in curves.values()])
+    ax.set_xlim(xs.min() - 0.5, xs.max() + 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("frame")
     ax.set_ylabel("J&F (%)")
-    ax.set_title(f"per-frame J&F: {video}, {variant}", fontsize=9)
+    ax.set_title(title + (" (x = worst frames)" if worst else ""), fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    fig.tight_layout()
     return fig
+
+
+def plot_per_frame(results: Results, tables: Tables, video: str, variant: str) -> Figure | None:
+    """Per-frame J&F of one video and variant, one curve per method, over its clean run (paper Figure 16)."""
+    return plot_frame_curves(frame_curves(results, tables, video, variant), f"per-frame J&F: {video}, {variant}",
+                             tables.random_init_methods)
 
 
 def make_all_plots(results: Results, tables: Tables, out_dir: Path, *, strength: str | None = None,

@@ -1,27 +1,33 @@
-"""One self-contained HTML page (images embedded) that a researcher can mail or archive.
+"""The HTML report: ``index.html`` (self-contained, plots embedded) from the Jinja2 templates in
+``leaderboard/templates`` (one template block per section, autoescaped), plus the per-video pages and the
+corruption gallery that sit next to it in the same folder (``leaderboard.pages`` makes their images).
 
-No template engine and no external assets: the page is built with ``html.escape`` and the PNGs
-are embedded as base64 data URIs, so ``index.html`` opens anywhere, offline.
+No external assets: the plots are embedded as base64 data URIs and the other pages link files of the
+output folder only, so the folder opens anywhere, offline.
 """
 from __future__ import annotations
 
 import base64
-import html
+import functools
+import re
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
+
+import jinja2
 
 import numpy as np
 import pandas as pd
 
 from common.vocabulary import strength_rank
+from leaderboard.benchmark import Benchmark
 from leaderboard.paper import (comparison_display, comparison_notes, describe_missing, published_display,
                                reference_display, split_available)
 from leaderboard.robustness import METRICS
 from leaderboard.tables import (SUMMARY_COLUMNS, WEIGHT_FREE_COLUMNS, Tables, corruption_display,
                                 leaderboard_display, pct, per_video_display, summary_display)
 
-__all__ = ["render_report", "html_table", "robustness_display", "relative_gain_display", "costs_display",
+__all__ = ["render_report", "render", "html_table", "table_data", "robustness_display", "relative_gain_display", "costs_display",
            "imported_sources", "SUMMARY_NOTE", "COMPARISON_NOTE"]
 
 SUMMARY_NOTE = ("low / med / high: mean over the 14 DAVIS-C corruptions at that strength of the official J&F. "
@@ -30,6 +36,12 @@ SUMMARY_NOTE = ("low / med / high: mean over the 14 DAVIS-C corruptions at that 
                 "Each is computed per seed, then mean ± std across seeds. A column with a variant missing is "
                 "marked incomplete with how many variants are complete and their partial mean, never shown as a "
                 "number of its own.")
+OWN_SUMMARY_NOTE = ("low / med / high: mean over the 14 corruptions at that strength of the J&F. avg: the mean "
+                    "of the four columns clean, low, med and high. DAVIS-C: the mean over the 42 corrupted variants "
+                    "(clean excluded). The DAVIS-C paper's definitions, computed on this benchmark: no published "
+                    "number applies. Each is computed per seed, then mean ± std across seeds. A column with a "
+                    "variant missing is marked incomplete with how many variants are complete and their partial "
+                    "mean, never shown as a number of its own.")
 WEIGHT_FREE_NOTE = ("The same columns over the 10 corruptions that need no style-transfer weights (all but "
                     "style1-4): complete on a DAVIS-C build made without the style weights. Not comparable with "
                     "the paper's 14-corruption numbers.")
@@ -37,23 +49,6 @@ COMPARISON_NOTE = ("Our measured columns next to the published ones, for every m
                    "in the paper (paper_name) or lists published numbers (published). Ours is shown only when our "
                    "column is complete; random-init runs are never compared. J&F in percent; "
                    "ours − published in points.")
-
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px auto;max-width:1200px;color:#222;padding:0 12px}
-h1{margin-bottom:4px} h2{border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:32px}
-table{border-collapse:collapse;margin:8px 0 16px;font-size:13px}
-th,td{border:1px solid #ccc;padding:3px 8px;text-align:right;white-space:nowrap}
-th{background:#f0f0f0;text-align:center} td.text{text-align:left;white-space:normal}
-td.missing{background:#f3f3f3;color:#999;font-style:italic}
-td.incomplete{background:#fff4e0;color:#8a5a00;font-style:italic}
-td.hurt{color:#c00} td.helps{color:#177a33}
-tr.random-init td{background:#ffecec}
-.warning{border:2px solid #c00;background:#fff0f0;color:#900;padding:10px 14px;margin:12px 0;font-weight:600}
-.notice{border:2px solid #c90;background:#fff8e6;color:#6b4a00;padding:10px 14px;margin:12px 0}
-.reference{border:2px dashed #36c;background:#f3f7ff;padding:8px 14px;margin:12px 0}
-figure{margin:12px 0 24px} figure img{max-width:100%;border:1px solid #ddd} figcaption{font-size:13px;color:#555}
-nav a{margin-right:12px} .meta{color:#555;font-size:13px} .scroll{overflow-x:auto;max-width:100%}
-"""
 
 def _cell_class(value: Any) -> str:
     text = str(value)
@@ -71,38 +66,43 @@ def _looks_numeric(text: str) -> bool:
     return head.replace(".", "", 1).isdigit()
 
 
-def html_table(df: pd.DataFrame, *, index: bool = False, table_class: str = "",
+def table_data(df: pd.DataFrame, *, index: bool = False, table_class: str = "",
                row_class: Callable[[pd.Series], str] | None = None,
-               cell_class: Callable[[str, Any], str] | None = None) -> str:
-    """A plain HTML table; floats are shown x100 (percent); missing cells get a visible class."""
+               cell_class: Callable[[str, Any], str] | None = None,
+               links: Callable[[pd.Series], dict[str, str]] | None = None) -> dict[str, Any]:
+    """A table as plain data for the ``table`` macro: floats shown x100 (percent), missing cells classed.
+
+    ``links(row)`` may return ``{column: href}`` to make cells links (the per-video table links its pages).
+    Nothing is escaped here: the template's autoescape does it.
+    """
     frame = df.reset_index() if index else df
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     rows = []
     for _, r in frame.iterrows():
+        hrefs = links(r) if links is not None else {}
         cells = []
         for col, v in r.items():
             text = pct(v) if isinstance(v, (float, np.floating)) else str(v)
             cls = _cell_class(text) if not isinstance(v, (float, np.floating)) else ("missing" if text == "—" else "")
             if cell_class is not None:
                 cls = (cls + " " + cell_class(str(col), v)).strip()
-            cells.append(f'<td class="{cls}">{html.escape(text)}</td>' if cls else f"<td>{html.escape(text)}</td>")
-        rc = row_class(r) if row_class else ""
-        rows.append((f'<tr class="{rc}">' if rc else "<tr>") + "".join(cells) + "</tr>")
-    cls = f' class="{table_class}"' if table_class else ""
-    return (f'<div class="scroll"><table{cls}><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
-            "</table></div>")
+            cells.append({"text": text, "cls": cls, "href": hrefs.get(str(col), "")})
+        rows.append({"cls": row_class(r) if row_class else "", "cells": cells})
+    return {"columns": [str(c) for c in frame.columns], "rows": rows, "table_class": table_class}
 
 
-def _img(path: Path, alt: str) -> str:
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
+def html_table(df: pd.DataFrame, **options: Any) -> str:
+    """One table as HTML (the template's ``table`` macro over :func:`table_data`)."""
+    return str(_env().get_template("macros.html").module.table(table_data(df, **options)))
 
 
-def _figure(name: str, paths: dict[str, Path], out_dir: Path, caption: str) -> str:
+def _png_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def _figure(name: str, paths: dict[str, Path], out_dir: Path, caption: str) -> dict[str, str]:
     svg = Path(paths["svg"])
     href = svg.relative_to(out_dir).as_posix() if svg.is_relative_to(out_dir) else svg.as_posix()
-    return (f'<figure id="plot-{html.escape(name)}">{_img(Path(paths["png"]), name)}'
-            f'<figcaption>{html.escape(caption)} <a href="{html.escape(href)}">SVG</a></figcaption></figure>')
+    return {"name": name, "src": _png_uri(Path(paths["png"])), "caption": caption, "svg": href}
 
 
 def _gain_class_any(col: str, v: Any) -> str:
@@ -194,128 +194,162 @@ def imported_sources(runs: dict[str, dict]) -> dict[str, str]:
     return out
 
 
-def _section(anchor: str, title: str, body: str) -> str:
-    return f'<section id="{anchor}"><h2>{html.escape(title)}</h2>{body}</section>'
+@functools.lru_cache(maxsize=1)
+def _env() -> jinja2.Environment:
+    """The templates in ``leaderboard/templates`` (package data), HTML-escaped by default."""
+    return jinja2.Environment(loader=jinja2.PackageLoader("leaderboard", "templates"),
+                              autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+
+def render(template: str, **context: Any) -> str:
+    """Render one of the report's templates (``index.html``, ``video.html``, ``gallery.html``)."""
+    return _env().get_template(template).render(**context)
+
+
+_PAPER_REF = re.compile(r" \(Table \d[^)]*\)")
+_INCOMPLETE = re.compile(r"^incomplete \((\d+)/(\d+) variants, partial mean (.+)\)$")
+
+
+def _compact_incomplete(df: pd.DataFrame) -> pd.DataFrame:
+    """'incomplete (4/14 variants, partial mean 63.2)' -> 'incomplete 4/14, partial 63.2': the summary fits
+    1400 px with every column visible (the CSV and Markdown keep the long form)."""
+    return df.map(lambda v: _INCOMPLETE.sub(r"incomplete \1/\2, partial \3", v) if isinstance(v, str) else v)
+
+
+def _partial_note(shown: pd.DataFrame) -> str:
+    cells = shown.drop(columns="method").to_numpy().ravel()
+    bad = sum(1 for c in cells if str(c).startswith(("incomplete", "missing")))
+    if not bad:
+        return ""
+    return (f"{bad} of {len(cells)} summary cells are incomplete or missing (a partial run): every complete "
+            "(method, variant) cell is in the per-variant table below, and 'Missing and failed' lists what "
+            "is left to run.")
+
+
+def _reference_groups(have: pd.DataFrame) -> list[dict[str, Any]]:
+    """The published numbers per paper table: its source and note once, then methods x columns."""
+    groups = []
+    for table, g in have.groupby("table", sort=False):
+        shown = reference_display(g)
+        grid = shown.pivot_table(index="method", columns="column", values="J&F (%)", aggfunc="first", sort=False)
+        grid = grid.reindex(columns=list(dict.fromkeys(shown.column))).fillna("—")
+        grid.columns.name = None
+        sources = list(dict.fromkeys(g.source.fillna("")))
+        notes = list(dict.fromkeys(n for n in g.note.fillna("") if n))
+        groups.append({"table": table, "source": "; ".join(sources), "note": "; ".join(notes),
+                       "grid": table_data(grid.reset_index())})
+    return groups
+
+
+_CAPTIONS = {"jf_vs_strength": "J&F vs corruption strength, one line per method (paper Figure 5b); "
+                               "hollow markers = partial means (some corruptions missing).",
+             "heatmap": "J&F per method and corruption at each strength; grey n/a = missing.",
+             "per_frame": "Per-frame J&F of one video (paper Figure 16): solid = the variant, dotted = the same "
+                          "method's clean run (its baseline)."}
+
+
+def _rc(flagged: list[str]) -> Callable[[pd.Series], str]:
+    return lambda r: "random-init" if str(r.get("method", "")).split(" ")[0] in flagged else ""
 
 
 def render_report(tables: Tables, plots: dict[str, dict[str, Path]], paper_ref: pd.DataFrame, *,
                   results_path: str, out_dir: Path, toolkit_version: str,
                   synthetic_methods: Iterable[str] = (), comparison: pd.DataFrame | None = None,
-                  imported: dict[str, str] | None = None) -> str:
-    """The full HTML page as a string."""
-    flagged = tables.random_init_methods
-    synthetic = sorted(synthetic_methods)
-    parts: list[str] = []
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    parts.append("<h1>DAVIS-C leaderboard</h1>")
-    parts.append(f'<p class="meta">Built {html.escape(now)} by davis-c-toolkit {html.escape(toolkit_version)} '
-                 f"from <code>{html.escape(results_path)}</code>: {len(tables.runs)} method(s), "
-                 f"{len(tables.variants)} variant(s), {len(tables.videos)} video(s). J&amp;F in percent; "
-                 "J and F are averaged over all objects of all videos (the official convention).</p>")
-    if flagged:
-        parts.append('<div class="warning" id="random-init-warning">⚠ WARNING: results produced with RANDOM-INIT '
-                     "weights (no trained checkpoint) — their numbers say nothing about the method: "
-                     + html.escape(", ".join(flagged)) + ".</div>")
-    if synthetic:
-        parts.append('<div class="notice" id="synthetic-notice">These results are SYNTHETIC (made-up numbers '
-                     "written by <code>leaderboard.synthetic</code> for demos): "
-                     + html.escape(", ".join(synthetic)) + ".</div>")
-    if imported:
-        parts.append('<div class="notice" id="imported-notice">Imported predictions (scored by '
-                     "<code>harness.score</code> from masks made by another tool): "
-                     + "; ".join(f"{html.escape(m)}: {html.escape(src)}" for m, src in imported.items()) + ".</div>")
-    n_missing = len(tables.missing)
-    if n_missing or tables.problems:
-        parts.append(f'<div class="notice">{n_missing} expected unit(s) are missing or failed and '
-                     f"{len(tables.problems)} file problem(s) were found; affected cells are marked, never "
-                     'averaged over fewer videos. See <a href="#missing">Missing and failed</a>.</div>')
-    def rc(r: pd.Series) -> str:
-        return "random-init" if str(r.get("method", "")).split(" ")[0] in flagged else ""
+                  imported: dict[str, str] | None = None, benchmark: Benchmark | None = None,
+                  video_pages: Sequence[dict[str, str]] = (), gallery: dict[str, str] | None = None) -> str:
+    """The full HTML page as a string (``templates/index.html``; one block per section).
 
-    sections: dict[str, tuple[str, str]] = {}  # anchor -> (title, body); shown in the order below
-    sections["summary"] = ("Summary: the paper's columns (Table 1 right: clean, low, med, high, avg; Table 3: DAVIS-C)",
-                           f"<p>{html.escape(SUMMARY_NOTE)}</p>"
-                           + html_table(summary_display(tables.summary, SUMMARY_COLUMNS), row_class=rc)
-                           + "<h3>Weight-free corruptions only (10 corruptions, no style1-4)</h3>"
-                           + f"<p>{html.escape(WEIGHT_FREE_NOTE)}</p>"
-                           + html_table(summary_display(tables.summary, WEIGHT_FREE_COLUMNS), row_class=rc))
-    cmp_body = f"<p>{html.escape(COMPARISON_NOTE)}</p>"
-    if comparison is not None and len(comparison):
+    ``benchmark`` names the dataset in the header and says whether the paper's columns apply (the
+    caller drops comparison rows of methods measured elsewhere); ``video_pages`` ({"name", "href"}) and
+    ``gallery`` ({"href", "video", "caption"}) link the per-video pages and the corruption gallery."""
+    flagged = list(tables.random_init_methods)
+    rc = _rc(flagged)
+    bench = benchmark or Benchmark(datasets={m: ("davis2017", "val") for m in tables.runs.method},
+                                   videos=list(tables.videos), corrupted=any(v != "clean" for v in tables.variants),
+                                   n_variants=len(tables.variants),
+                                   n_corrupted=sum(v != "clean" for v in tables.variants), split_recorded=False,
+                                   paper_methods=list(tables.runs.method))
+    paper_cols = bench.paper_applies
+    own = (lambda df: df) if paper_cols else (lambda df: df.rename(columns=lambda c: _PAPER_REF.sub("", str(c))))
+    summary_main = own(_compact_incomplete(summary_display(tables.summary, SUMMARY_COLUMNS)))
+    summary = {
+        "title": ("Summary: the paper's columns (Table 1 right: clean, low, med, high, avg; Table 3: DAVIS-C)"
+                  if paper_cols else f"Summary: the DAVIS-C columns on {bench.base_title} (the paper's tables do "
+                                     "not apply)"),
+        "note": SUMMARY_NOTE if paper_cols else OWN_SUMMARY_NOTE, "partial_note": _partial_note(summary_main),
+        "main": table_data(summary_main, row_class=rc, table_class="summary"),
+        "weight_free_note": WEIGHT_FREE_NOTE,
+        "weight_free": table_data(own(_compact_incomplete(summary_display(tables.summary, WEIGHT_FREE_COLUMNS))),
+                                  row_class=rc, table_class="summary"),
+    }
+    lb = leaderboard_display(tables.leaderboard, flagged)
+    leaderboard = {"table": table_data(lb, row_class=rc), "rows": len(lb), "open": bool(summary["partial_note"])}
+    vs = {"note": COMPARISON_NOTE, "wide": None, "notes": [], "published": None, "figure": None,
+          "none": False, "not_applicable": ""}
+    if not paper_cols:
+        vs["not_applicable"] = f"Not compared: the paper's numbers are on DAVIS-2017 val, this tree is on {bench.where}."
+    elif comparison is not None and len(comparison):
         wide = comparison_display(comparison)
         if len(wide):
-            cmp_body += html_table(wide, cell_class=_gain_class_any)
-            cmp_body += "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in comparison_notes(comparison)) + "</ul>"
+            vs["wide"] = table_data(wide, cell_class=_gain_class_any)
+            vs["notes"] = list(comparison_notes(comparison))
         pub = published_display(comparison)
         if len(pub):
-            cmp_body += "<h3>Other published numbers (presets' published lists)</h3>" + html_table(pub, cell_class=_gain_class_any)
+            vs["published"] = table_data(pub, cell_class=_gain_class_any)
     else:
-        cmp_body += "<p>No method of this tree names a published row (preset fields paper_name / published).</p>"
-    if flagged:
-        cmp_body += ("<p>Not compared (random-init weights, not a real model): "
-                     + html.escape(", ".join(flagged)) + ".</p>")
-    if "paper_comparison" in plots:
-        cmp_body += _figure("paper_comparison", plots["paper_comparison"], out_dir,
-                            "Ours (filled, solid) vs published (hollow, dashed) per column, one colour per method.")
-    sections["vs-paper"] = ("Ours vs published (paper Tables 1 and 3, presets' published numbers)", cmp_body)
-    metrics = html_table(pd.DataFrame({"metric": list(METRICS), "definition": list(METRICS.values())}),
-                         table_class="definitions")
-    rob = metrics + html_table(robustness_display(tables), row_class=rc)
+        vs["none"] = True
+    if paper_cols and "paper_comparison" in plots:
+        vs["figure"] = _figure("paper_comparison", plots["paper_comparison"], out_dir,
+                               "Ours (filled, solid) vs published (hollow, dashed) per column, one colour per method.")
     rg = relative_gain_display(tables)
-    rob += ("<h3>Relative TTT gain per corruption (percent of the base J&amp;F)</h3>"
-            + (html_table(rg, cell_class=_gain_class_any) if len(rg) else
-               "<p>No method has both a TTT and a no-TTT run.</p>"))
-    rob += "<h3>Cost per video</h3>" + html_table(costs_display(tables), row_class=rc)
-    sections["robustness"] = ("Robustness metrics", rob)
-    corr = "".join(f"<h3>Strength {html.escape(s)}</h3>" + html_table(t, row_class=rc)
-                   for s, t in corruption_display(tables.leaderboard, flagged).items())
-    sections["corruptions"] = ("Methods × corruption at each strength (paper Figure 6 grouping)",
-                               corr or "<p>No corrupted variants.</p>")
-    figs = []
-    captions = {"jf_vs_strength": "J&F vs corruption strength, one line per method (paper Figure 5b); "
-                                  "hollow markers = partial means (some corruptions missing).",
-                "heatmap": "J&F per method and corruption at each strength; grey n/a = missing.",
-                "per_frame": "Per-frame J&F of one video (paper Figure 16)."}
+    robustness = {
+        "metrics": table_data(pd.DataFrame({"metric": list(METRICS), "definition": list(METRICS.values())}),
+                              table_class="definitions"),
+        "table": table_data(robustness_display(tables), row_class=rc),
+        "relative_gain": table_data(rg, cell_class=_gain_class_any) if len(rg) else None,
+        "costs": table_data(costs_display(tables), row_class=rc),
+    }
+    corruptions = [(s, table_data(t, row_class=rc)) for s, t in corruption_display(tables.leaderboard, flagged).items()]
+    figures = []
     for name, paths in plots.items():
         if name == "paper_comparison":
             continue
-        cap = captions.get(name) or (
+        cap = _CAPTIONS.get(name) or (
             "Per-video J&F before (triangle) and after TTT (circle); red line = TTT hurts (paper Figure 6)."
             if name.startswith("ttt_per_video") else "Mean TTT gain per corruption and strength.")
-        figs.append(_figure(name, paths, out_dir, cap))
-    sections["plots"] = ("Plots", "".join(figs) or "<p>No plots (no data).</p>")
+        figures.append(_figure(name, paths, out_dir, cap))
     gains = _gain_display(tables)
-    sections["ttt"] = ("TTT gain (method+TTT − method, mean over videos of the per-video gain)",
-                       html_table(gains, cell_class=_gain_class) if not gains.empty
-                       else "<p>No method has both a TTT and a no-TTT run.</p>")
-    sections["leaderboard"] = ("Leaderboard: one row per method and variant (paper Table 2)",
-                               html_table(leaderboard_display(tables.leaderboard, flagged), row_class=rc))
     runs = tables.runs.copy()
     runs["random_init"] = ["YES ⚠" if v else "no" for v in runs["random_init"]]
-    sections["runs"] = ("Run metadata",
-                        html_table(runs, row_class=lambda r: "random-init" if r.random_init != "no" else ""))
     have, slots = split_available(paper_ref)
-    ref_body = ('<div class="reference"><p><b>Published numbers, NOT measured by this toolkit.</b> Shown for '
-                "comparison only; never mixed into the tables above.</p>")
-    ref_body += html_table(reference_display(have)) if not have.empty else "<p>No sourced numbers shipped.</p>"
-    if not slots.empty:
-        ref_body += (f"<p>Missing reference numbers ({len(slots)}; could not be sourced, not invented): "
-                     + html.escape(describe_missing(slots)) + ".</p>")
-    sections["paper"] = ("Paper reference (published, separate from measured results)", ref_body + "</div>")
+    paper = {"groups": _reference_groups(have) if not have.empty else [],
+             "missing": describe_missing(slots) if not slots.empty else "", "n_missing": len(slots),
+             "applies": ("They are on DAVIS-2017 val and its corrupted variants."
+                         + ("" if paper_cols else f" This tree is on {bench.where}: none of them applies here."))}
     miss = _missing_summary(tables)
-    body = html_table(miss) if not miss.empty else "<p>Nothing is missing: every expected unit is ok.</p>"
-    if tables.problems:
-        body += "<h3>File problems</h3><ul>" + "".join(f"<li>{html.escape(p)}</li>" for p in tables.problems) + "</ul>"
-    sections["missing"] = ("Missing and failed", body)
+    pages = {p["name"]: p["href"] for p in video_pages}
     pv = per_video_display(tables.per_video)
-    sections["per-video"] = ("Per video", f"<details><summary>{len(pv)} rows (also in per_video.csv)</summary>"
-                             + html_table(pv, cell_class=lambda c, v: _gain_class("gain" if c == "TTT gain" else c, v))
-                             + "</details>")
-    nav = {"summary": "Summary", "vs-paper": "Ours vs published", "robustness": "Robustness", "corruptions": "Per corruption", "plots": "Plots", "ttt": "TTT gain",
-           "leaderboard": "Leaderboard", "runs": "Run metadata", "paper": "Paper reference",
-           "missing": "Missing and failed", "per-video": "Per video"}
-    parts.append("<nav>" + "".join(f'<a href="#{a}">{t}</a>' for a, t in nav.items()) + "</nav>")
-    parts += [_section(anchor, title, body) for anchor, (title, body) in sections.items()]
-    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>DAVIS-C leaderboard</title><style>{_CSS}</style></head><body>"
-            + "\n".join(parts) + "</body></html>\n")
+    per_video = {"rows": len(pv), "table": table_data(
+        pv, cell_class=lambda c, v: _gain_class("gain" if c == "TTT gain" else c, v),
+        links=lambda r: {"video": pages[r.video]} if r.video in pages else {})}
+    nav = [("summary", "Summary"), ("leaderboard", "Per variant"), ("vs-paper", "Ours vs published"),
+           ("robustness", "Robustness"), ("corruptions", "Per corruption"), ("plots", "Plots")]
+    nav += [("gallery", "Gallery")] if gallery else []
+    nav += [("ttt", "TTT gain"), ("runs", "Run metadata"), ("paper", "Paper reference"),
+            ("missing", "Missing and failed"), ("per-video", "Per video")]
+    return render(
+        "index.html", bench={"title": bench.title, "base_title": bench.base_title,
+                             "dataset_line": bench.dataset_line(), "split": bench.split_line(),
+                             "n_videos": len(bench.videos),
+                             "video_list": ", ".join(bench.videos) if len(bench.videos) <= 12 else "",
+                             "variants_line": bench.variants_line(), "paper_line": bench.paper_line()},
+        built=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), toolkit_version=toolkit_version,
+        results_path=results_path, n_methods=len(tables.runs), n_variants=len(tables.variants),
+        n_videos=len(tables.videos), flagged=flagged, synthetic=sorted(synthetic_methods), imported=imported or {},
+        n_missing=len(tables.missing), n_problems=len(tables.problems), nav=nav, summary=summary,
+        leaderboard=leaderboard, vs_paper=vs, robustness=robustness, corruptions=corruptions, figures=figures,
+        gallery=gallery, ttt=table_data(gains, cell_class=_gain_class) if not gains.empty else None,
+        runs=table_data(runs, row_class=lambda r: "random-init" if r.random_init != "no" else ""),
+        paper=paper, missing=table_data(miss) if not miss.empty else None, problems=list(tables.problems),
+        video_pages=list(video_pages), per_video=per_video)

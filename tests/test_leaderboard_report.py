@@ -133,6 +133,44 @@ def test_html_is_self_contained_with_tables_images_and_warnings(built):
     assert "stcn+mcc" in page.under("ttt") and "incomplete" in page.under("summary")
 
 
+def test_header_names_the_dataset_and_the_paper_columns(built):
+    _, out = built
+    page = _Page()
+    page.feed((out / "index.html").read_text(encoding="utf-8"))
+    header = page.under("dataset")
+    assert "DAVIS-2017 (davis2017)" in header and "val" in header and "3 (blackswan, dog, judo)" in header
+    assert "Tables 1-3" in page.under("paper-columns") and "ours on 3 of the 30 val videos" in page.under("paper-columns")
+    # the paper reference names each source once per paper table, not on every row
+    paper = page.under("paper")
+    ref = pd.read_csv(out / "paper_reference.csv")
+    assert paper.count("Bertrand et al.") == ref.table.nunique() < len(ref)
+
+
+def test_davis2016_run_is_named_and_never_compared_with_the_paper(tmp_path):
+    """A DAVIS-2016-C run on 4 videos: '2016' in the title and header, no DAVIS-2017 paper comparison."""
+    results = make_synthetic_results(tmp_path / "r", methods={"stcn": {"seeds": [0], "quality": 0.8}},
+                                     videos={"bear": 1, "boat": 1, "car-roundabout": 1, "dog": 1},
+                                     corruptions=["contrast"], strengths=["high"], frames=5)
+    for unit in results.rglob("seed*.json"):  # what harness.run records for a DAVIS-2016 unit (harness.protocols)
+        rec = json.loads(unit.read_text())
+        unit.write_text(json.dumps({**rec, "dataset": "davis2016", "split": "val", "protocol": "after-first"}))
+    out = tmp_path / "lb"
+    assert main(["--results", str(results), "--out", str(out)]) == 0
+    page = _Page()
+    text = (out / "index.html").read_text(encoding="utf-8")
+    page.feed(text)
+    assert "<h1>DAVIS-2016-C leaderboard</h1>" in text and "<title>DAVIS-2016-C leaderboard</title>" in text
+    header = page.under("dataset")
+    assert "DAVIS-2016 (davis2016)" in header and "val" in header and "4 (bear, boat, car-roundabout, dog)" in header
+    assert page.under("paper-columns").startswith("none: the DAVIS-C paper's tables")
+    assert "Not compared: the paper's numbers are on DAVIS-2017 val, this tree is on DAVIS-2016 val" in page.under("vs-paper")
+    assert "STCN" not in page.under("vs-paper")  # no published row next to ours
+    assert "Table 1" not in page.under("summary") and "DAVIS-2016" in page.under("summary")
+    assert pd.read_csv(out / "paper_comparison.csv").empty
+    md = (out / "leaderboard.md").read_text()
+    assert md.startswith("# DAVIS-2016-C leaderboard") and "davis2016" in md
+
+
 def test_cli_reports_bad_input(tmp_path, capsys):
     assert main(["--results", str(tmp_path / "nothing"), "--out", str(tmp_path / "o")]) == 2
     assert "does not exist" in capsys.readouterr().err
@@ -150,6 +188,9 @@ window.addEventListener("load", () => {
     images: [...document.images].map((im) => ({complete: im.complete, w: im.naturalWidth, h: im.naturalHeight,
                                                 box: box(im)})),
     tables: [...document.querySelectorAll("table")].map((t) => t.rows.length),
+    summary: [...document.querySelectorAll("table.summary")].map((t) => {
+      const s = t.closest(".scroll"); return {scroll: s.scrollWidth, client: s.clientWidth, table: t.offsetWidth}; }),
+    dataset: (document.getElementById("dataset") || {}).innerText || "",
     warning: warning && {box: box(warning), display: style.display, visibility: style.visibility,
                          text: warning.innerText},
     height: document.documentElement.scrollHeight}));
@@ -169,11 +210,12 @@ def _chromium() -> str:
 
 
 def test_report_renders_in_headless_chromium(built, tmp_path):
-    """The real page in a real browser: every table is there, every image decodes and shows on the
-    screenshot, and the red random-init warning is visible at the top."""
+    """The real page in a real browser at 1400 px: every table is there, every image decodes and shows on the
+    screenshot, the red random-init warning is visible at the top, the header names the dataset, and the
+    summary tables (partial cells included) fit without a horizontal scrollbar."""
     exe = _chromium()
     _, out = built
-    width, height = 1280, 16000  # tall enough to hold the whole report (12.6k px measured; asserted below)
+    width, height = 1400, 16000  # tall enough to hold the whole report (asserted below)
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              "--hide-scrollbars", f"--window-size={width},{height}"]
@@ -203,6 +245,11 @@ def test_report_renders_in_headless_chromium(built, tmp_path):
     for im in seen["images"]:
         assert im["complete"] and im["w"] > 200 and im["h"] > 100, im  # decoded, not a broken-image icon
         assert im["box"][2] > 100 and im["box"][3] > 50, im  # laid out at a visible size
+    # the two summary tables fit at 1400 px: no horizontal scrolling hides a column (issue 28 item 6)
+    assert len(seen["summary"]) == 2
+    for box in seen["summary"]:
+        assert box["scroll"] <= box["client"] and box["table"] > 300, box
+    assert "DAVIS-2017" in seen["dataset"] and "val" in seen["dataset"] and "3" in seen["dataset"]
     warning = seen["warning"]
     assert warning["display"] != "none" and warning["visibility"] == "visible" and "RANDOM-INIT" in warning["text"]
 

@@ -41,7 +41,6 @@ import errno
 import functools
 import hashlib
 import os
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -50,6 +49,7 @@ from typing import Callable, Sequence
 import ffmpeg
 import numpy as np
 
+from common.ffmpeg import FfmpegUnavailable, find_ffmpeg  # the one locator (also used by leaderboard videos)
 from davis_c.codec import decode_image, encode_image
 from davis_c.corruptions._common import check_frames
 
@@ -72,35 +72,9 @@ THREAD_SETTINGS = {"input": {"threads": 1},
                    "mjpeg": {"threads": 1}}
 
 
-class FfmpegUnavailable(RuntimeError):
-    """No usable ffmpeg binary (crf_compression cannot be built; the other corruptions can)."""
-
-
 class FfmpegIdentityError(RuntimeError):
     """An ffmpeg binary was found but its version cannot be determined: crf data of an unknown build
     would not be reproducible, so it is not made."""
-
-
-@functools.lru_cache(maxsize=None)
-def find_ffmpeg() -> str:
-    """Path of the ffmpeg binary to use (see module docstring); raises FfmpegUnavailable with a fix."""
-    env = os.environ.get("DAVIS_C_FFMPEG")
-    if env is not None:
-        path = shutil.which(env) or (env if os.path.isfile(env) and os.access(env, os.X_OK) else None)
-        if not path:
-            raise FfmpegUnavailable(f"DAVIS_C_FFMPEG={env!r} is not an executable ffmpeg binary")
-        return path
-    path = shutil.which("ffmpeg")
-    if path:
-        return path
-    try:
-        import imageio_ffmpeg
-
-        return imageio_ffmpeg.get_ffmpeg_exe()
-    except Exception as exc:  # not installed, or no binary for this platform
-        raise FfmpegUnavailable(
-            "ffmpeg not found: install ffmpeg (with libx264 and libx265) on the PATH, "
-            f"or `pip install imageio-ffmpeg`, or set DAVIS_C_FFMPEG ({exc})") from exc
 
 
 @functools.lru_cache(maxsize=None)
