@@ -310,6 +310,11 @@ class UnitRunner:
     def _run(self, unit: Unit) -> dict:
         identity = data_identity(self.source, unit.variant, unit.video)  # what this unit is computed on
         video = self.source.load(unit.variant, unit.video)
+        reader = getattr(self.source, "dataset", None)
+        from harness.correspondence import is_correspondence
+
+        if is_correspondence(getattr(reader, "protocol", None)):  # JHMDB pose / VIP parts (label propagation)
+            return self._run_correspondence(unit, video, identity, reader)
         if video.given is None:  # DAVIS-2017: all objects given on frame 0, scored as always
             labels, ttt_s, inference_s, peak = self.predict(video.frames, video.masks[0], unit.seed)
             scores = score_video(video.masks, labels, unit.video, list(video.frame_names))
@@ -335,6 +340,25 @@ class UnitRunner:
         record.update(n_frames=n, timing={"ttt_s": ttt_s, "inference_s": inference_s,
                                           "fps": n / inference_s if inference_s > 0 else None},
                       peak_memory_mb=peak)
+        return record
+
+    def _run_correspondence(self, unit: Unit, video, identity: dict, reader) -> dict:
+        """A unit of harness.correspondence's protocols: the protocol's own input size, settings and metric."""
+        from harness.correspondence import run_video
+
+        seed_everything(unit.seed)
+        _reset_peak(self.setup.device)
+        fields, inference_s, prediction = run_video(self.vos, video, reader.protocol,
+                                                    self.setup.config.get("propagation"), self.progress)
+        if self.setup.save_masks and reader.protocol == "vip-miou":
+            self._save_masks(unit, prediction, video.frame_names)
+        record = self._base(unit)
+        record.update(fields, dataset=video.dataset, split=getattr(reader, "split", None),
+                      data=identity, data_id=data_id(identity))
+        n = int(len(video.frames))
+        record.update(n_frames=n, timing={"ttt_s": 0.0, "inference_s": inference_s,
+                                          "fps": n / inference_s if inference_s > 0 else None},
+                      peak_memory_mb=_peak_mb(self.setup.device))
         return record
 
     def _save_masks(self, unit: Unit, labels: np.ndarray, frame_names: list[str],

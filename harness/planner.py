@@ -253,7 +253,15 @@ def summary_table(plan: Plan) -> str:
     for unit in plan.units:
         rec = read_unit(unit.path(out))
         by_variant.setdefault(unit.variant, []).append((unit, rec))
+    propagation_lines = []  # JHMDB / VIP (harness.correspondence): metrics pooled over the set
     for variant, items in by_variant.items():
+        recs = [rec for _, rec in items if rec is not None and rec.get("status") == "ok"]
+        if recs and recs[0].get("protocol") in ("jhmdb-pck", "vip-miou"):
+            from harness.correspondence import summary_line
+
+            propagation_lines.append(summary_line(variant, recs))
+            failures += [f"  {u}: {r.get('error')}" for u, r in items if r is not None and r["status"] == "failed"]
+            continue
         per_seed: dict[int, list[tuple[float, float]]] = {}
         n_ok = n_server = 0
         for unit, rec in items:
@@ -286,6 +294,8 @@ def summary_table(plan: Plan) -> str:
     line = lambda r: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
     text = [f"{plan.setup.method}: mean scores x100 per variant ({plan.source_desc})", line(header),
             line(tuple("-" * w for w in widths))] + [line(r) for r in rows]
+    if propagation_lines:
+        text = [f"{plan.setup.method}: label propagation, x100 ({plan.source_desc})"] + propagation_lines
     if plan.setup.random_init:
         text.append(f"!! {RANDOM_INIT_BANNER}")
     if failures:

@@ -1,4 +1,4 @@
-"""What the JHMDB and VIP readers share: OpenCV frame decoding, integer-stem ordering and the pose video.
+"""What the JHMDB and VIP readers share: OpenCV frame decoding and integer-stem ordering.
 
 CRW's JHMDB and VIP loaders read frames with OpenCV (BGR -> RGB) and order files by the integer value of
 their name stem; the readers here do the same, so a "-C" build (which decodes with OpenCV too) and a
@@ -6,7 +6,6 @@ direct read see the same pixels.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -14,17 +13,8 @@ import numpy as np
 
 from common.errors import DavisError
 from davis_c.codec import decode_image
-from davis_c.davis import Video
 
-__all__ = ["PoseVideo", "read_frames_cv2", "sorted_by_int_stem"]
-
-
-@dataclass
-class PoseVideo(Video):
-    """A JHMDB video: frames plus ``joints`` (T_annotated, J, 2) 0-based pixel (x, y) ground truth
-    (``pos_img - 1``; no visibility flags: joints outside the image keep their coordinates)."""
-
-    joints: np.ndarray | None = None
+__all__ = ["read_frames_cv2", "sorted_by_int_stem"]
 
 
 def sorted_by_int_stem(paths: Sequence[Path], video: str) -> list[Path]:

@@ -25,9 +25,9 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import numpy as np
 
 from common.errors import DavisError
-from davis_c.davis import check_video_name
+from davis_c.davis import Video, check_video_name
 from davis_c.datasets.base import VOSDataset
-from davis_c.datasets.correspondence import PoseVideo, read_frames_cv2, sorted_by_int_stem
+from davis_c.datasets.correspondence import read_frames_cv2, sorted_by_int_stem
 
 __all__ = ["JHMDB", "read_joint_positions", "N_JOINTS", "DEFAULT_LIST"]
 
@@ -154,15 +154,15 @@ class JHMDB(VOSDataset):
                 if not p.exists():
                     raise DavisError(f"video {name!r}: not found: {p}")
 
-    def load(self, name: str) -> PoseVideo:
+    def load(self, name: str) -> Video:
         pngs, (mat,) = self.frame_paths(name)
         pos = read_joint_positions(mat)
         frames = read_frames_cv2(pngs, name)
         if pos.shape[2] > len(frames):
             raise DavisError(f"video {name!r}: {mat} annotates {pos.shape[2]} frames but {self.frame_dir(name)} "
                              f"has only {len(frames)} .png frames")
-        joints = pos.transpose(2, 1, 0) - 1  # (T, J, 2) 0-based
+        joints = pos.transpose(2, 1, 0) - 1  # (T, J, 2) 0-based; no visibility flags (off-image joints keep theirs)
         annotated = tuple(range(pos.shape[2]))
         masks = np.zeros(frames.shape[:3], np.uint8)  # no label maps: the ground truth is `joints`
-        return PoseVideo(name=name, frames=frames, masks=masks, object_ids=(), frame_names=[p.stem for p in pngs],
+        return Video(name=name, frames=frames, masks=masks, object_ids=(), frame_names=[p.stem for p in pngs],
                          given={}, annotated=annotated, required=annotated, dataset=self.name, joints=joints)
