@@ -33,11 +33,15 @@ class PCKError(ValueError):
     """PCK cannot be computed as the reference does (a joint without any scored entry, bad shapes)."""
 
 
-def pixel_predictions(grid: np.ndarray, size: tuple[int, int], grid_size: int) -> np.ndarray:
-    """(T, J, 2) grid (x, y) -> pixels of an (H, W) frame, in float32 like the reference's ``.dat`` maths."""
+def pixel_predictions(grid: np.ndarray, size: tuple[int, int], grid_size: int | None) -> np.ndarray:
+    """(T, J, 2) grid (x, y) -> pixels of an (H, W) frame, in float32 like the reference's ``.dat`` maths.
+
+    ``grid_size`` None: the predictions are pixels already (imported predictions)."""
     grid = np.asarray(grid, dtype=np.float32)
     height, width = size
     out = grid.copy()
+    if grid_size is None:
+        return out
     out[..., 0] = grid[..., 0] / float(grid_size) * width
     out[..., 1] = grid[..., 1] / float(grid_size) * height
     return out
@@ -63,7 +67,7 @@ def box_normaliser(gt: np.ndarray, visible: np.ndarray) -> np.ndarray:
     return out
 
 
-def joint_distances(grid: np.ndarray, gt: np.ndarray, size: tuple[int, int], grid_size: int) -> dict:
+def joint_distances(grid: np.ndarray, gt: np.ndarray, size: tuple[int, int], grid_size: int | None) -> dict:
     """One video: normalised distances per joint over the scored frames.
 
     grid: (T_pred, J, 2) predicted grid coordinates (-1 = invisible); gt: (T_gt, J, 2) 0-based pixel ground
@@ -126,7 +130,7 @@ def pool(records: Sequence[Mapping]) -> list[list[float]]:
     return pooled or []
 
 
-def score_keypoints(grid: np.ndarray, gt: np.ndarray, size: tuple[int, int], grid_size: int,
+def score_keypoints(grid: np.ndarray, gt: np.ndarray, size: tuple[int, int], grid_size: int | None,
                     joint_names: Sequence[str] | None = None) -> dict:
     """Unit-record fields of one video: ``pck_dist`` (per-joint distances, for pooling), ``pck_frames``,
     ``pck_entries`` and this video alone's ``pck`` curve (None where a joint has no entry)."""

@@ -87,7 +87,7 @@ def score_parts(pred: np.ndarray, gt: np.ndarray, frames: Sequence[int] | None =
     pred: (T, h, w) uint8 predictions of every frame (any size; resized to the ground truth with NEAREST);
     gt: (T, H, W) ground-truth class ids; ``frames``: the frames scored (default all, frame 0 included).
     """
-    pred, gt = np.asarray(pred), np.asarray(gt)
+    gt = np.asarray(gt)  # pred: any sequence of (h, w) maps (sizes may differ)
     idx = range(len(gt)) if frames is None else frames
     if len(pred) < len(gt):
         raise PartsError(f"{len(gt)} ground-truth frames but predictions for only {len(pred)}")

@@ -340,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", default="val", dest="image_set", help="image set (default: val)")
     p.add_argument("--resolution", default="480p", choices=["480p", "Full-Resolution"],
                    help="annotation resolution (default: 480p, as the official evaluation)")
+    p.add_argument("--dataset", choices=["jhmdb", "vip"], help="score JHMDB keypoints / VIP part labels instead "
+                   "(--annotations is then that dataset's root; file formats: harness/score_propagation.py)")
     p.add_argument("--out", default="results", metavar="DIR", help="results folder (default results/)")
     p.add_argument("--source", metavar="TEXT", help="where the masks came from, recorded in run.json and shown in the "
                    "report, e.g. \"cutie eval_vos.py, commit 1a2b3c\"")
@@ -352,6 +354,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.dataset:  # JHMDB keypoints / VIP parts: harness.score_propagation (its file formats)
+        from harness.score_propagation import score_propagation
+
+        try:
+            records = score_propagation(args.predictions, args.method, args.annotations, args.dataset, out=args.out,
+                                        videos=args.videos, source=args.source,
+                                        notify=lambda m: print(m, file=sys.stderr))
+        except (RunMismatch, DavisError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        failed = [r for r in records if r.get("status") != "ok"]
+        for r in failed[:20]:
+            print(f"  failed {r['video']}: {r['error']}")
+        return 1 if failed else 0
     if args.workers < 1:
         print("error: --workers must be at least 1", file=sys.stderr)
         return 2

@@ -155,3 +155,35 @@ def test_sample_run_build_c_run_leaderboard(roots, tmp_path, layout, crop, metri
     strength = pd.read_csv(lb["propagation_strength.csv"])
     assert strength.strength.tolist() == ["high"]
     assert "Label propagation" in lb["propagation.md"].read_text()
+
+
+@pytest.mark.parametrize("layout", ["jhmdb", "vip"])
+def test_harness_score_imports_predictions(roots, tmp_path, layout):
+    """Predictions of another tool in the documented format: the ground truth itself scores 100."""
+    from PIL import Image
+
+    from harness.score import main as score_main
+
+    ds = open_dataset(layout, roots[layout])
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    for name in ds.videos:
+        v = ds.load(name)
+        if layout == "jhmdb":
+            np.save(pred / f"{name}.npy", v.joints)
+        else:
+            (pred / name).mkdir()
+            for fname, m in zip(v.frame_names, v.masks):
+                Image.fromarray(m, mode="L").save(pred / name / f"{fname}.png")
+    out = tmp_path / "res"
+    assert score_main(["--predictions", str(pred), "--method", "gt", "--annotations", str(roots[layout]),
+                       "--dataset", layout, "--out", str(out)]) == 0
+    from harness.correspondence import pooled_scores
+    from harness.results import read_units
+
+    s = pooled_scores(read_units(out, "gt"))
+    assert s["PCK@0.1" if layout == "jhmdb" else "mIoU"] == 100.0
+    (pred / ds.videos[0]).with_suffix(".npy").unlink() if layout == "jhmdb" else \
+        next((pred / ds.videos[0]).iterdir()).unlink()
+    assert score_main(["--predictions", str(pred), "--method", "gt2", "--annotations", str(roots[layout]),
+                       "--dataset", layout, "--out", str(out)]) == 1
