@@ -199,8 +199,10 @@ def execute(plan: Plan, workers: int = 1, progress: bool = True, slots: Sequence
         raise_if_terminated()
         records.append(rec)
         failed += rec["status"] == "failed"
-        last = f"{rec['JF']:.3f}" if rec.get("JF") is not None else "failed"
-        bar.set_postfix_str(f"{rec['variant']} {rec['video']} s{rec['seed']}: J&F {last}; failed {failed}")
+        last = f"J&F {rec['JF']:.3f}" if rec.get("JF") is not None else "J&F failed"
+        if rec["status"] == "ok" and rec.get("protocol") in ("jhmdb-pck", "vip-miou"):  # harness.correspondence
+            last = f"PCK@0.1 {rec['PCK@0.1']}" if "pck_dist" in rec else f"mIoU {rec.get('mIoU')}"
+        bar.set_postfix_str(f"{rec['variant']} {rec['video']} s{rec['seed']}: {last}; failed {failed}")
         bar.update(1)
 
     try:

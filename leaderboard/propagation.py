@@ -10,11 +10,14 @@ is computed here per (method, variant) with :func:`harness.correspondence.pooled
 * ``propagation_strength.csv``: per method and strength, the mean over corruptions and its relative value;
 * a Markdown section with both, next to the published CRW numbers.
 
+Units: as the reference scripts print them, unit records hold PCK in percent (``eval_pck.py``) and the VIP
+metrics as fractions (``eval_vip.py``); the tables here show both in percent.
+
 Published numbers (CRW, Jabri et al., NeurIPS 2020, arXiv 2006.14613, as quoted in videowalk issue #10; not
 re-checked against the PDF): JHMDB PCK@0.1 59.3, PCK@0.2 84.9 with the released code's recipe (never
 published as a command); VIP mIoU 38.6, label-resize mode unknown (the released code resizes labels
-bilinearly, ``released``; whether that produced 38.6 is not verified).  They are shown for the ``crw``
-method only, and never for random-init runs.
+bilinearly, ``released``; whether that produced 38.6 is not verified).  They are shown on the clean row of
+the ``crw`` method only, and never for random-init runs.
 """
 from __future__ import annotations
 
@@ -127,7 +130,7 @@ def propagation_markdown(tables: PropagationTables) -> str:
     head = "| method | dataset | variant | metric | ours | relative | published | settings |"
     out += [head, "|---|---|---|---|---|---|---|---|"]
     for r in tables.variants.itertuples():
-        pub = PUBLISHED.get((r.method, r.protocol)) if not r.random_init else None
+        pub = PUBLISHED.get((r.method, r.protocol)) if not r.random_init and r.variant == "clean" else None
         settings = f"temperature {r.temperature_setting}" + (f", labels {r.label_mode}" if r.label_mode else "")
         flag = " (random init)" if r.random_init else ""
         for metric, value, relative in ((r.metric, r.value, r.relative), (r.metric2, r.value2, r.relative2)):

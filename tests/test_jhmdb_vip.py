@@ -187,3 +187,34 @@ def test_harness_score_imports_predictions(roots, tmp_path, layout):
         next((pred / ds.videos[0]).iterdir()).unlink()
     assert score_main(["--predictions", str(pred), "--method", "gt2", "--annotations", str(roots[layout]),
                        "--dataset", layout, "--out", str(out)]) == 1
+
+
+def test_leaderboard_tables_published_and_relative(tmp_path):
+    """Pooled mIoU per variant, relative to clean, per strength, and CRW's published number (real runs only)."""
+    from leaderboard.propagation import load_propagation, propagation_markdown
+
+    def unit(method, variant, video, diag, random_init=False):
+        hist = np.zeros((20, 20), int)
+        hist[0, 0], hist[13, 13], hist[13, 0] = 100, diag, 10
+        rec = {"schema": "davis-c-unit/1", "method": method, "variant": variant, "video": video, "seed": 1,
+               "status": "ok", "protocol": "vip-miou", "dataset": "vip", "hist": hist.tolist(),
+               "settings": {"label_mode": "released"}, "label_mode": "released", "temperature_setting": "paper",
+               "random_init": random_init}
+        path = tmp_path / method / variant / video / "seed1.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(rec))
+
+    for method, ri in (("crw", False), ("labelprop", True)):
+        for video in ("a", "b"):
+            unit(method, "clean", video, 90, ri)
+            unit(method, "high/contrast", video, 40, ri)
+    t = load_propagation(tmp_path)
+    clean = t.variants[(t.variants.method == "crw") & (t.variants.variant == "clean")].iloc[0]
+    # one histogram over both videos: IoU_0 = 200 / 220, IoU_13 = 180 / 200
+    assert clean.value == pytest.approx(100 * (200 / 220 + 180 / 200) / 2)
+    high = t.variants[(t.variants.method == "crw") & (t.variants.variant == "high/contrast")].iloc[0]
+    assert high.relative == pytest.approx(100 * high.value / clean.value)
+    assert t.strengths[t.strengths.method == "crw"].relative.iloc[0] == pytest.approx(high.relative)
+    md = propagation_markdown(t)
+    assert "| crw | vip | clean | mIoU |" in md and "| 38.6 |" in md
+    assert md.count("| 38.6 |") == 1  # not next to the random-init run
