@@ -39,6 +39,7 @@ class Video:
     dataset: str = "davis2017"  # davis_c.datasets name of the benchmark the video comes from
     object_masks: dict[int, np.ndarray] | None = None  # SA-V: label -> (T, H, W) bool ground truth per object
     object_names: dict[int, str] | None = None  # label -> the benchmark's object name (SA-V folder "000")
+    joints: np.ndarray | None = None  # JHMDB: (T_annotated, J, 2) 0-based pixel (x, y) ground truth (pos_img - 1)
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])

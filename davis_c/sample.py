@@ -210,7 +210,7 @@ def _labels_at(objs: list[_Object], depth: np.ndarray, t: int, n_frames: int, h:
 
 
 #: ``--layout`` names: the official folder layout of each benchmark (see :func:`make_sample`)
-LAYOUTS = ("davis2017", "davis2016", "youtube-vos", "mose", "lvos", "sav")
+LAYOUTS = ("davis2017", "davis2016", "youtube-vos", "mose", "lvos", "sav", "jhmdb", "vip")
 #: frames of the full-rate video per sampled frame: YouTube-VOS valid keeps every 5th, SA-V masks are 6 of 24 fps
 _STRIDE = {"youtube-vos": 5, "sav": 4}
 
@@ -249,6 +249,10 @@ def _save_grey(path: Path, binary: np.ndarray) -> None:
 def _write_layout(tmp: Path, layout: str, names: list[str], frames: int, height: int, width: int,
                   seed: int) -> None:
     """The non-DAVIS-2017 layouts (the DAVIS-2017 one is written by :func:`make_sample` itself)."""
+    if layout in ("jhmdb", "vip"):  # label-propagation benchmarks: davis_c.sample_correspondence
+        from davis_c.sample_correspondence import write_layout
+
+        return write_layout(tmp, layout, names, frames, height, width, seed)
     stride = _STRIDE.get(layout, 1)
     meta: dict = {"videos": {}}
     for i, name in enumerate(names):
@@ -335,6 +339,7 @@ def make_sample(out: str | os.PathLike, *, videos: int = 3, frames: int = 12, he
     with 8-digit frame names from 00000001 and ``valid_meta.json``.  ``sav``: ``JPEGImages_24fps``,
     per-object ``Annotations_6fps/<video>/<object>/`` (every 4th frame) and ``sav_val.txt``.  In all but
     the DAVIS layouts, video 0 has two objects and object 2 enters the video at sampled frame frames//3.
+    ``jhmdb`` / ``vip``: the JHMDB pose and VIP part layouts (:mod:`davis_c.sample_correspondence`).
 
     The dataset is built in a temporary sibling folder and moved into place at the end, so an
     interrupted run leaves nothing half-written.  If ``out`` already holds a sample made with the same
@@ -407,7 +412,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--layout", choices=LAYOUTS, default="davis2017",
                         help="official layout to write (default davis2017); the others are the DAVIS-2016, "
                              "YouTube-VOS (valid), MOSE (train + valid), LVOS (valid) and SA-V (val) layouts, "
-                             "where video 0 has an object that first appears after frame 0")
+                             "where video 0 has an object that first appears after frame 0, and the JHMDB (pose "
+                             "keypoints, split-1 list in UVC's column order) and VIP (part labels) layouts")
     args = parser.parse_args(argv)
     try:
         root = make_sample(args.out, videos=args.videos, frames=args.frames, height=args.height,

@@ -65,8 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "patterns such as 'high/*' '*/glass_blur'")
     d.add_argument("--videos", nargs="+", metavar="NAME", help="subset of videos (names or globs)")
     d.add_argument("--dataset", metavar="NAME", help="benchmark of a --data root: davis2017 (default), davis2016, "
-                   "youtube-vos, mose, lvos, sav (see docs/datasets.md); DAVIS-2016 and SA-V are recognised "
-                   "from their layout")
+                   "youtube-vos, mose, lvos, sav, and jhmdb / vip (label propagation: PCK / mIoU) (see docs/datasets.md); "
+                   "DAVIS-2016, SA-V, JHMDB and VIP are recognised from their layout")
     d.add_argument("--split", metavar="SPLIT", help="the dataset's split (default: its evaluation split, e.g. "
                    "val, valid); private splits (YouTube-VOS valid, MOSE valid) are exported, not scored")
     r = p.add_argument_group("run")

@@ -26,7 +26,7 @@ from common.atomic import atomic_dir
 from common.cli import is_output_full, with_path
 from common.progress import progress_kwargs
 from harness.data import Source, open_source
-from harness.identity import data_identity
+from harness.identity import data_identity, video_annotations_digest
 from harness.methods import merge
 from harness.protocols import SCORING_SERVER, score, score_video, unit_scores  # the one scoring home
 from harness.resolution import model_size, probs_to_labels, resize_frames, resize_mask
@@ -286,8 +286,13 @@ class UnitRunner:
     def _run(self, unit: Unit) -> tuple[dict, UnitIdentity]:
         data = data_identity(self.source, unit.variant, unit.video)  # what this unit is computed on
         video = self.source.load(unit.variant, unit.video)
+        protocol = getattr(self.source, "protocol", "davis2017")
+        from harness.correspondence import is_correspondence
+
+        if is_correspondence(protocol):  # JHMDB pose / VIP parts (label propagation)
+            return self._run_correspondence(unit, video, data, protocol)
         labels, ttt_s, inference_s, peak = self.predict(video.frames, video.given_masks(), unit.seed)
-        scores = score(video, labels, protocol=getattr(self.source, "protocol", "davis2017"),
+        scores = score(video, labels, protocol=protocol,
                        scored_locally=getattr(self.source, "scored_locally", True),
                        split=getattr(self.source, "split", None))  # the benchmark's own rules (harness.protocols)
         server = scores.get("scoring") == SCORING_SERVER
@@ -305,6 +310,28 @@ class UnitRunner:
                                           "fps": n / inference_s if inference_s > 0 else None,
                                           "threads": torch.get_num_threads()},
                       peak_memory_mb=peak)
+        return record, identity
+
+    def _run_correspondence(self, unit: Unit, video, data: dict, protocol: str) -> tuple[dict, UnitIdentity]:
+        """A unit of harness.correspondence's protocols: the protocol's own input size, settings and metric.
+        The identity's annotations digest covers the label maps and, for JHMDB, the joints scored."""
+        from harness.correspondence import run_video
+
+        seed_everything(unit.seed)
+        _reset_peak(self.setup.device)
+        fields, inference_s, prediction = run_video(self.vos, video, protocol,
+                                                    self.setup.config.get("propagation"), self.progress)
+        if self.setup.save_masks and protocol == "vip-miou":
+            self._save_masks(unit, prediction, video.frame_names)
+        record = self._base(unit)
+        record.update(fields, dataset=video.dataset, split=getattr(self.source, "split", None))
+        identity = UnitIdentity(data=data, data_path=self.setup.source.get("data"),
+                                annotations_sha256=video_annotations_digest(video))
+        n = int(len(video.frames))
+        record.update(n_frames=n, timing={"ttt_s": 0.0, "inference_s": inference_s,
+                                          "fps": n / inference_s if inference_s > 0 else None,
+                                          "threads": torch.get_num_threads()},
+                      peak_memory_mb=_peak_mb(self.setup.device))
         return record, identity
 
     def _save_masks(self, unit: Unit, labels: np.ndarray, frame_names: list[str],

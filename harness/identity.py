@@ -162,16 +162,33 @@ def annotations_identity(reader: Any, video: str) -> tuple[dict, str]:
         dataset = "davis2017"
     else:
         vid = reader.load(video)
-        digest = masks_digest(vid.masks)
-        if getattr(vid, "object_masks", None):
-            h = hashlib.sha256(digest.encode())
-            for o in sorted(vid.object_masks):
-                h.update(str(o).encode() + masks_digest(vid.object_masks[o].astype("uint8")).encode())
-            digest = h.hexdigest()
+        digest = video_annotations_digest(vid)
         dataset = getattr(reader, "name", None)
     split = getattr(reader, "image_set", None) or getattr(reader, "split", None)
     return ({"kind": "annotations", "dataset": dataset, "split": split, "video": video,
              "masks_sha256": digest}, digest)
+
+
+def video_annotations_digest(vid: Any) -> str:
+    """SHA-256 of everything a loaded video is scored against: its label maps
+    (``davis_c.store.masks_digest``), SA-V's per-object masks and JHMDB's joints, where it has them."""
+    import numpy as np
+
+    from davis_c.store import masks_digest
+
+    digest = masks_digest(vid.masks)
+    if getattr(vid, "object_masks", None):
+        h = hashlib.sha256(digest.encode())
+        for o in sorted(vid.object_masks):
+            h.update(str(o).encode() + masks_digest(vid.object_masks[o].astype("uint8")).encode())
+        digest = h.hexdigest()
+    joints = getattr(vid, "joints", None)
+    if joints is not None:
+        joints = np.ascontiguousarray(joints, np.float64)
+        h = hashlib.sha256(digest.encode() + json.dumps(list(joints.shape)).encode())
+        h.update(memoryview(joints).cast("B"))
+        digest = h.hexdigest()
+    return digest
 
 
 def predictions_digest(folder: Path | str) -> str | None:

@@ -51,6 +51,7 @@ class MethodConfig:
     segment: Dict[str, Any] = dataclasses.field(default_factory=dict)     # segment options (models.base)
     ttt: Optional[str] = None               # models.ttt preset name, or None for no TTT
     ttt_params: Dict[str, Any] = dataclasses.field(default_factory=dict)  # overrides of the TTT preset
+    propagation: Dict[str, Any] = dataclasses.field(default_factory=dict)  # JHMDB/VIP protocol overrides (harness.correspondence)
     resolution: Optional[int] = 480         # shorter side fed to the model; None keeps the source size
     random_init_scale: float = 1.0          # golden_init s used by --random-init
     # report metadata (not used to run anything): the method's name in the DAVIS-C paper's tables (None when
@@ -68,7 +69,7 @@ DEFAULTS: dict[str, Any] = {
 REFERENCE_KEYS = ("paper_name", "published")
 _SCI_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 # Keys whose values are free-form keyword dicts (their sub-keys are not checked here).
-_DICT_KEYS = ("load", "segment", "ttt_params")
+_DICT_KEYS = ("load", "segment", "ttt_params", "propagation")
 
 
 class MethodError(ValueError):

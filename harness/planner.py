@@ -224,8 +224,10 @@ def execute(plan: Plan, workers: int = 1, progress: bool = True, slots: Sequence
         raise_if_terminated()
         records.append(rec)
         failed += rec["status"] == "failed"
-        last = f"{100 * rec['JF']:.1f}" if rec.get("JF") is not None else "failed"  # percent, as every table
-        bar.set_postfix_str(f"{rec['variant']} {rec['video']} s{rec['seed']}: J&F {last}; failed {failed}")
+        last = f"J&F {100 * rec['JF']:.1f}" if rec.get("JF") is not None else "J&F failed"  # percent, as every table
+        if rec["status"] == "ok" and rec.get("protocol") in ("jhmdb-pck", "vip-miou"):  # harness.correspondence
+            last = f"PCK@0.1 {rec['PCK@0.1']}" if "pck_dist" in rec else f"mIoU {rec.get('mIoU')}"
+        bar.set_postfix_str(f"{rec['variant']} {rec['video']} s{rec['seed']}: {last}; failed {failed}")
         bar.update(1)
 
     try:
@@ -270,5 +272,30 @@ def summary_table(plan: Plan) -> str:
     """Mean J&F per variant over this shard's units (``harness.results.jf_summary``, the table
     ``harness.score`` prints too), plus the list of failed units."""
     items = [(unit, unit.variant, read_unit(unit.path(plan.setup.out))) for unit in plan.units]
+    if any(rec is not None and rec.get("protocol") in ("jhmdb-pck", "vip-miou") for _, _, rec in items):
+        return _propagation_summary(plan, items)
     return jf_summary(f"{plan.setup.method}: mean scores x100 per variant ({plan.source_desc})", items,
                       banner=RANDOM_INIT_BANNER if plan.setup.random_init else None)
+
+
+def _propagation_summary(plan: Plan, items: list) -> str:
+    """JHMDB / VIP (harness.correspondence): the metrics pooled over the set, per variant."""
+    from harness.correspondence import summary_line
+
+    by_variant: dict[str, list] = {}
+    failures = []
+    for unit, variant, rec in items:
+        if rec is None:
+            continue
+        if rec["status"] == "failed":
+            failures.append(f"  {unit}: {rec.get('error')}")
+        else:
+            by_variant.setdefault(variant, []).append(rec)
+    text = [f"{plan.setup.method}: label propagation, x100 ({plan.source_desc})"]
+    text += [summary_line(variant, recs) for variant, recs in by_variant.items()]
+    if plan.setup.random_init:
+        text.append(f"!! {RANDOM_INIT_BANNER}")
+    if failures:
+        text.append(f"{len(failures)} failed unit(s) (rerun the same command to retry them):")
+        text.extend(failures)
+    return "\n".join(text)

@@ -15,6 +15,10 @@ its scored frames, recall and decay as DAVIS; a video's J/F = mean over its obje
                object's annotated (6 fps) frames without the first and the last one; an object whose
                ground truth is empty on all of them is not reported.
 
+``jhmdb-pck`` / ``vip-miou``  (JHMDB pose, VIP parts) label propagation scored by PCK / mIoU pooled over the
+               set: run and scored by :mod:`harness.correspondence` (metrics: :mod:`harness.keypoints`,
+               :mod:`harness.parts`), not by :func:`score`.
+
 Splits whose ground truth is private (YouTube-VOS valid/test, MOSE valid) are not scored: the record
 says ``scoring: "server"`` (the leaderboard shows "submit to score") and the predicted masks of the
 frames the server reads are saved for :mod:`harness.submission`.
@@ -42,7 +46,7 @@ from harness.metrics import (EvaluationError, VideoScores, bound_radius, evaluat
 __all__ = ["PROTOCOLS", "SCORING_LOCAL", "SCORING_SERVER", "score", "score_objects", "score_video", "unit_scores",
            "evaluate_sequence", "score_folder", "scored_frames", "protocol_of", "open_reader", "warm_up"]
 
-PROTOCOLS = ("davis2017", "davis2016", "after-first", "sav")
+PROTOCOLS = ("davis2017", "davis2016", "after-first", "sav", "jhmdb-pck", "vip-miou")  # the last two: harness.correspondence
 SCORING_LOCAL = "local"
 SCORING_SERVER = "server"
 
@@ -125,6 +129,8 @@ def score(video: Video, labels: np.ndarray, *, protocol: str, scored_locally: bo
                 continue  # not in the ground truth of the scored frames: the evaluator does not report it
             gt[o], pred[o], frames[o] = mask, labels == o, idx
         return {**meta, **score_objects(gt, pred, frames, names)}
+    if protocol in ("jhmdb-pck", "vip-miou"):
+        raise ValueError(f"{protocol} scores keypoints / part histograms pooled over the set: harness.correspondence")
     raise ValueError(f"unknown scoring protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}")
 
 

@@ -453,7 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", metavar="NAME",
                    help="benchmark of --annotations: davis2017 (default), davis2016, youtube-vos, mose, lvos, sav; "
                         "DAVIS-2016 and SA-V are recognised from their layout, as harness.run does. Each is scored "
-                        "by its own rules (harness.protocols)")
+                        "by its own rules (harness.protocols). jhmdb / vip score keypoints / part labels instead "
+                        "(their file formats: harness/score_propagation.py)")
     p.add_argument("--split", metavar="SPLIT", help="the dataset's split (default: its evaluation split; DAVIS-2017: "
                    "--set)")
     p.add_argument("--clean", metavar="DIR", help="the clean predictions in DAVIS results layout (<video>/<frame>.png), "
@@ -481,6 +482,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     notify = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    if args.dataset in ("jhmdb", "vip"):  # JHMDB keypoints / VIP parts: harness.score_propagation (its file formats)
+        from harness.score_propagation import score_propagation
+
+        try:
+            records = score_propagation(args.predictions, args.method, args.annotations, args.dataset, out=args.out,
+                                        videos=args.videos, source=args.source,
+                                        notify=lambda m: print(m, file=sys.stderr))
+        except (RunMismatch, DavisError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        failed = [r for r in records if r.get("status") != "ok"]
+        for r in failed[:20]:
+            print(f"  failed {r['video']}: {r['error']}")
+        return 1 if failed else 0
     try:
         records = score_predictions(args.predictions, args.method, args.annotations, out=args.out, clean=args.clean,
                                     data=args.data, seeds=args.seeds, videos=args.videos, image_set=args.image_set,

@@ -137,6 +137,26 @@ def _finite(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
+#: protocols whose unit records carry what a set-level metric pools instead of per-object J&F
+#: (``harness.correspondence``): JHMDB's per-joint distances, VIP's confusion histogram
+POOLED_PROTOCOLS = ("jhmdb-pck", "vip-miou")
+
+
+def _check_pooled(unit: Unit, rec: dict) -> None:
+    if rec["protocol"] == "jhmdb-pck":
+        dist = rec.get("pck_dist")
+        if not isinstance(dist, list) or not dist or not all(
+                isinstance(d, list) and all(_finite(x) and x >= 0 for x in d) for d in dist):
+            raise RecordError(f"unit record of {unit}: status ok without per-joint distances (pck_dist) "
+                              "of finite non-negative values")
+    else:
+        hist = rec.get("hist")
+        if (not isinstance(hist, list) or not hist or any(not isinstance(r, list) or len(r) != len(hist) for r in hist)
+                or not all(_finite(x) and x >= 0 for r in hist for x in r)):
+            raise RecordError(f"unit record of {unit}: status ok without a square confusion histogram (hist) "
+                              "of finite non-negative counts")
+
+
 def write_unit(out: str | os.PathLike, unit: Unit, record: dict, identity: UnitIdentity | None = None) -> Path:
     """Check ``record`` against ``unit``, stamp its identity and write it (atomically) at ``unit.path(out)``.
 
@@ -156,7 +176,9 @@ def write_unit(out: str | os.PathLike, unit: Unit, record: dict, identity: UnitI
     if identity is not None:
         rec.update(identity.fields())
     if status == "ok":
-        if rec.get("scoring") != "server":
+        if rec.get("protocol") in POOLED_PROTOCOLS:  # JHMDB / VIP: the fields their set-level metric pools
+            _check_pooled(unit, rec)
+        elif rec.get("scoring") != "server":
             scores = [o.get("JF") for o in rec.get("objects") or []]
             if not scores or not all(_finite(x) for x in scores + [rec.get("J"), rec.get("F"), rec.get("JF")]):
                 raise RecordError(f"unit record of {unit}: status ok without a finite score for every object")

@@ -113,6 +113,15 @@ def build(results: str | Path, out: str | Path, *, videos: list[str] | None = No
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     res = load_results(results, strict=strict)
+    from leaderboard.propagation import load_propagation, propagation_markdown
+
+    prop = load_propagation(results)  # JHMDB / VIP label propagation (PCK, mIoU)
+    if prop:
+        _write_csv(out / "propagation.csv", prop.variants)
+        _write_csv(out / "propagation_strength.csv", prop.strengths)
+        _write_text(out / "propagation.md", propagation_markdown(prop))
+        if res.units.empty:  # only label-propagation results
+            return {name: out / name for name in ("propagation.csv", "propagation_strength.csv", "propagation.md")}
     if res.units.empty:
         raise ResultsError(f"{results}: no results found (expected <method>/<variant>/<video>/seed<N>.json unit "
                            "files next to <method>/run.json, as harness.run writes them)")
@@ -136,7 +145,8 @@ def build(results: str | Path, out: str | Path, *, videos: list[str] | None = No
         "runs.csv": tables.runs,
         "paper_reference.csv": paper_ref,
     }
-    written: dict[str, Path] = {}
+    written: dict[str, Path] = {name: out / name for name in ("propagation.csv", "propagation_strength.csv",
+                                                               "propagation.md") if prop}
     for name, df in files.items():
         _write_csv(out / name, df)
         written[name] = out / name
@@ -144,7 +154,8 @@ def build(results: str | Path, out: str | Path, *, videos: list[str] | None = No
         name = f"corruptions_{strength_name}.csv"
         _write_csv(out / name, t.reset_index())
         written[name] = out / name
-    _write_text(out / "leaderboard.md", markdown_report(tables, paper_ref, comparison, synthetic, imported, bench))
+    _write_text(out / "leaderboard.md", markdown_report(tables, paper_ref, comparison, synthetic, imported, bench)
+                + ("\n" + propagation_markdown(prop) if prop else ""))
     written["leaderboard.md"] = out / "leaderboard.md"
     plots = make_all_plots(res, tables, out / "plots", strength=strength, frame_video=frame_video,
                            frame_variant=frame_variant, comparison=comparison)
@@ -217,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ResultsError, ValueError) as exc:
         print(f"leaderboard.build: error: {exc}", file=sys.stderr)
         return 2
-    print(f"leaderboard written to {args.out}: {len(written)} files; open {written['index.html']}")
+    print(f"leaderboard written to {args.out}: {len(written)} files; open {written.get('index.html', written.get('propagation.md'))}")
     return 0
 
 

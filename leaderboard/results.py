@@ -93,9 +93,15 @@ def _num(value: Any) -> float:
     return float("nan") if value is None else float(value)
 
 
+class PropagationUnit(Exception):
+    """A JHMDB / VIP unit (no J&F): tabulated by :mod:`leaderboard.propagation`, skipped here."""
+
+
 def read_unit(path: Path, method: str, variant: str, video: str, seed: int) -> tuple[dict, list[dict]]:
     """Validate one unit file against its place in the tree; return (unit row, object rows)."""
     data = _read_json(path)
+    if data.get("protocol") in ("jhmdb-pck", "vip-miou"):  # pooled PCK / mIoU: leaderboard.propagation
+        raise PropagationUnit(str(path))
     if data.get("schema") != UNIT_SCHEMA:
         raise ResultsError(f"{path}: schema is {data.get('schema')!r}, expected {UNIT_SCHEMA!r}")
     for key, expected in (("method", method), ("variant", variant), ("video", video), ("seed", seed)):
@@ -279,6 +285,8 @@ def load_results(root: str | Path, *, strict: bool = False) -> Results:
             variant, video, seed = loc
             try:
                 row, obj_rows = read_unit(path, method, variant, video, seed)
+            except PropagationUnit:
+                continue
             except (ResultsError, ValueError) as exc:
                 if strict:
                     raise ResultsError(str(exc)) from exc

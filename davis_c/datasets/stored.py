@@ -7,7 +7,9 @@ format unchanged; DAVIS-2017 builds write none of this and stay byte-identical):
   ``split`` and ``dataset_title`` (``YouTube-VOS-C``);
 * ``annotated``: frame indices with a ground-truth annotation (others are zeros in ``masks``);
 * ``required``: frame indices the benchmark reads;
-* ``object_names``: SA-V object folder names per label (JSON object).
+* ``object_names``: SA-V object folder names per label (JSON object);
+* ``joints``: JHMDB's keypoint ground truth, (T, 15, 2) 0-based pixels (JSON list).  VIP videos get
+  every part given on frame 0 (the label-propagation protocol), not each on its first frame.
 
 The given masks are not stored separately: each object is given on its first annotated frame, so they
 follow from ``masks`` + ``annotated`` exactly as the readers derive them.  SA-V's per-object masks are
@@ -63,6 +65,8 @@ def clean_video_attrs(video) -> dict[str, Any]:
            "required": [int(t) for t in video.required_frames()]}
     if video.object_names:
         out["object_names"] = {str(k): v for k, v in video.object_names.items()}
+    if video.joints is not None:  # JHMDB: the keypoint ground truth
+        out["joints"] = np.asarray(video.joints, dtype=np.float64).tolist()
     return out
 
 
@@ -75,6 +79,10 @@ def video_extras(attrs: Mapping[str, Any], masks: np.ndarray) -> dict[str, Any]:
     extras: dict[str, Any] = {"given": given_from_first_appearance(masks, first), "annotated": annotated,
                               "required": tuple(int(t) for t in attrs["required"]),
                               "dataset": str(attrs.get("dataset", "davis2017"))}
+    if extras["dataset"] == "vip":  # every part is given on frame 0 (label propagation), not on its first frame
+        extras["given"] = {0: masks[0]}
+    if "joints" in attrs:
+        extras["joints"] = np.asarray(attrs["joints"], dtype=np.float64)
     if extras["dataset"] == "sav":
         extras["object_masks"] = {label: masks == label for label in first}
     names = attrs.get("object_names")
