@@ -21,7 +21,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Mapping
 
-__all__ = ["STRENGTHS", "KINDS", "CORRUPTION_KINDS", "CORRUPTION_NAMES", "WEIGHT_FREE_CORRUPTIONS", "CLEAN",
+__all__ = ["JHMDB_JOINTS", "STRENGTHS", "KINDS", "CORRUPTION_KINDS", "CORRUPTION_NAMES", "WEIGHT_FREE_CORRUPTIONS", "CLEAN",
            "VariantError", "make_variant", "parse_variant", "variant_sort_key", "strength_rank",
            "corruption_rank"]
 
@@ -90,3 +90,9 @@ def variant_sort_key(variant: str) -> tuple[int, str, int, str]:
     if strength is None:
         return (0, "", 0, "")
     return (1 + strength_rank(strength), strength, corruption_rank(corruption), corruption)
+
+
+#: JHMDB's 15 joints in the order of ``joint_positions.mat``'s ``pos_img`` (the PCK protocol's per-joint rows)
+JHMDB_JOINTS = ("neck", "belly", "face", "right_shoulder", "left_shoulder", "right_hip", "left_hip",
+                "right_elbow", "left_elbow", "right_knee", "left_knee", "right_wrist", "left_wrist",
+                "right_ankle", "left_ankle")

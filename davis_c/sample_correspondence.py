@@ -27,7 +27,7 @@ _VIP_CLASSES = (13, 4, 8)
 
 
 def _render(seed: int, i: int, frames: int, height: int, width: int, n_objects: int):
-    from davis_c.sample import render_video
+    from davis_c.render import render_video
 
     return render_video(np.random.default_rng([int(seed), i]), frames, height, width, n_objects=n_objects)
 

@@ -24,10 +24,10 @@ from __future__ import annotations
 import time
 from typing import Any, Mapping
 
-import numpy as np
-
+from common.vocabulary import JHMDB_JOINTS
 from harness.keypoints import score_keypoints
 from harness.parts import score_parts
+from harness.pooled import ProtocolError, pooled_scores, summary_line  # noqa: F401 (the module's public face)
 
 __all__ = ["PROTOCOLS", "TEMPERATURES", "ProtocolError", "resolve_settings", "run_video", "is_correspondence",
            "pooled_scores", "summary_line"]
@@ -44,8 +44,6 @@ PROTOCOLS: dict[str, dict[str, Any]] = {
 }
 
 
-class ProtocolError(ValueError):
-    """A setting or model these protocols cannot run with."""
 
 
 def is_correspondence(protocol: str | None) -> bool:
@@ -95,7 +93,7 @@ def run_video(vos, video, protocol: str, overrides: Mapping[str, Any] | None = N
     prop = {key: settings[key] for key in ("k", "radius", "context", "temperature")}
     t0 = time.perf_counter()
     if protocol == "jhmdb-pck":
-        from models.labelprop.pose import JHMDB_JOINTS, propagate_keypoints
+        from models.labelprop.pose import propagate_keypoints
 
         joints = getattr(video, "joints", None)
         if joints is None:
@@ -117,59 +115,3 @@ def run_video(vos, video, protocol: str, overrides: Mapping[str, Any] | None = N
     fields.update(protocol=protocol, settings=settings, scoring="local",
                   label_mode=settings.get("label_mode"), temperature_setting=settings["temperature_setting"])
     return fields, seconds, prediction
-
-
-def pooled_scores(records) -> dict[str, Any]:
-    """The set-level metric of unit records of one (method, variant): pooled per seed, mean over seeds.
-
-    JHMDB: per-joint distances pooled over the videos -> ``PCK@0.1``, ``PCK@0.2`` and ``pck`` (curve);
-    VIP: the summed histogram -> ``mIoU``, ``pixel_acc``, ``mean_acc``, ``fwIoU``.  Values in percent.
-    Records made with different settings (e.g. label modes) are refused: their numbers do not pool.
-    Raises ``harness.keypoints.PCKError`` where a joint has no entry in the whole set."""
-    from harness.keypoints import ALPHAS, pck_curve, pool
-    from harness.parts import part_metrics, pool_hist
-    from models.labelprop.pose import JHMDB_JOINTS
-
-    records = [r for r in records if r.get("status", "ok") == "ok"]
-    if not records:
-        return {}
-    protocols = {r.get("protocol") for r in records}
-    settings = {repr(sorted((r.get("settings") or {}).items())) for r in records}
-    if len(protocols) != 1 or len(settings) != 1:
-        raise ProtocolError("unit records of one variant were made with different protocols or settings; "
-                            "score them separately (see each record's 'settings')")
-    protocol = protocols.pop()
-    by_seed: dict[int, list] = {}
-    for r in records:
-        by_seed.setdefault(int(r.get("seed", 0)), []).append(r)
-    out: dict[str, Any] = {"protocol": protocol, "settings": records[0].get("settings"),
-                           "videos": len({r.get("video") for r in records}), "seeds": len(by_seed)}
-    if protocol == "jhmdb-pck":
-        curves = [pck_curve(pool(rs), ALPHAS, JHMDB_JOINTS) for rs in by_seed.values()]
-        curve = {a: float(np.mean([c[a] for c in curves])) for a in curves[0]}
-        out.update({"pck": curve, "PCK@0.1": curve["0.1"], "PCK@0.2": curve["0.2"]})
-    else:
-        metrics = [part_metrics(pool_hist(rs)) for rs in by_seed.values()]
-        for key in ("mIoU", "pixel_acc", "mean_acc", "fwIoU"):
-            vals = [m[key] for m in metrics if m[key] is not None]
-            out[key] = 100 * float(np.mean(vals)) if vals else None
-        out["label_mode"] = records[0].get("label_mode")
-    out["temperature_setting"] = records[0].get("temperature_setting")
-    return out
-
-
-def summary_line(variant: str, records) -> str:
-    """One line of ``harness.run``'s summary for a variant of these protocols."""
-    from harness.keypoints import PCKError
-
-    try:
-        s = pooled_scores(records)
-    except (PCKError, ProtocolError) as exc:
-        return f"{variant}: {exc}"
-    if not s:
-        return f"{variant}: no unit ok"
-    if s["protocol"] == "jhmdb-pck":
-        return (f"{variant}: PCK@0.1 {s['PCK@0.1']:.1f}  PCK@0.2 {s['PCK@0.2']:.1f}  ({s['videos']} videos pooled, "
-                f"temperature {s['temperature_setting']})")
-    return (f"{variant}: mIoU {s['mIoU']:.1f}  pixel acc {s['pixel_acc']:.1f}  ({s['videos']} videos, one histogram; "
-            f"labels {s['label_mode']}, temperature {s['temperature_setting']})")

@@ -36,7 +36,7 @@ def _score_video(dataset: str, ds, video: str, predictions: Path) -> dict:
     from davis_c.masks import read_mask
     from harness.keypoints import score_keypoints
     from harness.parts import score_parts
-    from models.labelprop.pose import JHMDB_JOINTS
+    from common.vocabulary import JHMDB_JOINTS
 
     v = ds.load(video)
     if dataset == "jhmdb":

@@ -76,7 +76,7 @@ def _strength(variant: str) -> str:
 
 def load_propagation(results: str | Path) -> PropagationTables:
     """Pooled metrics of every (method, variant) with label-propagation records under ``results``."""
-    from harness.correspondence import ProtocolError, pooled_scores
+    from harness.pooled import ProtocolError, pooled_scores
     from harness.keypoints import PCKError
 
     rows, problems = [], []

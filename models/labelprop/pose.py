@@ -22,14 +22,10 @@ import torch
 
 from models.labelprop.crop import encode_square, grid_of
 from models.labelprop.encoders import STRIDE
+from common.vocabulary import JHMDB_JOINTS  # JHMDB's 15 joints in pos_img order
 from models.labelprop.propagation import propagate_soft
 
 __all__ = ["JHMDB_JOINTS", "POSE_SETTINGS", "encode_joints", "decode_joints", "propagate_keypoints"]
-
-#: JHMDB's 15 joints in ``pos_img`` order
-JHMDB_JOINTS = ("neck", "belly", "face", "right_shoulder", "left_shoulder", "right_hip", "left_hip",
-                "right_elbow", "left_elbow", "right_knee", "left_knee", "right_wrist", "left_wrist",
-                "right_ankle", "left_ankle")
 
 #: the protocol's settings (CRW paper, supplementary E; the reference CLI's k, radius and crop)
 POSE_SETTINGS = {"crop": 320, "context": 7, "k": 10, "radius": 12.0, "temperature": 0.07, "sigma": 0.5,
