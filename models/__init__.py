@@ -10,7 +10,8 @@ asked for, so ``import models`` loads no model family (it does import torch, for
 Module map: ``checkpoint`` (safe strict loading), ``golden_init`` (the reproducible weights recipe of the
 goldens), ``inputs`` (validation of frames and given masks), ``resnet`` / ``cbam`` (shared building
 blocks), ``ttt`` (test-time training: losses, sampler, adaptation loop, presets), and one package per
-family: ``stcn``, ``xmem``, ``cutie``, ``sam2``, ``labelprop``.
+family: ``stcn``, ``xmem``, ``cutie``, ``sam2``, ``labelprop``, ``eosvos`` (e-OSVOS: first-frame
+fine-tuning of a Mask R-CNN).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ MODEL_LOADERS: dict[str, str] = {
     "xmem": "models.xmem:load",
     "cutie": "models.cutie:load",
     "labelprop": "models.labelprop:load",
+    "eosvos": "models.eosvos:load",
     "sam2.1_hiera_t": "models.sam2:load_sam2_1_hiera_t",
     "sam2.1_hiera_s": "models.sam2:load_sam2_1_hiera_s",
     "sam2.1_hiera_b+": "models.sam2:load_sam2_1_hiera_b_plus",

@@ -90,6 +90,6 @@ def finetune_step(model: MaskRCNN, lrs: Mapping[str, torch.Tensor], images: Sequ
     for k in LOSS_ORDER:
         loss = loss + losses[k]
     sgd_step(model, loss, lrs)
-    out = {k: float(losses[k]) for k in LOSS_ORDER}
-    out["loss"] = float(loss)
+    out = {k: float(losses[k].detach()) for k in LOSS_ORDER}
+    out["loss"] = float(loss.detach())
     return out
