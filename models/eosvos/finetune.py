@@ -85,11 +85,12 @@ def finetune_step(model: MaskRCNN, lrs: Mapping[str, torch.Tensor], images: Sequ
     """One official fine-tuning step on a batch; returns the loss terms (floats) and ``loss``."""
     model.train()
     targets = [targets_from_mask(g) for g in gts]
-    losses = model.losses(list(images), targets, record)
-    loss = 0
-    for k in LOSS_ORDER:
-        loss = loss + losses[k]
-    sgd_step(model, loss, lrs)
+    with torch.enable_grad():  # also under a caller's no_grad (the harness segments under no_grad)
+        losses = model.losses(list(images), targets, record)
+        loss = 0
+        for k in LOSS_ORDER:
+            loss = loss + losses[k]
+        sgd_step(model, loss, lrs)
     out = {k: float(losses[k].detach()) for k in LOSS_ORDER}
     out["loss"] = float(loss.detach())
     return out

@@ -36,6 +36,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "min_prop": 0.5,         # threshold of the masks propagated to online adaptation
     "semantics": "tv04",     # torchvision behaviour: tv04 (released checkpoints) or tv028
     "dtype": "float32",      # float64 is the goldens' yardstick where float32 decisions tie
+    "min_size": 800,         # network input: shorter side (official 800) ...
+    "max_size": 1333,        # ... and longer-side cap (official 1333); smaller = faster, not the official numbers
 }
 #: background "probability" in the output: just below 0.5, so an argmax over (background, objects)
 #: gives the official merge (background where every object is below 0.5, ties to the object)
@@ -51,9 +53,10 @@ def _check_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError(f"semantics must be one of {SEMANTICS}, got {cfg['semantics']!r}")
     if cfg["dtype"] not in ("float32", "float64"):
         raise ValueError(f"dtype must be float32 or float64, got {cfg['dtype']!r}")
-    for key in ("num_epochs", "batch_size", "ona_step", "ona_epochs"):
-        if not isinstance(cfg[key], int) or cfg[key] < (1 if key in ("batch_size",) else 0):
-            raise ValueError(f"{key} must be a non-negative integer (batch_size >= 1), got {cfg[key]!r}")
+    for key in ("num_epochs", "batch_size", "ona_step", "ona_epochs", "min_size", "max_size"):
+        low = 0 if key in ("num_epochs", "ona_step", "ona_epochs") else 1
+        if isinstance(cfg[key], bool) or not isinstance(cfg[key], int) or cfg[key] < low:
+            raise ValueError(f"{key} must be an integer >= {low}, got {cfg[key]!r}")
     return cfg
 
 
@@ -64,7 +67,8 @@ class EOSVOS(nn.Module):
     def __init__(self, **config: Any) -> None:
         super().__init__()
         self.config = _check_config({**DEFAULT_CONFIG, **config})
-        net = MaskRCNN(semantics=self.config["semantics"])
+        net = MaskRCNN(semantics=self.config["semantics"], min_size=self.config["min_size"],
+                       max_size=self.config["max_size"])
         self._names = [n for n, _ in net.named_parameters()]
         for name, p in net.named_parameters():
             self.register_buffer(checkpoint_key(LR_PREFIX, name), torch.zeros(lr_shape(tuple(p.shape))))
@@ -95,10 +99,12 @@ class EOSVOS(nn.Module):
         """frames uint8 (T, H, W, 3) RGB; masks: the first-frame label map (H, W) (or ``{0: map}``)
         -> float32 (K+1, T, H, W): channel 0 background (just below 0.5 everywhere), then each object's
         probability in sorted label order (frame 0: the given mask).  Overrides: keys of ``DEFAULT_CONFIG``
-        except ``semantics``."""
+        except ``semantics``, ``min_size`` and ``max_size`` (fixed at load)."""
         cfg = _check_config({**self.config, **overrides})
-        if cfg["semantics"] != self.net.semantics:
-            raise ValueError("semantics is fixed when the model is loaded (pass it to load())")
+        fixed = {"semantics": self.net.semantics, "min_size": self.net.min_size, "max_size": self.net.max_size}
+        changed = sorted(k for k, v in fixed.items() if cfg[k] != v)
+        if changed:
+            raise ValueError(f"{', '.join(changed)} are fixed when the model is loaded (pass them to load())")
         given = given_masks(frames, masks)
         if list(given) != [0]:
             raise ValueError("e-OSVOS fine-tunes on frame 0: objects must all be given on frame 0 "

@@ -179,9 +179,12 @@ class MaskRCNN(nn.Module):
     box_score_thresh = 0.5
     box_nms_thresh = 0.5
 
-    def __init__(self, semantics: str = "tv04", detections_per_img: int = 1) -> None:
+    def __init__(self, semantics: str = "tv04", detections_per_img: int = 1, min_size: int = 800,
+                 max_size: int = 1333) -> None:
         super().__init__()
         self.semantics = ops.check_semantics(semantics)
+        #: GeneralizedRCNNTransform sizes (official: 800 / 1333); smaller ones trade accuracy for speed
+        self.min_size, self.max_size = int(min_size), int(max_size)
         self.detections_per_img = detections_per_img
         self.backbone = Backbone()
         self.rpn = RPN()
@@ -196,7 +199,7 @@ class MaskRCNN(nn.Module):
             img = ops.normalize_image(img)
             if self.training and self.semantics == "tv028":
                 torch.empty(1).uniform_(0.0, 1.0)  # torch_choice of the (single) min size: one draw
-            size, _ = ops.resized_size(int(h), int(w))
+            size, _ = ops.resized_size(int(h), int(w), self.min_size, self.max_size)
             img = ops.resize_image(img, size)
             out_imgs.append(img)
             sizes.append(size)
