@@ -280,6 +280,12 @@ class UnitRunner:
                                 **progress_kwargs(vos.segment, self.progress, setup.config["segment"]))
         _sync(device)
         inference_s = time.perf_counter() - t0
+        self.extra_timing = {}
+        own = getattr(vos, "last_timing", None) or {}
+        if "finetune_s" in own:  # fine-tuning inside segment (e-OSVOS) is the method's adaptation cost
+            ttt_s += own["finetune_s"]
+            inference_s = max(inference_s - own["finetune_s"], 0.0)
+            self.extra_timing = {"ttt_s_per_object": own["finetune_s_per_object"]}
         labels = probs_to_labels(probs, object_ids, (h, w))
         return labels, ttt_s, inference_s, _peak_mb(device)
 
@@ -308,7 +314,7 @@ class UnitRunner:
         n = int(len(video.frames))
         record.update(n_frames=n, timing={"ttt_s": ttt_s, "inference_s": inference_s,
                                           "fps": n / inference_s if inference_s > 0 else None,
-                                          "threads": torch.get_num_threads()},
+                                          "threads": torch.get_num_threads(), **getattr(self, "extra_timing", {})},
                       peak_memory_mb=peak)
         return record, identity
 

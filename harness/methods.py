@@ -54,6 +54,9 @@ class MethodConfig:
     propagation: Dict[str, Any] = dataclasses.field(default_factory=dict)  # JHMDB/VIP protocol overrides (harness.correspondence)
     resolution: Optional[int] = 480         # shorter side fed to the model; None keeps the source size
     random_init_scale: float = 1.0          # golden_init s used by --random-init
+    # the no-adaptation method this one's adaptation gain is measured against in the leaderboard's TTT-gain
+    # table (e-OSVOS-N vs its 0-step init); None: the name before the last '+' (stcn+mcc -> stcn)
+    pairs_with: Optional[str] = None
     # report metadata (not used to run anything): the method's name in the DAVIS-C paper's tables (None when
     # the paper has no such row) and its published numbers, each with its source (docs/leaderboard.md)
     paper_name: Optional[str] = None
@@ -180,6 +183,9 @@ def _validate(config: dict[str, Any], origin: str) -> dict[str, Any]:
     for key in _DICT_KEYS:
         if key in config and not isinstance(config[key], Mapping):
             raise MethodError(f"{origin}: {key!r} must be a mapping, got {config[key]!r}")
+    pairs_with = config.get("pairs_with")
+    if pairs_with is not None and (not isinstance(pairs_with, str) or not pairs_with.strip()):
+        raise MethodError(f"{origin}: 'pairs_with' must name a method or be null, got {pairs_with!r}")
     res = config.get("resolution", DEFAULTS["resolution"])
     if res is not None and (isinstance(res, bool) or not isinstance(res, int) or res <= 0):
         raise MethodError(f"{origin}: 'resolution' must be a positive shorter-side length or null, got {res!r}")

@@ -100,12 +100,19 @@ def expected_seeds(results: Results) -> dict[str, list[int]]:
 def ttt_pairs(results: Results) -> dict[str, str]:
     """Map each test-time-training method to its no-TTT base method.
 
-    ``stcn+mcc`` pairs with ``stcn`` by name (``sam2.1-b++mcc`` with ``sam2.1-b+``: the last ``+``); otherwise a method whose ``run.json`` config has a
+    A method whose ``run.json`` config names ``pairs_with`` pairs with that method (``eosvos-10`` with
+    ``eosvos-0``: fine-tuning vs the meta-learned init); otherwise ``stcn+mcc`` pairs with ``stcn`` by name
+    (``sam2.1-b++mcc`` with ``sam2.1-b+``: the last ``+``); otherwise a method whose ``run.json`` config has a
     ``ttt`` preset pairs with a method of the same ``model`` and no ``ttt``.
     """
     methods = results.methods
     pairs: dict[str, str] = {}
     for method in methods:
+        explicit = (results.runs.get(method, {}).get("config") or {}).get("pairs_with")
+        if explicit:
+            if explicit in methods and explicit != method:
+                pairs[method] = explicit
+            continue
         base = method.rsplit("+", 1)[0]
         if "+" in method and base in methods:
             pairs[method] = base

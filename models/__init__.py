@@ -13,7 +13,8 @@ loading), ``golden_init`` (the reproducible weights recipe of the goldens), ``in
 frames and given masks), shared math: ``aggregate``, ``imagenet``, ``padding``, ``groupconv``, ``readout``;
 shared blocks ``resnet`` / ``cbam``; ``ttt`` (test-time training: losses, sampler, adaptation loop,
 presets), and one package per family: ``stcn``, ``xmem``, ``cutie``, ``sam2``, ``labelprop``, each with
-``model.py`` (class + ``load``) and ``ttt.py`` (TTT hooks).
+``model.py`` (class + ``load``) and ``ttt.py`` (TTT hooks), and ``eosvos`` (e-OSVOS: first-frame fine-tuning of
+a Mask R-CNN inside ``segment``, so no TTT hooks).
 """
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ MODELS: dict[str, str] = {
     "xmem": "models.xmem.model:load",
     "cutie": "models.cutie.model:load",
     "labelprop": "models.labelprop.model:load",
+    "eosvos": "models.eosvos.model:load",
     "sam2.1_hiera_t": "models.sam2.model:load_sam2_1_hiera_t",
     "sam2.1_hiera_s": "models.sam2.model:load_sam2_1_hiera_s",
     "sam2.1_hiera_b+": "models.sam2.model:load_sam2_1_hiera_b_plus",
