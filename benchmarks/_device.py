@@ -71,6 +71,7 @@ class UnitSpec:
     save_labels: str | None = None # write the predicted labels here (.npy)
     ref_labels: str | None = None  # score the labels against these too ("agreement" J&F)
     repeats: int = 1               # timed runs of the unit; the fastest counts (noisy, shared machines)
+    load_options: tuple = ()       # (name, value) pairs for models.load_model, e.g. (("image_size", 128),)
 
     @property
     def method(self) -> str:
@@ -124,11 +125,11 @@ def precision(device: str, amp: bool):
         torch.set_float32_matmul_precision(precision_)
 
 
-def prepare_model(model: str, device: str, amp: bool):
+def prepare_model(model: str, device: str, amp: bool, load_options=()):
     """Golden-init weights of ``model`` on ``device``; channels_last in fast mode."""
     from models import golden_init, load_model
 
-    vos = golden_init(load_model(model, device="cpu"), seed=0, s=1.0).eval()
+    vos = golden_init(load_model(model, device="cpu", **dict(load_options)), seed=0, s=1.0).eval()
     vos = vos.to(device)
     if amp:
         vos = vos.to(memory_format=torch.channels_last)
@@ -172,7 +173,7 @@ def run_unit(spec: UnitSpec, vos=None, video=None, score: bool = True) -> dict:
 
     frames, gt = video if video is not None else synthetic_davis_video(spec.frames, spec.height, spec.width,
                                                                        spec.objects)
-    vos = vos if vos is not None else prepare_model(spec.model, spec.device, spec.amp)
+    vos = vos if vos is not None else prepare_model(spec.model, spec.device, spec.amp, spec.load_options)
     first = gt[0]
     seed_everything(1)
     _sync(spec.device)
@@ -210,7 +211,7 @@ def _child(spec: UnitSpec) -> dict:
         torch.set_num_threads(spec.threads)
     if spec.device.startswith("cuda"):
         torch.cuda.set_device(spec.device)
-    vos = prepare_model(spec.model, spec.device, spec.amp)
+    vos = prepare_model(spec.model, spec.device, spec.amp, spec.load_options)
     _warm_up(spec, vos)
     runs = [run_unit(spec, vos=vos) for _ in range(max(1, spec.repeats))]
     best = min(runs, key=lambda r: r["seconds"])
@@ -222,7 +223,7 @@ def _worker(spec: UnitSpec, barrier, queue) -> None:
         torch.set_num_threads(spec.threads)
     if spec.device.startswith("cuda"):
         torch.cuda.set_device(spec.device)
-    vos = prepare_model(spec.model, spec.device, spec.amp)
+    vos = prepare_model(spec.model, spec.device, spec.amp, spec.load_options)
     video = synthetic_davis_video(spec.frames, spec.height, spec.width, spec.objects)
     _warm_up(spec, vos)
     barrier.wait()
