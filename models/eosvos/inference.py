@@ -118,7 +118,8 @@ def segment_object(model: MaskRCNN, init: Mapping[str, torch.Tensor], lrs: Mappi
                     images.append(pim[0])
                     gts.append(pgt[0])
             run.train_losses.append(finetune_step(model, lrs, images, gts))
-        run.finetune_s += time.perf_counter() - t0
+        if epochs:  # no step, no fine-tuning cost (not the microseconds of an empty loop)
+            run.finetune_s += time.perf_counter() - t0
         if chunk == 0:
             first_step_state = copy.deepcopy(model.state_dict())
             start = torch.from_numpy(gt0)
