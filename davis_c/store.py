@@ -653,9 +653,44 @@ class DavisCStore:
         frames = self.frames(strength, corruption, video)
         cg = self._group("clean", video)
         masks = self.masks(video)
-        return Video(name=video, frames=frames, masks=masks,
-                     object_ids=tuple(self._clean_attr(video, "object_ids")),
-                     frame_names=self.frame_names(video), **self._extras(cg, masks))
+        names = self.frame_names(video)
+        temporal = self.temporal(strength, corruption, video)
+        if temporal is None:
+            return Video(name=video, frames=frames, masks=masks,
+                         object_ids=tuple(self._clean_attr(video, "object_ids")),
+                         frame_names=names, **self._extras(cg, masks))
+        kept = temporal["kept_frames"]
+        if kept is not None:  # stride: the kept frames are the video (their annotations and names)
+            masks, names = masks[kept], [names[i] for i in kept]
+        if temporal["masks"] is not None:  # shake: the annotations moved with the frames
+            masks = temporal["masks"]
+        if len(masks) != len(frames):
+            raise StoreError(f"{self.shard_file(f'{strength}/{corruption}')}: {strength}/{corruption}/{video}: "
+                             f"{len(frames)} frames but {len(masks)} annotations (damaged shard); rerun the build")
+        return Video(name=video, frames=frames, masks=masks, object_ids=tuple(self._clean_attr(video, "object_ids")),
+                     frame_names=names, events=tuple(tuple(e) for e in temporal["events"]))
+
+    def temporal(self, strength: str, corruption: str, video: str) -> dict[str, Any] | None:
+        """What a temporal-suite variant stores besides its frames (None for any other variant):
+        ``kept_frames`` (stride: the source frame indices kept, else None), ``events`` (freeze / burst runs
+        ``[start, end)``), ``schedule`` (the per-frame draws) and ``masks`` (shake: its translated
+        annotations, checked against their SHA-256 recorded at build time; else None)."""
+        key = f"{strength}/{corruption}"
+        g = self._group(key, video)
+        path = self.shard_file(key)
+        try:
+            ga = {k: _unattr(v) for k, v in g.attrs.items()}
+            if "events" not in ga:
+                return None
+            masks = g["masks"][()] if "masks" in g else None
+        except (OSError, KeyError) as exc:
+            raise StoreError(f"{path}: variant {key!r}, video {video!r}: unreadable ({' '.join(str(exc).split())})") \
+                from exc
+        if masks is not None and masks_digest(masks) != ga.get("masks_sha256"):
+            raise StoreError(f"{path}: variant {key!r}, video {video!r}: the stored annotations do not match their "
+                             "SHA-256 recorded at build time (damaged file)")
+        return {"kept_frames": ga.get("kept_frames"), "events": ga.get("events") or [],
+                "schedule": ga.get("schedule") or {}, "masks": masks}
 
     def __iter__(self) -> Iterator[tuple[str, str, str]]:
         for s in self.strengths:
