@@ -515,7 +515,7 @@ class DavisCStore:
             data = x.tobytes()
             if hashlib.sha256(data).hexdigest() != want:
                 try:
-                    name = self.frame_names(video)[i]
+                    name = self.variant_frame_names(strength, corruption, video)[i]
                 except (StoreError, IndexError):
                     name = f"#{i}"
                 raise StoreError(f"{path}: variant {key!r}, video {video!r}, frame {name}: the stored bytes do "
@@ -579,8 +579,10 @@ class DavisCStore:
             return [f"{where}: cannot be read ({' '.join(str(exc).split())})"]
         if not isinstance(hashes, list) or len(hashes) != len(raw):
             return [f"{where}: no frame hashes of the right length to verify against"]
+        strength, _, corruption = variant.partition("/")
         try:
-            names = self.frame_names(video)
+            names = self.variant_frame_names(strength or None, corruption or None, video) if variant != "clean" \
+                else self.frame_names(video)
         except StoreError:
             names = []
         out = [f"{where}, frame {names[i] if i < len(names) else f'#{i}'}: stored bytes do not match their SHA-256"
@@ -588,6 +590,11 @@ class DavisCStore:
         if variant == "clean":
             try:
                 self.masks(video)
+            except StoreError as exc:
+                out.append(str(exc))
+        elif "masks" in g:  # the temporal suite's shake: its own annotations
+            try:
+                self.temporal(strength, corruption, video)
             except StoreError as exc:
                 out.append(str(exc))
         return out
@@ -616,6 +623,19 @@ class DavisCStore:
         return Video(name=video, frames=self.frames(None, None, video), masks=masks,
                      object_ids=tuple(self._clean_attr(video, "object_ids")),
                      frame_names=self.frame_names(video), **self._extras(g, masks))
+
+    def variant_frame_names(self, strength: str | None, corruption: str | None, video: str) -> list[str]:
+        """The names of the frames a variant stores: the video's (:meth:`frame_names`), or for the temporal
+        suite's stride the kept frames' names only."""
+        names = self.frame_names(video)
+        if strength is None:
+            return names
+        try:
+            kept = _unattr(self._group(f"{strength}/{corruption}", video).attrs.get("kept_frames"))
+        except OSError as exc:
+            raise StoreError(f"{self.shard_file(f'{strength}/{corruption}')}: {strength}/{corruption}/{video}: "
+                             f"unreadable attributes ({exc})") from exc
+        return names if kept is None else [names[i] for i in kept]
 
     def frame_names(self, video: str) -> list[str]:
         """Source frame file stems, e.g. ["00000", "00001", ...] (the official output names)."""

@@ -137,3 +137,35 @@ def test_cli_suite_temporal(tiny_davis_sample, tmp_path):
     assert rc == 0
     with davis_c.open(out) as st:
         assert st.variants == ["clean", "low/shake"]
+
+
+def test_verify_export_show_handle_the_suite(both_store, tmp_path):
+    from davis_c.export import export
+    from davis_c.show import grid
+    from davis_c.verify import verify_store as verify
+
+    rep = verify(both_store, progress=False)
+    assert rep.problems == []
+    with davis_c.open(both_store) as st:
+        v = st.videos[0]
+        n = len(st.frame_names(v))
+        kept = st.variant_frame_names("high", "stride", v)
+        assert len(kept) == len(st.images("high", "stride", v)) < n
+        # every stored frame counted once: clean + paper shards have n frames a video, stride fewer
+        want = sum(len(st.variant_frame_names(*var.split("/"), vid)) if var != "clean" else n
+                   for var in st.variants for vid in st.videos)
+        assert rep.frames == want
+        img = grid(st, v, frame=n - 1, tile_width=56, zoom=0)
+        assert img.shape[0] > 0
+    count = export(both_store, tmp_path / "out", corruptions=["stride"], strengths=["high"], progress=False)
+    assert sorted(p.stem for p in (tmp_path / "out" / "high" / "stride" / v).iterdir()) == kept
+    assert count == len(kept) * 2
+
+
+def test_folder_tree_refuses_shake(tiny_davis_sample, tmp_path):
+    from harness.data import DataError, FolderSource
+
+    (tmp_path / "tree" / "low" / "shake" / "synth-000").mkdir(parents=True)
+    src = FolderSource(tmp_path / "tree", tiny_davis_sample)
+    with pytest.raises(DataError, match="shake moves the ground truth"):
+        src.load("low/shake", "synth-000")
