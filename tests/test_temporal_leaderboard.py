@@ -141,3 +141,45 @@ def test_report_has_a_separate_temporal_section(trees, tmp_path):
     html = (tmp_path / "lb" / "index.html").read_text()
     assert 'id="temporal"' in html and "freeze low" in html
     assert (tmp_path / "lb" / "temporal.csv").is_file() and (tmp_path / "lb" / "temporal_recovery.csv").is_file()
+
+
+def _run_on_sample(tiny_davis_sample, tmp_path, method_args):
+    from davis_c import build as B
+    from harness.cli import main as run_main
+
+    store = tmp_path / "store.h5"
+    B.build(tiny_davis_sample, store, suite="temporal", corruptions=["freeze", "stride", "shake"],
+            strengths=["high"], progress=False, log=lambda m: None)
+    out = tmp_path / "results"
+    assert run_main([*method_args, "--data", str(store), "--out", str(out), "--seeds", "1", "--no-progress",
+                     "--variants", "clean", "high/*"]) == 0
+    return store, out
+
+
+def _check_run(store, out, method, tmp_path):
+    import davis_c
+    from leaderboard.build import build
+
+    with davis_c.open(store) as st:
+        for video in st.videos:
+            stride = json.loads((out / method / "high" / "stride" / video / "seed1.json").read_text())
+            kept = st.variant_frame_names("high", "stride", video)
+            assert stride["per_frame"]["frames"] == kept[1:-1] and stride["n_frames"] == len(kept)
+            freeze = json.loads((out / method / "high" / "freeze" / video / "seed1.json").read_text())
+            assert [(e["start"], e["end"]) for e in freeze["events"]] == list(st["high", "freeze", video].events)
+    build(out, tmp_path / "lb")
+    md = (tmp_path / "lb" / "leaderboard.md").read_text()
+    assert "## Temporal suite" in md and "freeze high" in md and "stride high" in md and "shake high" in md
+    assert "### Recovery after freeze and burst events" in md and f"| {method} | high/freeze |" in md
+
+
+def test_labelprop_on_the_sample_temporal_build(tiny_davis_sample, tmp_path):
+    store, out = _run_on_sample(tiny_davis_sample, tmp_path, ["--method", "labelprop"])
+    _check_run(store, out, "labelprop", tmp_path)
+
+
+@pytest.mark.slow
+def test_stcn_random_init_on_the_sample_temporal_build(tiny_davis_sample, tmp_path):
+    store, out = _run_on_sample(tiny_davis_sample, tmp_path, ["--method", "stcn", "--random-init",
+                                                              "--set", "resolution=null"])
+    _check_run(store, out, "stcn", tmp_path)
