@@ -55,7 +55,7 @@ SUITES: tuple[str, ...] = (DAVIS_C_SUITE, TEMPORAL_SUITE)
 
 #: the temporal suite (davis_c.corruptions.temporal_suite), in its order; none is a DAVIS-C corruption
 TEMPORAL_CORRUPTIONS: tuple[str, ...] = ("freeze", "stride", "bursts_gaussian_noise", "bursts_defocus_blur",
-                                         "flicker", "shake")
+                                         "packet_loss", "flicker", "shake")
 
 
 def suite_of(corruption: str | None) -> str | None:

@@ -16,7 +16,7 @@ SHA-256 and the style images' md5s (``davis_c.stylize.describe_style_setup``, in
 ffmpeg identity (version line and binary SHA-256) in their key: a resumed build with another ffmpeg stops
 (``--force`` rebuilds them), so one store never mixes ffmpeg builds.
 
-The temporal suite (``--suite temporal``: freeze, stride, bursts, flicker, shake;
+The temporal suite (``--suite temporal``: freeze, stride, bursts, packet loss, flicker, shake;
 :mod:`davis_c.corruptions.temporal_suite`) is built into the same store, one shard per (strength,
 corruption) like DAVIS-C's, and never by a plain build: the paper's 14 x 3 shards and their bytes are the
 same whether or not a store also holds it.  Its video groups also record ``kept_frames`` (stride: the source
@@ -55,6 +55,7 @@ import davis_c
 from davis_c import corruptions as C
 from davis_c.codec import CODECS
 from davis_c.corruptions import crf as _crf
+from davis_c.corruptions import packet_loss as _packet_loss
 from common.cli import cli_main, raise_if_terminated
 from davis_c.datasets.stored import build_attrs, clean_video_attrs, open_reader
 from davis_c.datasets import Davis2017
@@ -463,15 +464,17 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
             log("note: the style weights are randomly initialised (test/demo weights, not the real styles); "
                 "the style shards are flagged style_weights_random_init = True")
     ffmpeg: dict[str, str] | None = None
-    if "crf_compression" in names:
+    for coded in ("crf_compression", "packet_loss"):  # the corruptions that run ffmpeg
+        if coded not in names:
+            continue
         try:
             ffmpeg = _crf.ffmpeg_identity()
         except _crf.FfmpegUnavailable as exc:
-            skipped["crf_compression"] = str(exc)
-            names.remove("crf_compression")
-            log(f"skipping crf_compression: {exc}")
+            skipped[coded] = str(exc)
+            names.remove(coded)
+            log(f"skipping {coded}: {exc}")
         except _crf.FfmpegIdentityError as exc:
-            raise BuildError(f"crf_compression: {exc}") from exc
+            raise BuildError(f"{coded}: {exc}") from exc
 
     out.parent.mkdir(parents=True, exist_ok=True)
     part = None if "index" in steps else ",".join(steps) + ":" + ",".join(strs) + ":" + ",".join(names)
@@ -623,6 +626,12 @@ def _reusable(path: Path, variant: str, keys: _Keys, cfg: BuildSettings, neural:
                          f"({ffmpeg_attrs['ffmpeg']!r} at {cfg.ffmpeg['path']}, sha256 "
                          f"{ffmpeg_attrs['ffmpeg_sha256'][:16]}...); crf output depends on the ffmpeg build: "
                          "use the same ffmpeg (DAVIS_C_FFMPEG), --force to rebuild every crf shard, or another --out")
+    if attrs.get("corruption") == "packet_loss" and ffmpeg_attrs and (
+            attrs.get("ffmpeg_sha256") != ffmpeg_attrs["ffmpeg_sha256"]
+            or attrs.get("packet_loss_pipeline") != _packet_loss.pipeline_digest()):
+        raise BuildError(f"{path}: existing packet_loss shard was made by another ffmpeg ({attrs.get('ffmpeg')!r}) "
+                         "or other encoder settings than this build's; its bytes depend on them: use the same "
+                         "ffmpeg (DAVIS_C_FFMPEG), --force to rebuild it, or another --out")
     if neural and attrs.get("style_key") != keys.style_attrs["style_key"]:
         cfg.log(f"{path.name}: built with other style weights or style images; rebuilding it")
         return False
@@ -682,9 +691,13 @@ def _plan_tasks(cfg: BuildSettings, keys: _Keys, tmp_area: Path) -> tuple[list[_
 def _corrupted_attrs(s: str, n: str, keys: _Keys) -> dict[str, Any]:
     if n in C.TEMPORAL:  # the temporal suite: its own parameters; no DAVIS-C kind
         t = C.get_temporal(n)
-        return keys.common | {"kind": "corrupted", "variant": f"{s}/{n}", "strength": s, "severity": C.STRENGTHS[s],
-                              "corruption": n, "corruption_kind": "temporal-suite", "suite": TEMPORAL_SUITE,
-                              "parameters": t.parameters(C.STRENGTHS[s]), "random": t.random}
+        attrs = keys.common | {"kind": "corrupted", "variant": f"{s}/{n}", "strength": s, "severity": C.STRENGTHS[s],
+                               "corruption": n, "corruption_kind": "temporal-suite", "suite": TEMPORAL_SUITE,
+                               "parameters": t.parameters(C.STRENGTHS[s]), "random": t.random}
+        if n == "packet_loss":  # its bytes depend on the ffmpeg build, like crf's
+            attrs |= {k: keys.ffmpeg_attrs[k] for k in ("ffmpeg", "ffmpeg_sha256")} | {
+                "packet_loss_pipeline": _packet_loss.pipeline_digest()}
+        return attrs
     c = C.get(n)
     attrs = keys.common | {"kind": "corrupted", "variant": f"{s}/{n}", "strength": s, "severity": C.STRENGTHS[s],
                            "corruption": n, "corruption_kind": c.kind, "parameters": c.parameters(C.STRENGTHS[s]),
@@ -758,6 +771,7 @@ def _linked_shards(cfg: BuildSettings, keys: _Keys) -> tuple[list[tuple[str, str
     with one weights/style-images setup (this build's, else the first one found), crf shards likewise only
     with one ffmpeg identity; and the style and ffmpeg attributes the index then carries."""
     present, setup_key, index_style = [], keys.style_attrs.get("style_key"), dict(keys.style_attrs)
+    present_pl_ffmpeg = {"sha": keys.ffmpeg_attrs["ffmpeg_sha256"]} if keys.ffmpeg_attrs else {}
     ffmpeg_key, index_ffmpeg = keys.ffmpeg_attrs.get("ffmpeg_key"), dict(keys.ffmpeg_attrs)
     for s in C.STRENGTHS:
         for n in (*C.CORRUPTIONS, *C.TEMPORAL):
@@ -777,6 +791,11 @@ def _linked_shards(cfg: BuildSettings, keys: _Keys) -> tuple[list[tuple[str, str
                 if not attrs.get("ffmpeg_key") or attrs.get("ffmpeg_key") != ffmpeg_key:
                     cfg.log(f"not linked in the index: {s}/{n} (made by another ffmpeg build or crf encoder "
                             f"settings: {attrs.get('ffmpeg')!r})")
+                    continue
+            if n == "packet_loss":  # one ffmpeg build per store (this build's, else the first found)
+                pl_ffmpeg = present_pl_ffmpeg.setdefault("sha", attrs.get("ffmpeg_sha256"))
+                if attrs.get("ffmpeg_sha256") != pl_ffmpeg:
+                    cfg.log(f"not linked in the index: {s}/{n} (made by another ffmpeg build: {attrs.get('ffmpeg')!r})")
                     continue
             if _is_neural(n):
                 if setup_key is None and attrs.get("style_key"):
@@ -818,7 +837,7 @@ def _build_locked(ds: Davis2017, cfg: BuildSettings) -> dict[str, Any]:
     done, variants = _build_corrupted(ds, cfg, keys, tasks, tmp_area)
     built += done
     skipped, explicit = cfg.skipped, cfg.explicit
-    incomplete = {"incomplete": True} if explicit and "crf_compression" in skipped else {}
+    incomplete = {"incomplete": True} if explicit and {"crf_compression", "packet_loss"} & set(skipped) else {}
 
     if not cfg.whole:
         elapsed = time.perf_counter() - cfg.t0

@@ -1,6 +1,6 @@
 """The temporal suite's own tables: J&F per (method, corruption, strength) and the recovery metric.
 
-The temporal suite (freeze, stride, bursts, flicker, shake; ``common.vocabulary.TEMPORAL_CORRUPTIONS``) is
+The temporal suite (freeze, stride, bursts, packet loss, flicker, shake; ``common.vocabulary.TEMPORAL_CORRUPTIONS``) is
 a separate benchmark: its variants never enter the paper's ``low`` / ``med`` / ``high`` / ``avg`` /
 ``DAVIS-C`` columns nor the per-corruption tables of DAVIS-C; they are reported here, in their own table.
 A cell is the official global J&F of that (method, variant) as in the per-variant leaderboard (complete
@@ -26,7 +26,7 @@ from leaderboard.results import Results
 __all__ = ["is_temporal", "build_temporal_table", "build_recovery", "temporal_display", "recovery_display",
            "TEMPORAL_NOTE", "RECOVERY_NOTE"]
 
-TEMPORAL_NOTE = ("The temporal suite (freeze, stride, bursts, flicker, shake: corruptions over time, "
+TEMPORAL_NOTE = ("The temporal suite (freeze, stride, bursts, packet loss, flicker, shake: corruptions over time, "
                  "docs/building.md) is a separate benchmark: it is never part of low / med / high / avg / "
                  "DAVIS-C. Cells: official J&F of the variant (stride: scored on the kept frames; shake: on the "
                  "translated ground truth).")

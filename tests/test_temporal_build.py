@@ -169,3 +169,27 @@ def test_folder_tree_refuses_shake(tiny_davis_sample, tmp_path):
     src = FolderSource(tmp_path / "tree", tiny_davis_sample)
     with pytest.raises(DataError, match="shake moves the ground truth"):
         src.load("low/shake", "synth-000")
+
+
+def test_packet_loss_records_its_ffmpeg_and_refuses_another(both_store, tiny_davis_sample, tmp_path, monkeypatch):
+    from davis_c.corruptions import crf, packet_loss
+
+    ident = crf.ffmpeg_identity()
+    with davis_c.open(both_store) as st:
+        attrs = st.shard_attrs("med", "packet_loss")
+        assert attrs["ffmpeg_sha256"] == ident["sha256"] and attrs["ffmpeg"] == ident["version"]
+        assert attrs["packet_loss_pipeline"] == packet_loss.pipeline_digest()
+        assert "ffmpeg_sha256" not in st.shard_attrs("med", "freeze")
+    out = tmp_path / "pl" / "davis_c.h5"
+    B.build(tiny_davis_sample, out, suite="temporal", corruptions=["packet_loss"], strengths=["low"], **QUIET)
+    monkeypatch.setattr(B._crf, "ffmpeg_identity", lambda: {**ident, "sha256": "0" * 64})
+    with pytest.raises(B.BuildError, match="another ffmpeg"):
+        B.build(tiny_davis_sample, out, suite="temporal", corruptions=["packet_loss"], strengths=["low"], **QUIET)
+
+    def unavailable():
+        raise crf.FfmpegUnavailable("no ffmpeg here")
+
+    monkeypatch.setattr(B._crf, "ffmpeg_identity", unavailable)
+    s = B.build(tiny_davis_sample, tmp_path / "none" / "davis_c.h5", suite="temporal",
+                corruptions=["packet_loss", "freeze"], strengths=["low"], **QUIET)
+    assert s["built"] == ["clean", "low/freeze"] and "packet_loss" in s["skipped"]

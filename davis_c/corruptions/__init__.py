@@ -12,7 +12,7 @@ frame, so ``seed=s`` reproduces the official functions run after ``np.random.see
 Kinds: ``image`` (frame by frame), ``temporal`` (needs the previous frames), ``video`` (whole-video codec),
 ``neural`` (style1..style4: available after :func:`load_styles`, see the README section "Neural styles").
 
-The temporal suite (freeze, stride, bursts, flicker, shake: :mod:`davis_c.corruptions.temporal_suite`) is a
+The temporal suite (freeze, stride, bursts, packet loss, flicker, shake: :mod:`davis_c.corruptions.temporal_suite`) is a
 separate benchmark with its own registry, :data:`TEMPORAL`, and its own entry point,
 :func:`corrupt_temporal`; :data:`CORRUPTIONS` stays the paper's 14.
 """
@@ -32,6 +32,7 @@ from davis_c.corruptions import glass as _glass
 from davis_c.corruptions import hsv as _hsv
 from davis_c.corruptions import imagenet_c as _ic
 from davis_c.corruptions import motion as _motion
+from davis_c.corruptions import packet_loss as _pl
 from davis_c.corruptions import temporal_suite as _ts
 from davis_c.corruptions._common import check_frames
 
@@ -283,6 +284,9 @@ for _c in (
                                "scored on the kept frames", _ts.stride, random=False, changes_frames=True),
         _bursts_of("gaussian_noise"),
         _bursts_of("defocus_blur"),
+        _ts.TemporalCorruption("packet_loss", ("slice_loss_probability",), _pl.PACKET_LOSS,
+                               "H.264 stream (keyframe every 12 frames), seeded slice damage, decoded with error "
+                               "concealment (needs ffmpeg)", _pl.packet_loss),
         _ts.TemporalCorruption("flicker", ("amplitude_stops", "period", "step_probability", "step_stops"),
                                _ts.FLICKER, "auto-exposure: gain oscillation and steps in linear light, clipped",
                                _ts.flicker),

@@ -14,6 +14,8 @@ semi-supervised protocol, whose first-frame rule stays as it is.
 ``freeze``   capture stalls: runs of frames replaced by the last good frame; annotations unchanged.
 ``stride``   a lower frame rate: every k-th frame kept (k = 2, 4, 8), scored on the kept frames only.
 ``bursts_<c>`` the DAVIS-C image corruption ``c`` switched on over seeded runs of frames, off elsewhere.
+``packet_loss`` an H.264 stream with seeded slice damage, decoded with error concealment
+             (:mod:`davis_c.corruptions.packet_loss`; needs ffmpeg).
 ``flicker``  auto-exposure: per-frame gain oscillation plus sudden steps, applied in linear light and
              clipped, as a camera sensor saturates.
 ``shake``    per-frame integer translation of the frame and of the annotations (void 255 where padded).
