@@ -13,6 +13,8 @@ Layout (``format = "davis-c/2"``)::
       /<video>/frames   vlen uint8 (T,): one encoded image per frame (JPEG q95 like the official files,
                         or PNG with --codec png; crf_compression stores ffmpeg's own JPEG files)
       /<video>.attrs    seed (derived), frame_names, source_sha256, frame_sha256
+    temporal suite shards (``davis_c.build --suite temporal``): the same, plus per video ``events``,
+    ``schedule``, ``kept_frames`` (stride: only those frames are stored) and shake's ``masks`` (+ masks_sha256)
 
 Meaning (format ``davis-c/2``): every video group carries ``video_sha256``, the SHA-256 of all its
 attributes as stored (seed, frame names and order, frame hashes, annotations' hash, object ids ...) together
