@@ -18,7 +18,7 @@ from davis_c import corruptions as C
 from davis_c.store import derive_seed
 
 QUIET = {"progress": False, "log": lambda m: None}
-GOLDEN = Path(__file__).parent / "golden" / "temporal_paper_bytes" / "paper_build.json"
+GOLDEN = Path(__file__).parent / "data" / "temporal_paper_bytes" / "paper_build.json"
 PAPER = ["gaussian_noise", "contrast", "pixelate", "motion_blur"]
 
 
