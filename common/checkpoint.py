@@ -14,7 +14,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-__all__ = ["CheckpointError", "read_state_dict", "check_state_dict", "load_strict", "sha256_of"]
+__all__ = ["CheckpointError", "read_state_dict", "check_state_dict", "load_strict", "sha256_of", "read_mapping"]
 
 _WRAPPER_KEYS = ("network", "state_dict", "model")
 
@@ -23,8 +23,9 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be loaded into the requested network."""
 
 
-def read_state_dict(checkpoint: str | Path | Mapping[str, Any], *, map_location: Any = "cpu") -> dict[str, torch.Tensor]:
-    """Return a flat ``name -> tensor`` dict from a path or an in-memory (possibly wrapped) dict."""
+def read_mapping(checkpoint: str | Path | Mapping[str, Any], *, map_location: Any = "cpu") -> tuple[Mapping, str]:
+    """``(the dict a checkpoint holds, where it came from)`` for a path (``torch.load(weights_only=True)``:
+    nothing in the file is executed) or an in-memory dict; :class:`CheckpointError` names the file."""
     source = str(checkpoint) if isinstance(checkpoint, (str, Path)) else "<state dict>"
     if isinstance(checkpoint, (str, Path)):
         path = Path(checkpoint)
@@ -38,6 +39,12 @@ def read_state_dict(checkpoint: str | Path | Mapping[str, Any], *, map_location:
         obj = checkpoint
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{source}: expected a state dict, got {type(obj).__name__}")
+    return obj, source
+
+
+def read_state_dict(checkpoint: str | Path | Mapping[str, Any], *, map_location: Any = "cpu") -> dict[str, torch.Tensor]:
+    """Return a flat ``name -> tensor`` dict from a path or an in-memory (possibly wrapped) dict."""
+    obj, source = read_mapping(checkpoint, map_location=map_location)
     for key in _WRAPPER_KEYS:
         if key in obj and isinstance(obj[key], Mapping):
             obj = obj[key]

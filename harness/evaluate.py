@@ -26,7 +26,6 @@ import csv
 import io
 import os
 import sys
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ from common.workers import exit_with_parent, stop_pool
 from harness.devices import check_workers
 from davis_c.datasets import Davis2017
 from davis_c.davis import DavisError
-from harness.metrics import STAT_NAMES, EvaluationError, VideoScores, score_frame
+from harness.metrics import STAT_NAMES, EvaluationError, ObjectStats, VideoScores
 from harness.protocols import evaluate_sequence, open_reader, score_folder, warm_up  # the one scoring home
 
 __all__ = ["evaluate_results", "evaluate_sequence", "global_scores", "write_official_csvs", "write_per_video_csv",
@@ -63,7 +62,7 @@ class _Job:
 
 
 @dataclass
-class RecordScores:
+class RecordScores(ObjectStats):
     """One video scored by another benchmark's rules (``harness.protocols.score_folder``): the per-object
     statistics as :class:`harness.metrics.VideoScores` has them, and each object's scored frames."""
 
@@ -85,22 +84,6 @@ class RecordScores:
         for o, v in (fields.get("per_object_frames") or {}).items():
             per[int(o)] = (list(v["frames"]), list(v["J"]), list(v["F"]))
         return cls(name, tuple(int(o["id"]) for o in objs), stats, per)
-
-    @property
-    def object_names(self) -> list[str]:
-        return [f"{self.name}_{k}" for k in self.object_ids]
-
-    @property
-    def j_mean(self) -> float:
-        return float(np.mean(self.stats[:, 0]))
-
-    @property
-    def f_mean(self) -> float:
-        return float(np.mean(self.stats[:, 3]))
-
-    @property
-    def jf_mean(self) -> float:
-        return (self.j_mean + self.f_mean) / 2
 
     @property
     def n_frame_objects(self) -> int:

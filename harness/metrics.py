@@ -24,7 +24,7 @@ from typing import Sequence
 import numba
 import numpy as np
 
-__all__ = ["j_measure", "f_measure", "sequence_stats", "bound_radius", "boundary_map", "score_frame",
+__all__ = ["ObjectStats", "j_measure", "f_measure", "sequence_stats", "bound_radius", "boundary_map", "score_frame",
            "evaluate_video", "VideoScores", "EvaluationError", "STAT_NAMES"]
 
 STAT_NAMES = ("J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay")
@@ -299,21 +299,13 @@ def sequence_stats(values: Sequence[float] | np.ndarray) -> tuple[float, float, 
     return mean, recall, decay
 
 
-@dataclass
-class VideoScores:
-    """Per-object, per-frame J and F of one video and the official per-object statistics."""
+class ObjectStats:
+    """What a scored video offers from its ``name``, ``object_ids`` and ``stats`` ((K, 6): J-Mean, J-Recall,
+    J-Decay, F-Mean, F-Recall, F-Decay per object): official object names and the per-video means."""
 
     name: str
     object_ids: tuple[int, ...]
-    frames: np.ndarray  # indices (into the video) of the evaluated frames
-    J: np.ndarray  # (K, N) float64
-    F: np.ndarray  # (K, N) float64
-    frame_names: list[str] | None = None  # names of all frames of the video (index with ``frames``)
-    stats: np.ndarray = field(init=False)  # (K, 6): J-Mean, J-Recall, J-Decay, F-Mean, F-Recall, F-Decay
-
-    def __post_init__(self) -> None:
-        self.stats = np.array([sequence_stats(j) + sequence_stats(f) for j, f in zip(self.J, self.F)],
-                              dtype=np.float64).reshape(len(self.object_ids), 6)
+    stats: np.ndarray
 
     @property
     def object_names(self) -> list[str]:
@@ -332,6 +324,24 @@ class VideoScores:
     @property
     def jf_mean(self) -> float:
         return (self.j_mean + self.f_mean) / 2
+
+
+@dataclass
+class VideoScores(ObjectStats):
+    """Per-object, per-frame J and F of one video and the official per-object statistics."""
+
+    name: str
+    object_ids: tuple[int, ...]
+    frames: np.ndarray  # indices (into the video) of the evaluated frames
+    J: np.ndarray  # (K, N) float64
+    F: np.ndarray  # (K, N) float64
+    frame_names: list[str] | None = None  # names of all frames of the video (index with ``frames``)
+    stats: np.ndarray = field(init=False)  # (K, 6): J-Mean, J-Recall, J-Decay, F-Mean, F-Recall, F-Decay
+
+    def __post_init__(self) -> None:
+        self.stats = np.array([sequence_stats(j) + sequence_stats(f) for j, f in zip(self.J, self.F)],
+                              dtype=np.float64).reshape(len(self.object_ids), 6)
+
 
 
 def _region_counts(gflat: np.ndarray, pflat: np.ndarray, g_east: np.ndarray, p_east: np.ndarray,

@@ -122,11 +122,11 @@ def check_sample_selection(variants: Sequence[str] | None, videos: Sequence[str]
         return
     from davis_c import corruptions as C
     from davis_c.build import sample_root
-    from davis_c.davis import DavisDataset
+    from davis_c.datasets import Davis2017
 
     what = f"{SAMPLE_DATA} (the default sample, not built yet)"
     if videos:
-        select_videos(list(DavisDataset(sample_root()).videos), videos, what)
+        select_videos(list(Davis2017(sample_root()).videos), videos, what)
     if variants:  # every variant a sample build can hold (one it cannot build is caught after the build)
         select_variants(["clean"] + [f"{s}/{n}" for s in C.STRENGTHS for n in C.CORRUPTIONS], variants, what)
 

@@ -289,7 +289,7 @@ def test_fake_run_writes_scores_resumes_and_labels_random_init(tiny_davis_sample
         assert key in rec, key
     assert rec["status"] == "ok" and rec["random_init"] is True and rec["variant"] == "clean"
     assert rec["strength"] is None and rec["n_frames"] == 8 and rec["peak_memory_mb"] > 0
-    assert set(rec["timing"]) == {"ttt_s", "inference_s", "fps"} and rec["timing"]["ttt_s"] == 0
+    assert set(rec["timing"]) == {"ttt_s", "inference_s", "fps", "threads"} and rec["timing"]["ttt_s"] == 0
     assert len(rec["per_frame"]["J"]) == len(rec["objects"]) and len(rec["per_frame"]["J"][0]) == 6
     assert abs(rec["JF"] - (rec["J"] + rec["F"]) / 2) < 1e-12
     masks = sorted((files[0].parent / "seed1").glob("*.png"))

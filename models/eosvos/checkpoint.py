@@ -20,6 +20,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from common.checkpoint import read_mapping
 from models.checkpoint import CheckpointError, check_state_dict
 from models.golden_init import golden_state_dict
 
@@ -55,19 +56,7 @@ def read_checkpoint(checkpoint: str | Path | Mapping[str, Any], model: nn.Module
     Every parameter needs both entries with the right shapes; anything else is refused, naming the keys.
     Negative learning rates are refused (the meta-training clamps them to ``>= 0``).
     """
-    source = str(checkpoint) if isinstance(checkpoint, (str, Path)) else "<state dict>"
-    if isinstance(checkpoint, (str, Path)):
-        path = Path(checkpoint)
-        if not path.is_file():
-            raise CheckpointError(f"checkpoint file not found: {path}")
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # truncated file, pickled code, not a torch file ...
-            raise CheckpointError(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from exc
-    else:
-        obj = checkpoint
-    if not isinstance(obj, Mapping):
-        raise CheckpointError(f"{source}: expected a dict, got {type(obj).__name__}")
+    obj, source = read_mapping(checkpoint)
     if CONTAINER_KEY in obj:
         obj = obj[CONTAINER_KEY]
         if not isinstance(obj, Mapping):
