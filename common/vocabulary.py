@@ -11,7 +11,11 @@ strength or a corruption is spelled, ordered and parsed one way.
   :data:`CORRUPTION_NAMES` is that order as a tuple;
 * a *variant* is ``"clean"`` or ``"<strength>/<corruption>"``: :func:`make_variant` writes one,
   :func:`parse_variant` reads one, :func:`variant_sort_key` orders them (clean first, strengths low to high,
-  corruptions in the official order; names this vocabulary does not know come after, by name).
+  corruptions in the official order; names this vocabulary does not know come after, by name);
+* :data:`SUITES` -- the benchmarks a store can hold: ``davis-c`` (the paper's 14 x 3, :data:`CORRUPTION_NAMES`)
+  and ``temporal`` (:data:`TEMPORAL_CORRUPTIONS`, corruptions over time, never averaged with DAVIS-C);
+  :func:`suite_of` says which one a corruption belongs to.  Temporal variants are spelled like DAVIS-C's
+  (``"high/freeze"``) and sort after them.
 
 The implementations of the corruptions live in :mod:`davis_c.corruptions`, which checks at import that its
 registry holds exactly these names and kinds.
@@ -21,7 +25,8 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Mapping
 
-__all__ = ["JHMDB_JOINTS", "STRENGTHS", "KINDS", "CORRUPTION_KINDS", "CORRUPTION_NAMES", "WEIGHT_FREE_CORRUPTIONS", "CLEAN",
+__all__ = ["JHMDB_JOINTS", "SUITES", "DAVIS_C_SUITE", "TEMPORAL_SUITE", "TEMPORAL_CORRUPTIONS", "suite_of",
+           "STRENGTHS", "KINDS", "CORRUPTION_KINDS", "CORRUPTION_NAMES", "WEIGHT_FREE_CORRUPTIONS", "CLEAN",
            "VariantError", "make_variant", "parse_variant", "variant_sort_key", "strength_rank",
            "corruption_rank"]
 
@@ -42,6 +47,26 @@ CORRUPTION_NAMES: tuple[str, ...] = tuple(CORRUPTION_KINDS)
 
 #: the corruptions that need no style-transfer weights (a build without them has exactly these 10)
 WEIGHT_FREE_CORRUPTIONS: tuple[str, ...] = tuple(n for n, k in CORRUPTION_KINDS.items() if k != "neural")
+
+#: the benchmarks (suites) of corruptions a store can hold
+DAVIS_C_SUITE = "davis-c"
+TEMPORAL_SUITE = "temporal"
+SUITES: tuple[str, ...] = (DAVIS_C_SUITE, TEMPORAL_SUITE)
+
+#: the temporal suite (davis_c.corruptions.temporal_suite), in its order; none is a DAVIS-C corruption
+TEMPORAL_CORRUPTIONS: tuple[str, ...] = ("freeze", "stride", "bursts_gaussian_noise", "bursts_defocus_blur",
+                                         "packet_loss", "flicker", "shake")
+
+
+def suite_of(corruption: str | None) -> str | None:
+    """``"davis-c"`` for the 14 DAVIS-C corruptions, ``"temporal"`` for the temporal suite, None otherwise
+    (and for the clean variant's None)."""
+    if corruption in CORRUPTION_KINDS:
+        return DAVIS_C_SUITE
+    if corruption in TEMPORAL_CORRUPTIONS:
+        return TEMPORAL_SUITE
+    return None
+
 
 #: the variant of the unmodified videos
 CLEAN = "clean"
@@ -79,8 +104,13 @@ def strength_rank(strength: str) -> int:
 
 
 def corruption_rank(corruption: str) -> int:
-    """Position in the official order; 14 for a name this vocabulary does not know."""
-    return CORRUPTION_NAMES.index(corruption) if corruption in CORRUPTION_KINDS else len(CORRUPTION_NAMES)
+    """Position in the official order; the temporal suite after the 14 (14, 15, ...), in its order; a name
+    this vocabulary does not know after all of them."""
+    if corruption in CORRUPTION_KINDS:
+        return CORRUPTION_NAMES.index(corruption)
+    if corruption in TEMPORAL_CORRUPTIONS:
+        return len(CORRUPTION_NAMES) + TEMPORAL_CORRUPTIONS.index(corruption)
+    return len(CORRUPTION_NAMES) + len(TEMPORAL_CORRUPTIONS)
 
 
 def variant_sort_key(variant: str) -> tuple[int, str, int, str]:

@@ -16,6 +16,13 @@ SHA-256 and the style images' md5s (``davis_c.stylize.describe_style_setup``, in
 ffmpeg identity (version line and binary SHA-256) in their key: a resumed build with another ffmpeg stops
 (``--force`` rebuilds them), so one store never mixes ffmpeg builds.
 
+The temporal suite (``--suite temporal``: freeze, stride, bursts, packet loss, flicker, shake;
+:mod:`davis_c.corruptions.temporal_suite`) is built into the same store, one shard per (strength,
+corruption) like DAVIS-C's, and never by a plain build: the paper's 14 x 3 shards and their bytes are the
+same whether or not a store also holds it.  Its video groups also record ``kept_frames`` (stride: the source
+frames kept), ``events`` (freeze runs, burst on-runs) and ``schedule`` (the per-frame draws), and shake's
+its translated annotations (``masks``, void 255 where padded).
+
 Reliability: the build holds ``<out>.lock`` (``common.locks``), so a second build into the same ``--out``
 stops at once naming the holder's pid; every shard records the SHA-256 of every frame, checked on every
 read; crf work folders live in ``<out stem>_shards/.tmp/`` (``<out>.shards/`` for an ``--out`` not ending in ``.h5``) and are removed by the next build; worker
@@ -48,17 +55,19 @@ import davis_c
 from davis_c import corruptions as C
 from davis_c.codec import CODECS
 from davis_c.corruptions import crf as _crf
+from davis_c.corruptions import packet_loss as _packet_loss
 from common.cli import cli_main, raise_if_terminated
 from davis_c.datasets.stored import build_attrs, clean_video_attrs, open_reader
 from davis_c.datasets import Davis2017
 from davis_c.davis import DavisError
 from common.locks import OutputLock
+from common.vocabulary import DAVIS_C_SUITE, SUITES, TEMPORAL_SUITE
 from common.progress import Progress, Relay, null_tick
 from davis_c.store import (FORMAT, INTEGRITY, ShardWriter, StoreError, decode_frame, derive_seed, encode_frame,
                            read_shard_attrs, shard_dir, shard_path, shard_problems, write_index)
 from common.workers import exit_with_parent, stop_pool
 
-__all__ = ["build", "main", "BuildError", "sample_root", "DAVIS_URL", "lock_path", "temp_area", "STEPS", "shard_groups",
+__all__ = ["build", "main", "BuildError", "SUITE_NAMES", "sample_root", "DAVIS_URL", "lock_path", "temp_area", "STEPS", "shard_groups",
            "group_arguments", "BuildSettings", "library_versions"]
 
 DAVIS_URL = "https://davischallenge.org/davis2017/code.html"
@@ -72,6 +81,26 @@ STEPS = ("clean", "corrupted", "index")
 
 class BuildError(RuntimeError):
     """The build cannot proceed (bad arguments, incompatible existing shards, ...)."""
+
+
+#: the suites ``--suite`` builds (common.vocabulary.SUITES)
+SUITE_NAMES = {DAVIS_C_SUITE: tuple(C.CORRUPTIONS), TEMPORAL_SUITE: tuple(C.TEMPORAL)}
+#: the benchmarks a temporal build may come from (their videos are annotated on every frame)
+_TEMPORAL_DATASETS = (None, "davis2017", "davis2016")
+
+
+def _is_neural(name: str) -> bool:
+    return name in C.CORRUPTIONS and C.get(name).kind == "neural"
+
+
+@dataclass(frozen=True)
+class _Made:
+    """One temporal variant of one video, encoded: its frames, the attributes it adds to its video group
+    (``kept_frames``, ``events``, ``schedule``) and its own annotations (shake) or None."""
+
+    images: list[bytes]
+    attrs: dict[str, Any]
+    masks: np.ndarray | None = None
 
 
 # ------------------------------------------------------------------------------------------------ source
@@ -174,7 +203,7 @@ def _init_worker(style_weights: str | None, styles_dir: str | None, device: str 
         _TICK = Relay.tick
 
 
-def _run_task(task: _Task) -> dict[tuple[str, str], list[bytes]]:
+def _run_task(task: _Task) -> dict[tuple[str, str], list[bytes] | _Made]:
     """Corrupt one video with every (strength, corruption) of the task; returns encoded frames per pair.
 
     All strengths of one corruption come from :func:`davis_c.corruptions.corrupt_strengths`, so a neural
@@ -184,10 +213,23 @@ def _run_task(task: _Task) -> dict[tuple[str, str], list[bytes]]:
     if ds is None:
         ds = _WORKER_DS[key] = open_reader(task.root, task.image_set, task.resolution, task.year, task.dataset)
     jpegs, frames = read_frames(ds, task.video)  # fully checked once by the clean shard
-    out: dict[tuple[str, str], list[bytes]] = {}
+    out: dict[tuple[str, str], list[bytes] | _Made] = {}
     names = list(dict.fromkeys(n for _, ns in task.jobs for n in ns))
+    masks = None
     for name in names:
         strengths = [s for s, ns in task.jobs if name in ns]
+        if name in C.TEMPORAL:
+            if masks is None and C.get_temporal(name).changes_masks:
+                masks = ds.load(task.video).masks
+            for s in strengths:
+                res = C.corrupt_temporal(frames, name, C.STRENGTHS[s], seed=derive_seed(task.seed, name, s, task.video),
+                                         masks=masks)
+                attrs = {"events": [list(e) for e in res.events], "schedule": res.schedule}
+                if res.kept is not None:
+                    attrs["kept_frames"] = list(res.kept)
+                out[s, name] = _Made([encode_frame(f, task.codec) for f in res.frames], attrs, res.masks)
+                _TICK(len(frames))
+            continue
         if name == "crf_compression" and task.codec == "jpeg":
             for s in strengths:  # ffmpeg's own JPEG files, as released
                 out[s, name] = _crf.crf_jpegs(jpegs, C.STRENGTHS[s], task.tmp_dir, progress=_TICK)
@@ -367,7 +409,7 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
           style_weights: str | os.PathLike | None = None, styles_dir: str | os.PathLike | None = None,
           device: str | None = None, progress: bool = True,
           log: Callable[[str], None] = print, dataset: str | None = None,
-          steps: Sequence[str] = STEPS) -> dict[str, Any]:
+          steps: Sequence[str] = STEPS, suite: str = DAVIS_C_SUITE) -> dict[str, Any]:
     """Build (or complete) a DAVIS-C store; returns a summary dict.  See the module docstring.
 
     ``steps`` (default all): ``clean`` (the clean shard), ``corrupted`` (the selected corrupted shards),
@@ -375,6 +417,9 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
     of a parallel build (a SLURM array task: :func:`build_group`): it leaves other builds' partial
     files alone and writes no index.  Raises :class:`common.locks.LockHeld` when another build of the
     same part holds its lock (``<out>.lock`` for a whole build).
+
+    ``suite``: ``davis-c`` (the paper's corruptions, the default) or ``temporal`` (the temporal suite;
+    ``corruptions`` then names its members).  The index links the complete shards of both.
     """
     t0 = time.perf_counter()
     unknown_steps = set(steps) - set(STEPS)
@@ -396,10 +441,15 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
     strs = _select(strengths, list(C.STRENGTHS), "strength(s)")
     if bool(style_weights) != bool(styles_dir):
         raise BuildError("--style-weights and --styles go together (weights file and folder of 1.png..4.png)")
+    if suite not in SUITES:
+        raise BuildError(f"--suite must be one of {', '.join(SUITES)} (got {suite!r})")
+    if suite == TEMPORAL_SUITE and dataset not in _TEMPORAL_DATASETS:
+        raise BuildError(f"--suite temporal is built from DAVIS-2017 or DAVIS-2016 (every frame annotated), "
+                         f"not --dataset {dataset}")
     explicit = corruptions is not None and len(corruptions) > 0
-    names = _select(corruptions, list(C.CORRUPTIONS), "corruption(s)")
+    names = _select(corruptions, list(SUITE_NAMES[suite]), f"corruption(s) of the {suite} suite")
     skipped: dict[str, str] = {}
-    neural = [n for n in names if C.get(n).kind == "neural"]
+    neural = [n for n in names if _is_neural(n)]
     if neural and not style_weights:
         if explicit:
             raise BuildError(f"{', '.join(neural)}: {STYLE_HELP}")
@@ -408,21 +458,23 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
         names = [n for n in names if n not in neural]
         log(f"skipping {', '.join(neural)}: {STYLE_HELP}")
     style_setup: dict[str, Any] | None = None
-    if any(C.get(n).kind == "neural" for n in names):
+    if any(_is_neural(n) for n in names):
         style_setup = _describe_styles(style_weights, styles_dir)  # validates weights + images before any work
         if style_setup.get("style_weights_random_init"):
             log("note: the style weights are randomly initialised (test/demo weights, not the real styles); "
                 "the style shards are flagged style_weights_random_init = True")
     ffmpeg: dict[str, str] | None = None
-    if "crf_compression" in names:
+    for coded in ("crf_compression", "packet_loss"):  # the corruptions that run ffmpeg
+        if coded not in names:
+            continue
         try:
             ffmpeg = _crf.ffmpeg_identity()
         except _crf.FfmpegUnavailable as exc:
-            skipped["crf_compression"] = str(exc)
-            names.remove("crf_compression")
-            log(f"skipping crf_compression: {exc}")
+            skipped[coded] = str(exc)
+            names.remove(coded)
+            log(f"skipping {coded}: {exc}")
         except _crf.FfmpegIdentityError as exc:
-            raise BuildError(f"crf_compression: {exc}") from exc
+            raise BuildError(f"{coded}: {exc}") from exc
 
     out.parent.mkdir(parents=True, exist_ok=True)
     part = None if "index" in steps else ",".join(steps) + ":" + ",".join(strs) + ":" + ",".join(names)
@@ -574,6 +626,12 @@ def _reusable(path: Path, variant: str, keys: _Keys, cfg: BuildSettings, neural:
                          f"({ffmpeg_attrs['ffmpeg']!r} at {cfg.ffmpeg['path']}, sha256 "
                          f"{ffmpeg_attrs['ffmpeg_sha256'][:16]}...); crf output depends on the ffmpeg build: "
                          "use the same ffmpeg (DAVIS_C_FFMPEG), --force to rebuild every crf shard, or another --out")
+    if attrs.get("corruption") == "packet_loss" and ffmpeg_attrs and (
+            attrs.get("ffmpeg_sha256") != ffmpeg_attrs["ffmpeg_sha256"]
+            or attrs.get("packet_loss_pipeline") != _packet_loss.pipeline_digest()):
+        raise BuildError(f"{path}: existing packet_loss shard was made by another ffmpeg ({attrs.get('ffmpeg')!r}) "
+                         "or other encoder settings than this build's; its bytes depend on them: use the same "
+                         "ffmpeg (DAVIS_C_FFMPEG), --force to rebuild it, or another --out")
     if neural and attrs.get("style_key") != keys.style_attrs["style_key"]:
         cfg.log(f"{path.name}: built with other style weights or style images; rebuilding it")
         return False
@@ -614,7 +672,7 @@ def _plan_tasks(cfg: BuildSettings, keys: _Keys, tmp_area: Path) -> tuple[list[_
     frame goes through the network once per style."""
     if "corrupted" not in cfg.steps:
         return [], []
-    is_neural = {n: C.get(n).kind == "neural" for n in cfg.names}
+    is_neural = {n: _is_neural(n) for n in cfg.names}
     todo = {s: [n for n in cfg.names if not _reusable(shard_path(cfg.out, s, n), f"{s}/{n}", keys, cfg,
                                                       is_neural[n])] for s in cfg.strs}
     reused = [f"{s}/{n}" for s in cfg.strs for n in cfg.names if n not in todo[s]]
@@ -631,6 +689,15 @@ def _plan_tasks(cfg: BuildSettings, keys: _Keys, tmp_area: Path) -> tuple[list[_
 
 
 def _corrupted_attrs(s: str, n: str, keys: _Keys) -> dict[str, Any]:
+    if n in C.TEMPORAL:  # the temporal suite: its own parameters; no DAVIS-C kind
+        t = C.get_temporal(n)
+        attrs = keys.common | {"kind": "corrupted", "variant": f"{s}/{n}", "strength": s, "severity": C.STRENGTHS[s],
+                               "corruption": n, "corruption_kind": "temporal-suite", "suite": TEMPORAL_SUITE,
+                               "parameters": t.parameters(C.STRENGTHS[s]), "random": t.random}
+        if n == "packet_loss":  # its bytes depend on the ffmpeg build, like crf's
+            attrs |= {k: keys.ffmpeg_attrs[k] for k in ("ffmpeg", "ffmpeg_sha256")} | {
+                "packet_loss_pipeline": _packet_loss.pipeline_digest()}
+        return attrs
     c = C.get(n)
     attrs = keys.common | {"kind": "corrupted", "variant": f"{s}/{n}", "strength": s, "severity": C.STRENGTHS[s],
                            "corruption": n, "corruption_kind": c.kind, "parameters": c.parameters(C.STRENGTHS[s]),
@@ -668,13 +735,15 @@ def _build_corrupted(ds: Davis2017, cfg: BuildSettings, keys: _Keys, tasks: list
                 for s, n in task.variants:
                     writers[s, n] = ShardWriter(shard_path(cfg.out, s, n), _corrupted_attrs(s, n, keys))
             for s, n in task.variants:
-                images = result[s, n]
-                if len(images) != n_frames[task.video]:
-                    raise BuildError(f"{s}/{n} returned {len(images)} frames for {n_frames[task.video]} "
-                                     f"in video {task.video!r}")
+                made = result[s, n]
+                images, extra, masks = (made.images, made.attrs, made.masks) if isinstance(made, _Made) \
+                    else (made, {}, None)
+                want = len(extra["kept_frames"]) if "kept_frames" in extra else n_frames[task.video]
+                if len(images) != want:
+                    raise BuildError(f"{s}/{n} returned {len(images)} frames for {want} in video {task.video!r}")
                 writers[s, n].add_video(task.video, images, {
                     "seed": derive_seed(cfg.seed, n, s, task.video), "n_frames": len(images),
-                    "source_sha256": keys.sources[task.video]})
+                    "source_sha256": keys.sources[task.video]} | extra, masks=masks)
                 variants += len(images)
             if task.video == vids[-1]:
                 for s, n in task.variants:
@@ -702,9 +771,10 @@ def _linked_shards(cfg: BuildSettings, keys: _Keys) -> tuple[list[tuple[str, str
     with one weights/style-images setup (this build's, else the first one found), crf shards likewise only
     with one ffmpeg identity; and the style and ffmpeg attributes the index then carries."""
     present, setup_key, index_style = [], keys.style_attrs.get("style_key"), dict(keys.style_attrs)
+    present_pl_ffmpeg = {"sha": keys.ffmpeg_attrs["ffmpeg_sha256"]} if keys.ffmpeg_attrs else {}
     ffmpeg_key, index_ffmpeg = keys.ffmpeg_attrs.get("ffmpeg_key"), dict(keys.ffmpeg_attrs)
     for s in C.STRENGTHS:
-        for n in C.CORRUPTIONS:
+        for n in (*C.CORRUPTIONS, *C.TEMPORAL):
             path = shard_path(cfg.out, s, n)
             attrs = read_shard_attrs(path)
             if not attrs or attrs.get("build_key") != keys.build_key:
@@ -722,7 +792,12 @@ def _linked_shards(cfg: BuildSettings, keys: _Keys) -> tuple[list[tuple[str, str
                     cfg.log(f"not linked in the index: {s}/{n} (made by another ffmpeg build or crf encoder "
                             f"settings: {attrs.get('ffmpeg')!r})")
                     continue
-            if C.get(n).kind == "neural":
+            if n == "packet_loss":  # one ffmpeg build per store (this build's, else the first found)
+                pl_ffmpeg = present_pl_ffmpeg.setdefault("sha", attrs.get("ffmpeg_sha256"))
+                if attrs.get("ffmpeg_sha256") != pl_ffmpeg:
+                    cfg.log(f"not linked in the index: {s}/{n} (made by another ffmpeg build: {attrs.get('ffmpeg')!r})")
+                    continue
+            if _is_neural(n):
                 if setup_key is None and attrs.get("style_key"):
                     setup_key = attrs["style_key"]
                     index_style = {k: attrs[k] for k in _STYLE_ATTRS if k in attrs}
@@ -738,9 +813,10 @@ def _write_store_index(cfg: BuildSettings, keys: _Keys) -> tuple[dict[str, Any],
     number of corrupted shards linked."""
     present, index_style, index_ffmpeg = _linked_shards(cfg, keys)
     index_attrs = keys.common | {"strengths": [s for s in C.STRENGTHS if any(p[0] == s for p in present)],
-                                 "corruptions": [n for n in C.CORRUPTIONS if any(p[1] == n for p in present)],
+                                 "corruptions": [n for n in (*C.CORRUPTIONS, *C.TEMPORAL)
+                                                 if any(p[1] == n for p in present)],
                                  "severities": dict(C.STRENGTHS), "source_sha256": keys.sources}
-    if any(C.get(n).kind == "neural" for _, n in present):
+    if any(_is_neural(n) for _, n in present):
         index_attrs |= index_style
     if any(n == "crf_compression" for _, n in present):
         index_attrs |= index_ffmpeg
@@ -761,7 +837,7 @@ def _build_locked(ds: Davis2017, cfg: BuildSettings) -> dict[str, Any]:
     done, variants = _build_corrupted(ds, cfg, keys, tasks, tmp_area)
     built += done
     skipped, explicit = cfg.skipped, cfg.explicit
-    incomplete = {"incomplete": True} if explicit and "crf_compression" in skipped else {}
+    incomplete = {"incomplete": True} if explicit and {"crf_compression", "packet_loss"} & set(skipped) else {}
 
     if not cfg.whole:
         elapsed = time.perf_counter() - cfg.t0
@@ -792,13 +868,16 @@ def _build_locked(ds: Davis2017, cfg: BuildSettings) -> dict[str, Any]:
 
 
 def shard_groups(corruptions: Sequence[str] | None = None, strengths: Sequence[str] | None = None,
-                 styles: bool = False) -> list[str]:
+                 styles: bool = False, suite: str = DAVIS_C_SUITE) -> list[str]:
     """The parts of a parallel build (one SLURM array task each), in build order: ``clean``, one
     ``STRENGTH/CORRUPTION`` per weight-free shard, and one ``styles/NAME`` per neural style (every
-    strength at once, so each frame goes through the style network once); ``styles`` = weights given."""
+    strength at once, so each frame goes through the style network once); ``styles`` = weights given;
+    ``suite`` = which suite's corruptions (``temporal``: ``STRENGTH/NAME`` of the temporal suite)."""
     strs = _select(strengths, list(C.STRENGTHS), "strength(s)")
-    names = _select(corruptions, list(C.CORRUPTIONS), "corruption(s)")
-    neural = [n for n in names if C.get(n).kind == "neural"]
+    if suite not in SUITES:
+        raise BuildError(f"--suite must be one of {', '.join(SUITES)} (got {suite!r})")
+    names = _select(corruptions, list(SUITE_NAMES[suite]), f"corruption(s) of the {suite} suite")
+    neural = [n for n in names if _is_neural(n)]
     groups = ["clean"] + [f"{s}/{n}" for s in strs for n in names if n not in neural]
     return groups + ([f"styles/{n}" for n in neural] if styles else [])
 
@@ -811,6 +890,8 @@ def group_arguments(group: str, strengths: Sequence[str] | None = None) -> dict[
     if group == "index":
         return {"steps": ("clean", "index")}
     head, _, name = group.partition("/")
+    if head in C.STRENGTHS and name in C.TEMPORAL:
+        return {"steps": ("corrupted",), "corruptions": [name], "strengths": [head], "suite": TEMPORAL_SUITE}
     if head == "styles" and name in C.CORRUPTIONS and C.get(name).kind == "neural":
         return {"steps": ("corrupted",), "corruptions": [name], "strengths": list(strengths) if strengths else None}
     if head in C.STRENGTHS and name in C.CORRUPTIONS and C.get(name).kind != "neural":
@@ -828,6 +909,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         epilog="Examples:\n  python -m davis_c.build --sample\n"
                "  python -m davis_c.build --root DAVIS --out davis_c.h5 --workers 2\n"
                "  python -m davis_c.build --root DAVIS --corruptions glass_blur --strengths high --videos blackswan\n"
+               "  python -m davis_c.build --sample --suite temporal             # the temporal suite, same store\n"
                "  python -m davis_c.build --root DAVIS --out davis_c.h5 --slurm partition=cpu,cpus_per_task=4,timeout_min=240",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_argument_group("source")
@@ -842,8 +924,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     src.add_argument("--resolution", default="480p", help="480p (default) or Full-Resolution")
     src.add_argument("--videos", nargs="+", metavar="NAME", help="only these videos (default: all of the set)")
     what = p.add_argument_group("what to build")
+    what.add_argument("--suite", choices=list(SUITES), default=DAVIS_C_SUITE,
+                      help="davis-c: the paper's 14 corruptions (default); temporal: the temporal suite ("
+                           + ", ".join(C.TEMPORAL) + "), a separate benchmark built into the same store")
     what.add_argument("--corruptions", nargs="+", metavar="NAME",
-                      help="default: all that can be built; choices: " + ", ".join(C.CORRUPTIONS))
+                      help="default: all of the suite that can be built; choices: " + ", ".join(C.CORRUPTIONS)
+                           + " (davis-c); " + ", ".join(C.TEMPORAL) + " (temporal)")
     what.add_argument("--strengths", nargs="+", choices=list(C.STRENGTHS), help="default: low med high")
     what.add_argument("--seed", type=int, default=0, help="base seed of the random corruptions (default 0)")
     what.add_argument("--codec", choices=list(CODECS), default="jpeg",
@@ -879,12 +965,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise BuildError("--slurm-wait goes with --slurm; --group is what each --slurm task runs")
             if not Path(root).is_dir():
                 raise BuildError(f"DAVIS root folder not found: {root}")
-            groups = shard_groups(args.corruptions, args.strengths, styles=bool(args.style_weights))
+            groups = shard_groups(args.corruptions, args.strengths, styles=bool(args.style_weights), suite=args.suite)
             return slurm.submit_build(sys.argv[1:] if argv is None else list(argv), groups, shard_dir(out) / "slurm",
                                       slurm.parse_slurm(args.slurm), wait=args.slurm_wait,
                                       wait_timeout_min=args.slurm_wait_timeout)
         part = group_arguments(args.group, args.strengths) if args.group else {}
-        kw = {"corruptions": args.corruptions, "strengths": args.strengths} | part
+        kw = {"corruptions": args.corruptions, "strengths": args.strengths, "suite": args.suite} | part
         summary = build(root, out, videos=args.videos,
                         image_set=args.image_set, resolution=args.resolution, workers=args.workers,
                         seed=args.seed, codec=args.codec, force=args.force, style_weights=args.style_weights,

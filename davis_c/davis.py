@@ -40,6 +40,9 @@ class Video:
     object_masks: dict[int, np.ndarray] | None = None  # SA-V: label -> (T, H, W) bool ground truth per object
     object_names: dict[int, str] | None = None  # label -> the benchmark's object name (SA-V folder "000")
     joints: np.ndarray | None = None  # JHMDB: (T_annotated, J, 2) 0-based pixel (x, y) ground truth (pos_img - 1)
+    # the temporal suite (davis_c.corruptions.temporal_suite): (start, end) half-open runs of frames under a
+    # freeze or a burst (recovery is measured from ``end``); None = not a temporal-suite variant
+    events: tuple[tuple[int, int], ...] | None = None
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])

@@ -67,7 +67,7 @@ def export(h5: str | os.PathLike, out: str | os.PathLike, *, strengths: Sequence
         for s, c, folder in tqdm(jobs, desc="export", unit="variant", disable=not progress):
             codec = store.shard_attrs(s, c).get("codec", "jpeg")
             for v in vids:
-                names = store.frame_names(v)
+                names = store.variant_frame_names(s, c, v)  # stride (temporal suite): the kept frames
                 images = store.images(s, c, v)
                 vdir = folder / v
                 vdir.mkdir(parents=True, exist_ok=True)

@@ -115,7 +115,10 @@ def grid(store: DavisCStore, video: str, frame: int | None = None, tile_width: i
         _label(canvas, c, 4, y + cell_h // 2)
         for j, s in enumerate(cols):
             if f"{s}/{c}" in store.variants:
-                put(store.frames(s, c, video)[frame], _LABEL_W + j * step_x, y)
+                names = store.variant_frame_names(s, c, video)
+                # stride (temporal suite) keeps some frames: the latest kept one at or before this frame
+                t = max(i for i, nm in enumerate(names) if clean.frame_names.index(nm) <= frame % n)
+                put(store.frames(s, c, video)[t], _LABEL_W + j * step_x, y)
     return canvas
 
 

@@ -13,6 +13,8 @@ Layout (``format = "davis-c/2"``)::
       /<video>/frames   vlen uint8 (T,): one encoded image per frame (JPEG q95 like the official files,
                         or PNG with --codec png; crf_compression stores ffmpeg's own JPEG files)
       /<video>.attrs    seed (derived), frame_names, source_sha256, frame_sha256
+    temporal suite shards (``davis_c.build --suite temporal``): the same, plus per video ``events``,
+    ``schedule``, ``kept_frames`` (stride: only those frames are stored) and shake's ``masks`` (+ masks_sha256)
 
 Meaning (format ``davis-c/2``): every video group carries ``video_sha256``, the SHA-256 of all its
 attributes as stored (seed, frame names and order, frame hashes, annotations' hash, object ids ...) together
@@ -515,7 +517,7 @@ class DavisCStore:
             data = x.tobytes()
             if hashlib.sha256(data).hexdigest() != want:
                 try:
-                    name = self.frame_names(video)[i]
+                    name = self.variant_frame_names(strength, corruption, video)[i]
                 except (StoreError, IndexError):
                     name = f"#{i}"
                 raise StoreError(f"{path}: variant {key!r}, video {video!r}, frame {name}: the stored bytes do "
@@ -579,8 +581,10 @@ class DavisCStore:
             return [f"{where}: cannot be read ({' '.join(str(exc).split())})"]
         if not isinstance(hashes, list) or len(hashes) != len(raw):
             return [f"{where}: no frame hashes of the right length to verify against"]
+        strength, _, corruption = variant.partition("/")
         try:
-            names = self.frame_names(video)
+            names = self.variant_frame_names(strength or None, corruption or None, video) if variant != "clean" \
+                else self.frame_names(video)
         except StoreError:
             names = []
         out = [f"{where}, frame {names[i] if i < len(names) else f'#{i}'}: stored bytes do not match their SHA-256"
@@ -588,6 +592,11 @@ class DavisCStore:
         if variant == "clean":
             try:
                 self.masks(video)
+            except StoreError as exc:
+                out.append(str(exc))
+        elif "masks" in g:  # the temporal suite's shake: its own annotations
+            try:
+                self.temporal(strength, corruption, video)
             except StoreError as exc:
                 out.append(str(exc))
         return out
@@ -616,6 +625,19 @@ class DavisCStore:
         return Video(name=video, frames=self.frames(None, None, video), masks=masks,
                      object_ids=tuple(self._clean_attr(video, "object_ids")),
                      frame_names=self.frame_names(video), **self._extras(g, masks))
+
+    def variant_frame_names(self, strength: str | None, corruption: str | None, video: str) -> list[str]:
+        """The names of the frames a variant stores: the video's (:meth:`frame_names`), or for the temporal
+        suite's stride the kept frames' names only."""
+        names = self.frame_names(video)
+        if strength is None:
+            return names
+        try:
+            kept = _unattr(self._group(f"{strength}/{corruption}", video).attrs.get("kept_frames"))
+        except OSError as exc:
+            raise StoreError(f"{self.shard_file(f'{strength}/{corruption}')}: {strength}/{corruption}/{video}: "
+                             f"unreadable attributes ({exc})") from exc
+        return names if kept is None else [names[i] for i in kept]
 
     def frame_names(self, video: str) -> list[str]:
         """Source frame file stems, e.g. ["00000", "00001", ...] (the official output names)."""
@@ -653,9 +675,44 @@ class DavisCStore:
         frames = self.frames(strength, corruption, video)
         cg = self._group("clean", video)
         masks = self.masks(video)
-        return Video(name=video, frames=frames, masks=masks,
-                     object_ids=tuple(self._clean_attr(video, "object_ids")),
-                     frame_names=self.frame_names(video), **self._extras(cg, masks))
+        names = self.frame_names(video)
+        temporal = self.temporal(strength, corruption, video)
+        if temporal is None:
+            return Video(name=video, frames=frames, masks=masks,
+                         object_ids=tuple(self._clean_attr(video, "object_ids")),
+                         frame_names=names, **self._extras(cg, masks))
+        kept = temporal["kept_frames"]
+        if kept is not None:  # stride: the kept frames are the video (their annotations and names)
+            masks, names = masks[kept], [names[i] for i in kept]
+        if temporal["masks"] is not None:  # shake: the annotations moved with the frames
+            masks = temporal["masks"]
+        if len(masks) != len(frames):
+            raise StoreError(f"{self.shard_file(f'{strength}/{corruption}')}: {strength}/{corruption}/{video}: "
+                             f"{len(frames)} frames but {len(masks)} annotations (damaged shard); rerun the build")
+        return Video(name=video, frames=frames, masks=masks, object_ids=tuple(self._clean_attr(video, "object_ids")),
+                     frame_names=names, events=tuple(tuple(e) for e in temporal["events"]))
+
+    def temporal(self, strength: str, corruption: str, video: str) -> dict[str, Any] | None:
+        """What a temporal-suite variant stores besides its frames (None for any other variant):
+        ``kept_frames`` (stride: the source frame indices kept, else None), ``events`` (freeze / burst runs
+        ``[start, end)``), ``schedule`` (the per-frame draws) and ``masks`` (shake: its translated
+        annotations, checked against their SHA-256 recorded at build time; else None)."""
+        key = f"{strength}/{corruption}"
+        g = self._group(key, video)
+        path = self.shard_file(key)
+        try:
+            ga = {k: _unattr(v) for k, v in g.attrs.items()}
+            if "events" not in ga:
+                return None
+            masks = g["masks"][()] if "masks" in g else None
+        except (OSError, KeyError) as exc:
+            raise StoreError(f"{path}: variant {key!r}, video {video!r}: unreadable ({' '.join(str(exc).split())})") \
+                from exc
+        if masks is not None and masks_digest(masks) != ga.get("masks_sha256"):
+            raise StoreError(f"{path}: variant {key!r}, video {video!r}: the stored annotations do not match their "
+                             "SHA-256 recorded at build time (damaged file)")
+        return {"kept_frames": ga.get("kept_frames"), "events": ga.get("events") or [],
+                "schedule": ga.get("schedule") or {}, "masks": masks}
 
     def __iter__(self) -> Iterator[tuple[str, str, str]]:
         for s in self.strengths:

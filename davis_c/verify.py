@@ -61,7 +61,8 @@ def verify_store(h5: str | Path, *, progress: bool = False,
                     found(msg)
                 rep.videos += 1
                 try:
-                    rep.frames += len(store.frame_names(video))
+                    s, _, c = variant.partition("/")
+                    rep.frames += len(store.variant_frame_names(s, c, video) if c else store.frame_names(video))
                 except StoreError:
                     pass
     return rep

@@ -11,7 +11,7 @@ Module map: ``metrics`` (exact J&F), ``evaluate`` (the official-format evaluator
 (method presets), ``planner`` (a run's plan: units, checks, run.json; executing the units), ``executor`` (one
 unit: adapt, segment, score, write), ``units`` (the unit list and shards), ``data`` (data sources: a dataset root,
 a DAVIS-C HDF5 file, a DAVIS-C folder tree),
-``identity`` (what a unit was computed on), ``options`` (checking settings against the model), ``results``
+``identity`` (what a unit was computed on), ``recovery`` (frames to recover after a temporal-suite event), ``options`` (checking settings against the model), ``results``
 (unit records and run.json on disk), ``resolution`` (model input size), ``score`` (scoring another tool's
 masks), ``protocols`` / ``submission`` (other benchmarks' scoring rules and server archives), ``devices``,
 ``slurm`` and ``estimate`` (scaling out), ``cli`` (the ``python -m harness.run`` command line; ``run`` only

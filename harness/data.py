@@ -199,6 +199,9 @@ class FolderSource(Source):
         clean = self.davis.load(CLEAN, video)
         if variant == CLEAN:
             return clean
+        if parse_variant(variant)[1] == "shake":
+            raise DataError(f"{self.path / variant}: the temporal suite's shake moves the ground truth with the "
+                            "frames, and a folder tree holds only frames: score it from the HDF5 store")
         folder = self.path / variant / video
         if not folder.is_dir():
             raise DataError(f"variant {variant!r}: video folder not found: {folder}")

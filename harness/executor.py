@@ -28,6 +28,7 @@ from common.progress import progress_kwargs
 from harness.data import Source, open_source
 from harness.identity import data_identity, video_annotations_digest
 from harness.methods import merge
+from harness.recovery import event_names
 from harness.protocols import SCORING_SERVER, score, score_video, unit_scores  # the one scoring home
 from harness.resolution import model_size, probs_to_labels, resize_frames, resize_mask
 from davis_c.store import masks_digest
@@ -309,6 +310,8 @@ class UnitRunner:
             self._save_masks(unit, labels, video.frame_names, frames)
         record = self._base(unit)
         record.update(scores)
+        if video.events is not None:  # temporal suite: the freeze / burst runs, by frame name (leaderboard recovery)
+            record["events"] = event_names(video.events, video.frame_names)
         identity = UnitIdentity(data=data, data_path=self.setup.source.get("data"),
                                 annotations_sha256=masks_digest(video.masks))
         n = int(len(video.frames))

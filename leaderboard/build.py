@@ -25,6 +25,7 @@ from leaderboard.report import (COMPARISON_NOTE, SUMMARY_NOTE, costs_display, im
                                 relative_gain_display, render, render_report, robustness_display)
 from leaderboard.results import ResultsError, load_results
 from leaderboard.robustness import METRICS
+from leaderboard.temporal import RECOVERY_NOTE, TEMPORAL_NOTE, recovery_display, temporal_display
 from leaderboard.tables import (SUMMARY_COLUMNS, WEIGHT_FREE_COLUMNS, Tables, build_tables, corruption_display,
                                 leaderboard_display, markdown_table, md_escape, summary_display)
 
@@ -88,6 +89,14 @@ def markdown_report(tables: Tables, paper_ref: pd.DataFrame, comparison: pd.Data
     out += ["### Cost per video", "", markdown_table(costs_display(tables)), ""]
     for strength, t in corruption_display(tables.leaderboard, flagged).items():
         out += [f"## J&F per corruption, strength {md_escape(strength)}", "", markdown_table(t), ""]
+    temporal = temporal_display(tables.temporal, flagged)
+    if len(temporal):
+        out += ["## Temporal suite (a separate benchmark, not in the summary columns)", "", md_escape(TEMPORAL_NOTE),
+                "", markdown_table(temporal), ""]
+        recovery = recovery_display(tables.recovery)
+        if len(recovery):
+            out += ["### Recovery after freeze and burst events", "", md_escape(RECOVERY_NOTE), "",
+                    markdown_table(recovery), ""]
     out += ["## Leaderboard (per method and variant)", "", markdown_table(leaderboard_display(tables.leaderboard, flagged)), ""]
     have, slots = split_available(paper_ref)
     out += ["## Paper reference (published numbers, not measured here)", ""]
@@ -145,6 +154,8 @@ def build(results: str | Path, out: str | Path, *, videos: list[str] | None = No
         "runs.csv": tables.runs,
         "paper_reference.csv": paper_ref,
     }
+    if len(tables.temporal):  # the temporal suite: its own files
+        files |= {"temporal.csv": tables.temporal, "temporal_recovery.csv": tables.recovery}
     written: dict[str, Path] = {name: out / name for name in ("propagation.csv", "propagation_strength.csv",
                                                                "propagation.md") if prop}
     for name, df in files.items():

@@ -250,6 +250,9 @@ def frame_curves(results: Results, tables: Tables, video: str, variant: str) -> 
         if not pf:
             continue
         curves = {"variant": per_frame_jf(pf), "seed": np.array(seed), "x": _frame_numbers(pf)}
+        events = results.events(method, variant, video, seed)
+        if events:  # temporal suite: freeze / burst runs [start, end) in video frame indices
+            curves["events"] = np.array([[int(e["start"]), int(e["end"])] for e in events])
         if variant != "clean":
             clean = results.per_frame(method, "clean", video, seed)
             if clean:
@@ -278,12 +281,17 @@ def worst_frames(curve: np.ndarray, k: int = 3) -> list[int]:
 def plot_frame_curves(curves: dict[str, dict[str, np.ndarray]], title: str, flagged: Sequence[str] = (),
                       worst: int = 3) -> Figure | None:
     """Per-frame J&F, one colour per method: solid = the variant, dotted = the same method's clean run
-    (its baseline), x = the ``worst`` lowest frames of the variant. The legend sits outside the axes, so it
+    (its baseline), x = the ``worst`` lowest frames of the variant, grey bands = the temporal suite's freeze /
+    burst events (``curves[m]["events"]``). The legend sits outside the axes, so it
     never covers a curve; the y axis spans 0-100."""
     if not curves:
         return None
     fig = Figure(figsize=(7.6, 3.4))
     ax = fig.add_subplot()
+    events = next((c["events"] for c in curves.values() if "events" in c and len(c["events"])), None)
+    if events is not None:  # the temporal suite's freeze / burst runs, shaded (the same data for every method)
+        for i, (s, e) in enumerate(events):
+            ax.axvspan(s - 0.5, e - 0.5, color="0.85", zorder=0, label="corruption event" if i == 0 else None)
     for method, c in curves.items():
         y = 100 * np.asarray(c["variant"], dtype=float)
         x = np.asarray(c.get("x", np.arange(1, len(y) + 1)))

@@ -24,6 +24,7 @@ from leaderboard.benchmark import Benchmark
 from leaderboard.paper import (comparison_display, comparison_notes, describe_missing, published_display,
                                reference_display, split_available)
 from leaderboard.robustness import METRICS
+from leaderboard.temporal import RECOVERY_NOTE, TEMPORAL_NOTE, recovery_display, temporal_display
 from leaderboard.tables import (SUMMARY_COLUMNS, WEIGHT_FREE_COLUMNS, Tables, corruption_display,
                                 leaderboard_display, pct, per_video_display, summary_display)
 
@@ -311,6 +312,10 @@ def render_report(tables: Tables, plots: dict[str, dict[str, Path]], paper_ref: 
         "costs": table_data(costs_display(tables), row_class=rc),
     }
     corruptions = [(s, table_data(t, row_class=rc)) for s, t in corruption_display(tables.leaderboard, flagged).items()]
+    temporal_table = temporal_display(tables.temporal, flagged)
+    recovery_table = recovery_display(tables.recovery)
+    temporal = {"note": TEMPORAL_NOTE, "table": table_data(temporal_table, row_class=rc), "recovery_note": RECOVERY_NOTE,
+                "recovery": table_data(recovery_table) if len(recovery_table) else None} if len(temporal_table) else None
     figures = []
     for name, paths in plots.items():
         if name == "paper_comparison":
@@ -334,7 +339,9 @@ def render_report(tables: Tables, plots: dict[str, dict[str, Path]], paper_ref: 
         pv, cell_class=lambda c, v: _gain_class("gain" if c == "TTT gain" else c, v),
         links=lambda r: {"video": pages[r.video]} if r.video in pages else {})}
     nav = [("summary", "Summary"), ("leaderboard", "Per variant"), ("vs-paper", "Ours vs published"),
-           ("robustness", "Robustness"), ("corruptions", "Per corruption"), ("plots", "Plots")]
+           ("robustness", "Robustness"), ("corruptions", "Per corruption")]
+    nav += [("temporal", "Temporal suite")] if temporal else []
+    nav += [("plots", "Plots")]
     nav += [("gallery", "Gallery")] if gallery else []
     nav += [("ttt", "TTT gain"), ("runs", "Run metadata"), ("paper", "Paper reference"),
             ("missing", "Missing and failed"), ("per-video", "Per video")]
@@ -349,6 +356,7 @@ def render_report(tables: Tables, plots: dict[str, dict[str, Path]], paper_ref: 
         n_videos=len(tables.videos), flagged=flagged, synthetic=sorted(synthetic_methods), imported=imported or {},
         n_missing=len(tables.missing), n_problems=len(tables.problems), nav=nav, summary=summary,
         leaderboard=leaderboard, vs_paper=vs, robustness=robustness, corruptions=corruptions, figures=figures,
+        temporal=temporal,
         gallery=gallery, ttt=table_data(gains, cell_class=_gain_class) if not gains.empty else None,
         runs=table_data(runs, row_class=lambda r: "random-init" if r.random_init != "no" else ""),
         paper=paper, missing=table_data(miss) if not miss.empty else None, problems=list(tables.problems),

@@ -77,6 +77,16 @@ class Results:
         pf = data.get("per_frame")
         return pf if isinstance(pf, dict) and pf.get("J") else None
 
+    def events(self, method: str, variant: str, video: str, seed: int) -> list[dict[str, Any]] | None:
+        """The unit's ``events`` (temporal suite: freeze / burst runs, :mod:`harness.recovery`), read on
+        demand; None when the unit has none recorded."""
+        sel = self.units[(self.units.method == method) & (self.units.variant == variant)
+                         & (self.units.video == video) & (self.units.seed == seed)]
+        if sel.empty:
+            return None
+        ev = _read_json(Path(sel.iloc[0]["path"])).get("events")
+        return ev if isinstance(ev, list) else None
+
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:

@@ -20,6 +20,9 @@ Conventions (the paper's and the official evaluator's):
   over the complete variants is given in ``<col>_partial`` with the count in ``<col>_n``. The ``*_10``
   columns do the same over the 10 weight-free corruptions (no style1-4).
 * TTT gain per video: J&F(method+ttt) - J&F(method), each averaged over its own seeds.
+* The temporal suite (``common.vocabulary.TEMPORAL_CORRUPTIONS``) is a separate benchmark: its variants
+  are in the per-variant leaderboard and in their own tables (``temporal``, ``recovery``:
+  :mod:`leaderboard.temporal`), never in the summary columns nor the per-corruption tables.
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ from common.vocabulary import (CORRUPTION_NAMES as CORRUPTIONS, STRENGTHS, WEIGH
                                parse_variant, variant_sort_key)
 from leaderboard.results import Results
 from leaderboard.robustness import build_costs, build_relative_gain, build_robustness
+from leaderboard.temporal import build_recovery, build_temporal_table, is_temporal
 
 #: the paper's columns: Table 1 right (clean, low, med, high, avg) and Table 3 (DAVIS-C).
 SUMMARY_COLUMNS = ("clean", *STRENGTHS, "avg", "DAVIS-C")
@@ -71,6 +75,8 @@ class Tables:
     robustness: pd.DataFrame = field(default_factory=pd.DataFrame)     # per method: mCP, rP (leaderboard.robustness)
     relative_gain: pd.DataFrame = field(default_factory=pd.DataFrame)  # per (ttt method, variant)
     costs: pd.DataFrame = field(default_factory=pd.DataFrame)          # per method: seconds and memory per video
+    temporal: pd.DataFrame = field(default_factory=pd.DataFrame)       # the temporal suite (leaderboard.temporal)
+    recovery: pd.DataFrame = field(default_factory=pd.DataFrame)       # its recovery metric per (method, variant)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -377,7 +383,7 @@ def build_corruption_tables(leaderboard: pd.DataFrame) -> dict[str, pd.DataFrame
     out: dict[str, pd.DataFrame] = {}
     if leaderboard.empty:
         return out
-    corrupted = leaderboard[leaderboard.variant != "clean"]
+    corrupted = leaderboard[(leaderboard.variant != "clean") & ~leaderboard.corruption.map(is_temporal).astype(bool)]
     for strength in [s for s in STRENGTHS if s in set(corrupted.strength)] + sorted(
             set(corrupted.strength) - set(STRENGTHS)):
         sub = corrupted[corrupted.strength == strength]
@@ -511,6 +517,7 @@ def build_tables(results: Results, videos: list[str] | None = None) -> Tables:
         corruptions=build_corruption_tables(lb), per_video=_with_coverage(per_video, cov),
         ttt_gain=_with_coverage(build_ttt_gain(per_video, pairs), cov), missing=missing.reset_index(drop=True),
         runs=build_runs(results, seeds, flagged),
+        temporal=build_temporal_table(lb), recovery=build_recovery(results, grid),
         videos=sorted(set(grid.video)), variants=_sorted_variants(grid.variant) if len(grid) else [],
         ttt_pairs=pairs, random_init_methods=flagged, problems=list(results.problems),
     )
@@ -602,7 +609,9 @@ def corruption_display(leaderboard: pd.DataFrame, random_init: Iterable[str] = (
     out: dict[str, pd.DataFrame] = {}
     if leaderboard.empty:
         return out
-    lb = leaderboard[leaderboard.variant != "clean"].copy()
+    lb = leaderboard[(leaderboard.variant != "clean") & ~leaderboard.corruption.map(is_temporal).astype(bool)].copy()
+    if lb.empty:
+        return out
     lb["cell"] = [pct(r.JF, r.JF_std, missing=r.status) + (f" [{r.n_videos} videos]" if r.status == "ok" else "")
                   for r in lb.itertuples()]
     partial = set(lb.method[lb["partial"]]) if "partial" in lb.columns and len(lb) else set()

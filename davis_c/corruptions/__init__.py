@@ -11,27 +11,35 @@ frame, so ``seed=s`` reproduces the official functions run after ``np.random.see
 
 Kinds: ``image`` (frame by frame), ``temporal`` (needs the previous frames), ``video`` (whole-video codec),
 ``neural`` (style1..style4: available after :func:`load_styles`, see the README section "Neural styles").
+
+The temporal suite (freeze, stride, bursts, packet loss, flicker, shake: :mod:`davis_c.corruptions.temporal_suite`) is a
+separate benchmark with its own registry, :data:`TEMPORAL`, and its own entry point,
+:func:`corrupt_temporal`; :data:`CORRUPTIONS` stays the paper's 14.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from common.vocabulary import CORRUPTION_KINDS, KINDS, STRENGTHS
+from common.vocabulary import CORRUPTION_KINDS, KINDS, STRENGTHS, TEMPORAL_CORRUPTIONS
 from davis_c.corruptions import cartoon as _cartoon
 from davis_c.corruptions import crf as _crf
 from davis_c.corruptions import glass as _glass
 from davis_c.corruptions import hsv as _hsv
 from davis_c.corruptions import imagenet_c as _ic
 from davis_c.corruptions import motion as _motion
+from davis_c.corruptions import packet_loss as _pl
+from davis_c.corruptions import temporal_suite as _ts
 from davis_c.corruptions._common import check_frames
 
 __all__ = ["Corruption", "CORRUPTIONS", "STRENGTHS", "NEURAL", "corrupt", "corrupt_strengths", "get", "names",
            "load_styles", "warm_styles",
-           "set_styles", "styles_loaded", "StylesNotLoaded", "FfmpegUnavailable"]
+           "set_styles", "styles_loaded", "StylesNotLoaded", "FfmpegUnavailable", "TEMPORAL", "TemporalResult",
+           "corrupt_temporal", "get_temporal"]
 
 FfmpegUnavailable = _crf.FfmpegUnavailable
 
@@ -128,7 +136,6 @@ CORRUPTIONS: Mapping[str, Corruption] = MappingProxyType(_REGISTRY)
 NEURAL: tuple[str, ...] = tuple(n for n, c in _REGISTRY.items() if c.kind == "neural")
 
 _STYLES: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {}
-
 
 def names(kind: str | None = None) -> list[str]:
     """Registered corruption names (of one kind, if given), in the official order."""
@@ -257,3 +264,62 @@ def warm_styles() -> int:
             transfer.style_params(style)
             n += 1
     return n
+
+
+# ------------------------------------------------------------------------------------------------ temporal suite
+TemporalResult = _ts.TemporalResult
+_TEMPORAL: dict[str, _ts.TemporalCorruption] = {}
+
+
+def _bursts_of(base: str) -> _ts.TemporalCorruption:
+    fn = functools.partial(_ts.bursts, base=base, corrupt=corrupt)
+    return _ts.TemporalCorruption(f"bursts_{base}", ("fraction", "length"), _ts.BURSTS,
+                                  f"DAVIS-C {base} at the same strength, switched on over seeded runs of frames", fn)
+
+
+for _c in (
+        _ts.TemporalCorruption("freeze", ("fraction", "length"), _ts.FREEZE,
+                               "seeded runs of frames replaced by the last good frame (capture stalls)", _ts.freeze),
+        _ts.TemporalCorruption("stride", ("k",), _ts.STRIDE, "every k-th frame kept (a lower frame rate), "
+                               "scored on the kept frames", _ts.stride, random=False, changes_frames=True),
+        _bursts_of("gaussian_noise"),
+        _bursts_of("defocus_blur"),
+        _ts.TemporalCorruption("packet_loss", ("slice_loss_probability",), _pl.PACKET_LOSS,
+                               "H.264 stream (keyframe every 12 frames), seeded slice damage, decoded with error "
+                               "concealment (needs ffmpeg)", _pl.packet_loss),
+        _ts.TemporalCorruption("flicker", ("amplitude_stops", "period", "step_probability", "step_stops"),
+                               _ts.FLICKER, "auto-exposure: gain oscillation and steps in linear light, clipped",
+                               _ts.flicker),
+        _ts.TemporalCorruption("shake", ("max_shift_fraction",), _ts.SHAKE, "per-frame integer translation of "
+                               "frame and annotations (void where padded)", _ts.shake, changes_masks=True)):
+    _TEMPORAL[_c.name] = _c
+if tuple(_TEMPORAL) != TEMPORAL_CORRUPTIONS:
+    raise RuntimeError(f"davis_c.corruptions registers the temporal suite {tuple(_TEMPORAL)}, common.vocabulary "
+                       f"names {TEMPORAL_CORRUPTIONS}")
+
+#: the temporal suite: name -> TemporalCorruption, in its order (never part of CORRUPTIONS)
+TEMPORAL: Mapping[str, _ts.TemporalCorruption] = MappingProxyType(_TEMPORAL)
+
+
+def get_temporal(name: str) -> _ts.TemporalCorruption:
+    try:
+        return TEMPORAL[name]
+    except KeyError:
+        raise KeyError(f"unknown temporal corruption {name!r}; known: {', '.join(TEMPORAL)}") from None
+
+
+def corrupt_temporal(frames: np.ndarray, corruption: str, severity: int, *, seed: int = 0,
+                     masks: np.ndarray | None = None) -> _ts.TemporalResult:
+    """One corruption of the temporal suite on one video (uint8 RGB (T, H, W, 3)); ``masks`` (T, H, W) uint8
+    annotations are needed by shake (translated with the frames).  See
+    :mod:`davis_c.corruptions.temporal_suite` for each formula."""
+    c = get_temporal(corruption)
+    severity = c.check_severity(severity)
+    video = check_frames(np.asarray(frames), f"corrupt_temporal({corruption!r})")
+    res = c.fn(video, masks, severity, int(seed))
+    n = len(res.kept) if res.kept is not None else len(video)
+    if res.frames.dtype != np.uint8 or res.frames.shape != (n, *video.shape[1:]):
+        raise RuntimeError(f"{c.name} returned {res.frames.dtype} {res.frames.shape} for input {video.shape}")
+    if res.masks is not None and res.masks.shape != res.frames.shape[:3]:
+        raise RuntimeError(f"{c.name} returned annotations {res.masks.shape} for frames {res.frames.shape}")
+    return res
