@@ -90,6 +90,9 @@ def score_propagation(predictions: str | Path, method: str, root: str | Path, da
         identity = None
         try:
             truth = video_annotations_digest(ds.load(video))
+        except (DavisError, OSError, ValueError):
+            truth = None  # the ground truth cannot be read: the unit fails below, naming the file
+        if truth is not None:  # other ground truth than a finished unit's: RunMismatch, nothing written
             data = {"kind": "annotations", "dataset": dataset, "split": ds.split, "video": video,
                     "masks_sha256": truth}
             decision = reuse_decision(read_unit(path), path, data=data, data_path=str(root),
@@ -99,9 +102,10 @@ def score_propagation(predictions: str | Path, method: str, root: str | Path, da
                 continue
             if decision.reason:
                 notify(f"note: {decision.reason}")
-            remove_stale_temps(path)
             identity = UnitIdentity(data=data, data_path=str(root), annotations_sha256=truth,
                                     predictions_sha256=digest or "none")
+        remove_stale_temps(path)
+        try:
             record = new_record(unit, **fields)
             record.update(_score_video(dataset, ds, video, predictions))
         except (DavisError, OSError, ValueError) as exc:

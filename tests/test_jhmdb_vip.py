@@ -218,3 +218,76 @@ def test_leaderboard_tables_published_and_relative(tmp_path):
     md = propagation_markdown(t)
     assert "| crw | vip | clean | mIoU |" in md and "| 38.6 |" in md
     assert md.count("| 38.6 |") == 1  # not next to the random-init run
+
+
+@pytest.mark.parametrize("layout", ["jhmdb", "vip"])
+def test_imported_propagation_units_carry_an_identity_and_are_reused_by_it(roots, tmp_path, layout):
+    """Imported keypoints / parts go through harness.units (identity stamped, pooled fields checked): an
+    unchanged rerun reuses every unit, an edited prediction is rescored, and other ground truth is refused."""
+    import json
+    import shutil
+
+    from PIL import Image
+
+    from harness.identity import video_annotations_digest
+    from harness.score import main as score_main
+
+    ds = open_dataset(layout, roots[layout])
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    for name in ds.videos:
+        v = ds.load(name)
+        if layout == "jhmdb":
+            np.save(pred / f"{name}.npy", v.joints)
+        else:
+            (pred / name).mkdir()
+            for fname, m in zip(v.frame_names, v.masks):
+                Image.fromarray(m, mode="L").save(pred / name / f"{fname}.png")
+    out = tmp_path / "res"
+    args = ["--predictions", str(pred), "--method", "tool", "--annotations", str(roots[layout]),
+            "--dataset", layout, "--out", str(out)]
+    assert score_main(args) == 0
+    first = ds.videos[0]
+    path = next((out / "tool" / "clean" / first).glob("seed*.json"))
+    rec = json.loads(path.read_text())
+    assert rec["data_id"] and rec["predictions_sha256"] and rec["unit_id"]
+    assert rec["annotations_sha256"] == video_annotations_digest(ds.load(first))
+    stamp = path.stat().st_mtime_ns
+    assert score_main(args) == 0 and path.stat().st_mtime_ns == stamp          # reused, not rewritten
+    if layout == "jhmdb":
+        np.save(pred / f"{first}.npy", ds.load(first).joints + 3.0)             # another tool's output
+    else:
+        png = sorted((pred / first).iterdir())[1]
+        Image.fromarray(np.zeros_like(np.asarray(Image.open(png))), mode="L").save(png)
+    assert score_main(args) == 0 and path.stat().st_mtime_ns != stamp          # rescored
+    assert json.loads(path.read_text())["predictions_sha256"] != rec["predictions_sha256"]
+    other = tmp_path / "other_root"
+    shutil.copytree(roots[layout], other)
+    if layout == "jhmdb":  # the joints are part of what a unit was scored against
+        import scipy.io
+
+        mat = next(other.rglob("joint_positions.mat"))
+        data = scipy.io.loadmat(mat)
+        data["pos_img"] = data["pos_img"] + 1.0
+        scipy.io.savemat(mat, {k: v for k, v in data.items() if not k.startswith("__")})
+        assert video_annotations_digest(open_dataset(layout, other).load(mat.parent.name)) != \
+            video_annotations_digest(ds.load(mat.parent.name))
+        assert score_main([*args[:5], str(other), *args[6:]]) == 2                # refused, naming both sides
+        assert all(json.loads(p.read_text())["status"] == "ok" for p in (out / "tool").rglob("seed*.json"))
+
+
+def test_write_unit_checks_the_pooled_fields(tmp_path):
+    from harness.units import RecordError, Unit, UnitIdentity, new_record, write_unit
+
+    unit = Unit("m", "clean", "v", 1)
+    ident = UnitIdentity(data={"kind": "annotations", "video": "v"}, data_path="root", annotations_sha256="a")
+    ok = new_record(unit, protocol="jhmdb-pck", pck_dist=[[0.1, 0.2], [0.0]])
+    write_unit(tmp_path, unit, ok, ident)
+    for bad in ({"pck_dist": []}, {"pck_dist": [[float("nan")]]}, {"pck_dist": [[-1.0]]}):
+        with pytest.raises(RecordError, match="pck_dist"):
+            write_unit(tmp_path, unit, {**ok, **bad}, ident)
+    vip = new_record(unit, protocol="vip-miou", hist=[[1, 0], [0, 2]])
+    write_unit(tmp_path, unit, vip, ident)
+    for bad in ({"hist": [[1, 0]]}, {"hist": [[1, -1], [0, 2]]}, {"hist": None}):
+        with pytest.raises(RecordError, match="hist"):
+            write_unit(tmp_path, unit, {**vip, **bad}, ident)
