@@ -31,7 +31,6 @@ from harness.methods import merge
 from harness.recovery import event_names
 from harness.protocols import SCORING_SERVER, score, score_video, unit_scores  # the one scoring home
 from harness.resolution import model_size, probs_to_labels, resize_frames, resize_mask
-from davis_c.store import masks_digest
 from harness.results import remove_stale_temps
 from harness.units import RecordError, Unit, UnitIdentity, new_record, write_unit
 
@@ -313,7 +312,7 @@ class UnitRunner:
         if video.events is not None:  # temporal suite: the freeze / burst runs, by frame name (leaderboard recovery)
             record["events"] = event_names(video.events, video.frame_names)
         identity = UnitIdentity(data=data, data_path=self.setup.source.get("data"),
-                                annotations_sha256=masks_digest(video.masks))
+                                annotations_sha256=video_annotations_digest(video))
         n = int(len(video.frames))
         record.update(n_frames=n, timing={"ttt_s": ttt_s, "inference_s": inference_s,
                                           "fps": n / inference_s if inference_s > 0 else None,
