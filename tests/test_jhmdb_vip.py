@@ -157,15 +157,10 @@ def test_sample_run_build_c_run_leaderboard(roots, tmp_path, layout, crop, metri
     assert "Label propagation" in lb["propagation.md"].read_text()
 
 
-@pytest.mark.parametrize("layout", ["jhmdb", "vip"])
-def test_harness_score_imports_predictions(roots, tmp_path, layout):
-    """Predictions of another tool in the documented format: the ground truth itself scores 100."""
+def _ground_truth_as_predictions(ds, layout: str, pred):
+    """Each video's ground truth in harness.score's documented format for ``layout`` (a perfect "tool")."""
     from PIL import Image
 
-    from harness.score import main as score_main
-
-    ds = open_dataset(layout, roots[layout])
-    pred = tmp_path / "pred"
     pred.mkdir()
     for name in ds.videos:
         v = ds.load(name)
@@ -175,6 +170,16 @@ def test_harness_score_imports_predictions(roots, tmp_path, layout):
             (pred / name).mkdir()
             for fname, m in zip(v.frame_names, v.masks):
                 Image.fromarray(m, mode="L").save(pred / name / f"{fname}.png")
+    return pred
+
+
+@pytest.mark.parametrize("layout", ["jhmdb", "vip"])
+def test_harness_score_imports_predictions(roots, tmp_path, layout):
+    """Predictions of another tool in the documented format: the ground truth itself scores 100."""
+    from harness.score import main as score_main
+
+    ds = open_dataset(layout, roots[layout])
+    pred = _ground_truth_as_predictions(ds, layout, tmp_path / "pred")
     out = tmp_path / "res"
     assert score_main(["--predictions", str(pred), "--method", "gt", "--annotations", str(roots[layout]),
                        "--dataset", layout, "--out", str(out)]) == 0
@@ -233,16 +238,7 @@ def test_imported_propagation_units_carry_an_identity_and_are_reused_by_it(roots
     from harness.score import main as score_main
 
     ds = open_dataset(layout, roots[layout])
-    pred = tmp_path / "pred"
-    pred.mkdir()
-    for name in ds.videos:
-        v = ds.load(name)
-        if layout == "jhmdb":
-            np.save(pred / f"{name}.npy", v.joints)
-        else:
-            (pred / name).mkdir()
-            for fname, m in zip(v.frame_names, v.masks):
-                Image.fromarray(m, mode="L").save(pred / name / f"{fname}.png")
+    pred = _ground_truth_as_predictions(ds, layout, tmp_path / "pred")
     out = tmp_path / "res"
     args = ["--predictions", str(pred), "--method", "tool", "--annotations", str(roots[layout]),
             "--dataset", layout, "--out", str(out)]
