@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import multiprocessing as mp
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+from unit_records import comparable_units
 
 from davis_c import build as B
 from common import slurm as S
@@ -29,15 +29,6 @@ def _run(*argv) -> int:
     return main([*map(str, argv)])
 
 
-def _units(out: Path, method: str) -> dict:
-    """Unit file -> its record without the timings and memory (which differ between runs)."""
-    res = {}
-    for path in sorted((out / method).rglob("seed*.json")):
-        rec = json.loads(path.read_text())
-        assert rec["status"] == "ok", (path, rec.get("error"))
-        rec.pop("timing"), rec.pop("peak_memory_mb")
-        res[str(path.relative_to(out / method))] = rec
-    return res
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +99,8 @@ def test_workers_on_cpu_match_a_plain_run(small_c, tmp_path):
     common = (*FAST, "--data", h5, "--videos", "synth-000")
     assert _run(*common, "--out", tmp_path / "a") == 0
     assert _run(*common, "--out", tmp_path / "b", "--workers", 2, "--device", "cpu") == 0
-    assert len(_units(tmp_path / "a", "labelprop")) == 3
-    assert _units(tmp_path / "b", "labelprop") == _units(tmp_path / "a", "labelprop")
+    assert len(comparable_units(tmp_path / "a", "labelprop")) == 3
+    assert comparable_units(tmp_path / "b", "labelprop") == comparable_units(tmp_path / "a", "labelprop")
 
 
 # ------------------------------------------------------------------------------------- SLURM options
@@ -152,7 +143,7 @@ def test_array_of_3_tasks_gives_the_plain_run(small_c, tmp_path, capsys, cluster
     _, h5 = small_c
     common = (*FAST, "--data", h5)
     assert _run(*common, "--out", tmp_path / "plain") == 0
-    ref = _units(tmp_path / "plain", "labelprop")
+    ref = comparable_units(tmp_path / "plain", "labelprop")
     assert len(ref) == 6
     capsys.readouterr()
     arr = tmp_path / "array"
@@ -161,7 +152,7 @@ def test_array_of_3_tasks_gives_the_plain_run(small_c, tmp_path, capsys, cluster
     captured = capsys.readouterr()
     assert "submitted 3 array task(s) (6 of 6 unit(s) to run)" in captured.err
     assert "high/gaussian_noise       2/2" in captured.out  # the summary of the whole run
-    assert _units(arr, "labelprop") == ref
+    assert comparable_units(arr, "labelprop") == ref
     logs = list((arr / "labelprop" / "slurm").rglob("*_log.out"))
     assert len(logs) == 3
     # a resubmission finds nothing to do; a finished run is never resubmitted

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from unit_records import comparable_units
 
 from common import slurm as S
 from davis_c import build as B
@@ -30,14 +31,6 @@ def _run(*argv) -> int:
     return main([*map(str, argv)])
 
 
-def _units(out: Path, method: str = "labelprop") -> dict:
-    res = {}
-    for path in sorted((out / method).rglob("seed*.json")):
-        rec = json.loads(path.read_text())
-        assert rec["status"] == "ok", (path, rec.get("error"))
-        rec.pop("timing"), rec.pop("peak_memory_mb")
-        res[str(path.relative_to(out / method))] = rec
-    return res
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +52,7 @@ def test_one_task_with_wait_is_the_plain_run(small_c, tmp_path, capsys):
     assert _run(*common, "--out", tmp_path / "arr", "--slurm", "cluster=debug", "--slurm-wait") == 0
     err = capsys.readouterr().err
     assert "in use by" not in err and "submitted 1 array task(s) (6 of 6 unit(s) to run)" in err
-    assert _units(tmp_path / "arr") == _units(tmp_path / "plain")
+    assert comparable_units(tmp_path / "arr") == comparable_units(tmp_path / "plain")
     assert not list((tmp_path / "arr" / "labelprop").glob(".run*.lock"))
 
 

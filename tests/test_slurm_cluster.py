@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from unit_records import comparable_units
 
 from davis_c import build as B
 from davis_c.sample import make_sample
@@ -60,14 +61,6 @@ def _cli(*argv, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
                           timeout=timeout)
 
 
-def _units(out: Path, method: str = "labelprop") -> dict:
-    res = {}
-    for path in sorted((out / method).rglob("seed*.json")):
-        rec = json.loads(path.read_text())
-        assert rec["status"] == "ok", (path, rec.get("error"))
-        rec.pop("timing"), rec.pop("peak_memory_mb")
-        res[str(path.relative_to(out / method))] = rec
-    return res
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +78,7 @@ def work(tmp_path_factory, cluster) -> Path:
 def plain(work) -> dict:
     res = _cli("harness.run", *FAST, "--data", "c.h5", "--out", "plain", cwd=work)
     assert res.returncode == 0, res.stderr
-    ref = _units(work / "plain")
+    ref = comparable_units(work / "plain")
     assert len(ref) == 6
     return ref
 
@@ -100,7 +93,7 @@ def test_run_on_slurm_equals_a_plain_run(work, plain, tasks):
     n = tasks or 1
     assert f"submitted {n} array task(s) (6 of 6 unit(s) to run)" in res.stderr
     assert "high/gaussian_noise  " in res.stdout  # the summary table
-    assert _units(work / out) == plain
+    assert comparable_units(work / out) == plain
     # logs: <out>/<method>/slurm/<job>_<task>/<job>_<task>_0_log.{out,err} (the array's sbatch script in
     # <job>/); one task is submitted as a plain job: <job>/<job>_0_log.{out,err}
     folders = sorted(p for p in (work / out / "labelprop" / "slurm").iterdir() if p.is_dir())
@@ -174,12 +167,12 @@ def test_scancel_then_a_rerun_submits_only_the_unfinished_shard(work, plain):
     job = sub.stderr.split(" as job ")[1].split(";")[0]
     subprocess.run(["scancel", f"{job}_1"], check=True)
     _wait_until(lambda: not _squeue(job), timeout=300)
-    done = _units(work / out)
+    done = comparable_units(work / out)
     assert len(done) == 4  # shards 0 and 2
     rerun = _cli(*args, "--slurm", SLURM, "--slurm-wait", cwd=work, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert "submitted 1 array task(s) (shard(s) 1 of 3; the others are done) (2 of 6 unit(s) to run)" in rerun.stderr
-    assert _units(work / out) == plain
+    assert comparable_units(work / out) == plain
 
 
 def test_a_task_killed_with_kill_9_is_reported_with_its_log(work):
@@ -232,7 +225,7 @@ def test_a_requeued_task_is_waited_for_not_taken_as_finished(work):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, stderr
-    units = _units(work / out)
+    units = comparable_units(work / out)
     assert len(units) == 18
     restarts = subprocess.run(["scontrol", "-o", "show", "job", job], capture_output=True, text=True).stdout
     assert "Restarts=1" in restarts, restarts
