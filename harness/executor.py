@@ -240,7 +240,9 @@ class UnitRunner:
         return new_record(unit, random_init=self.setup.random_init, data_path=self.setup.source.get("data"))
 
     def predict(self, frames: np.ndarray, first_mask, seed: int):
-        """Adapt (if TTT) and segment at the model resolution; labels at the input resolution + timings.
+        """Adapt (if TTT) and segment at the model resolution: ``(labels at the input resolution, ttt_s,
+        inference_s, peak MiB, extra timing fields)``; the extra fields are the method's own (e-OSVOS's
+        fine-tuning seconds per object).
 
         ``first_mask``: the first-frame label map, or ``{frame: label map}`` when objects are given on
         later frames (models.inputs contract; TTT then starts from :func:`models.ttt.ttt_anchor`)."""
@@ -280,14 +282,14 @@ class UnitRunner:
                                 **progress_kwargs(vos.segment, self.progress, setup.config["segment"]))
         _sync(device)
         inference_s = time.perf_counter() - t0
-        self.extra_timing = {}
+        extra: dict[str, float] = {}
         own = getattr(vos, "last_timing", None) or {}
         if "finetune_s" in own:  # fine-tuning inside segment (e-OSVOS) is the method's adaptation cost
             ttt_s += own["finetune_s"]
             inference_s = max(inference_s - own["finetune_s"], 0.0)
-            self.extra_timing = {"ttt_s_per_object": own["finetune_s_per_object"]}
+            extra = {"ttt_s_per_object": own["finetune_s_per_object"]}
         labels = probs_to_labels(probs, object_ids, (h, w))
-        return labels, ttt_s, inference_s, _peak_mb(device)
+        return labels, ttt_s, inference_s, _peak_mb(device), extra
 
     def _run(self, unit: Unit) -> tuple[dict, UnitIdentity]:
         data = data_identity(self.source, unit.variant, unit.video)  # what this unit is computed on
@@ -297,7 +299,7 @@ class UnitRunner:
 
         if is_correspondence(protocol):  # JHMDB pose / VIP parts (label propagation)
             return self._run_correspondence(unit, video, data, protocol)
-        labels, ttt_s, inference_s, peak = self.predict(video.frames, video.given_masks(), unit.seed)
+        labels, ttt_s, inference_s, peak, extra = self.predict(video.frames, video.given_masks(), unit.seed)
         scores = score(video, labels, protocol=protocol,
                        scored_locally=getattr(self.source, "scored_locally", True),
                        split=getattr(self.source, "split", None))  # the benchmark's own rules (harness.protocols)
@@ -316,7 +318,7 @@ class UnitRunner:
         n = int(len(video.frames))
         record.update(n_frames=n, timing={"ttt_s": ttt_s, "inference_s": inference_s,
                                           "fps": n / inference_s if inference_s > 0 else None,
-                                          "threads": torch.get_num_threads(), **getattr(self, "extra_timing", {})},
+                                          "threads": torch.get_num_threads(), **extra},
                       peak_memory_mb=peak)
         return record, identity
 
