@@ -132,12 +132,21 @@ def sigterm_as_interrupt() -> Iterator[None]:
         _TERMINATED.set()
         raise Terminated()
 
+    previous_hook = sys.unraisablehook
+
+    def unraisable(info):  # the exception was dropped where Python cannot raise (a weakref callback,
+        if isinstance(info.exc_value, Terminated):  # a __del__): the flag re-raises it at the next safe
+            return  # point, so the user sees one line, not "Exception ignored in ..." and a traceback
+        previous_hook(info)
+
     _TERMINATED.clear()
     previous = signal.signal(signal.SIGTERM, handler)
+    sys.unraisablehook = unraisable
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        sys.unraisablehook = previous_hook
 
 
 def cli_main(prog: str, interrupted: str = "finished work is kept; rerun the same command to resume"

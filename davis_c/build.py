@@ -484,7 +484,13 @@ def build(root: str | os.PathLike, out: str | os.PathLike = "davis_c.h5", *,
         year=str(year), workers=workers, seed=int(seed), codec=codec, force=force, style_weights=style_weights,
         styles_dir=styles_dir, device=device, progress=progress, log=log, dataset=dataset, steps=tuple(steps))
     with OutputLock(lock_path(out, part), f"the DAVIS-C store {out}" + (f" (part {part})" if part else "")):
-        return _build_locked(ds, settings)
+        try:
+            return _build_locked(ds, settings)
+        except BaseException:
+            # a SIGTERM or Ctrl-C can land between a writer's creation and the code that would abort it:
+            # whatever this process still has half-written goes here, whichever line was interrupted
+            _remove_partials_of_this_process(settings)
+            raise
 
 
 @dataclass(frozen=True)
@@ -636,6 +642,18 @@ def _reusable(path: Path, variant: str, keys: _Keys, cfg: BuildSettings, neural:
         cfg.log(f"{path.name}: built with other style weights or style images; rebuilding it")
         return False
     return True
+
+
+def _remove_partials_of_this_process(cfg: BuildSettings) -> None:
+    """Remove the ``*.<this pid>.partial`` files of the shards (and index) this build writes.  Named by
+    shard, not by a folder-wide pattern, so a part of a parallel build on another host with the same pid
+    keeps its files."""
+    sdir, pid = shard_dir(cfg.out), os.getpid()
+    mine = [shard_path(cfg.out, None, None)] + [shard_path(cfg.out, s, n) for s in cfg.strs for n in cfg.names]
+    for path in mine:
+        (sdir / f"{path.name}.{pid}.partial").unlink(missing_ok=True)
+    if cfg.whole:
+        cfg.out.with_name(f"{cfg.out.name}.{pid}.partial").unlink(missing_ok=True)
 
 
 def _remove_own_partials(cfg: BuildSettings) -> None:

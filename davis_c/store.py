@@ -279,9 +279,11 @@ class ShardWriter:
         self._f = None
         try:
             self._f = h5py.File(self.tmp, "w", libver="earliest", track_order=False)
-        except OSError as exc:
-            self.tmp.unlink(missing_ok=True)
-            raise _named(exc, self.final) from exc
+        except BaseException as exc:  # also a SIGTERM/Ctrl-C inside the open: no caller holds this writer yet
+            self.abort()
+            if isinstance(exc, OSError):
+                raise _named(exc, self.final) from exc
+            raise
         self._attrs = dict(attrs)
         self._attrs.pop("complete", None)
         self._video_digests: dict[str, Any] = {}

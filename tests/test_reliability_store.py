@@ -350,3 +350,35 @@ def test_crf_shards_of_other_encoder_settings_are_refused(tiny_davis_sample, tmp
         B.build(tiny_davis_sample, out, corruptions=["crf_compression"], strengths=["low"], **QUIET)
     B.build(tiny_davis_sample, out, corruptions=["crf_compression"], strengths=["low"], force=True, **QUIET)
     assert read_shard_attrs(shard_path(out, "low", "crf_compression"))["crf_pipeline"] == crf.pipeline_digest()
+
+
+@pytest.mark.parametrize("where", ["inside_open", "after_open"])
+def test_a_stop_between_a_writers_creation_and_its_registration_leaves_no_partial(tiny_davis_sample, tmp_path,
+                                                                                  monkeypatch, where):
+    """A SIGTERM (raised as ``Terminated``) can land on any line: inside the HDF5 open of a new shard, or
+    after the writer exists but before the build holds it (the CI failure of stop 34: one
+    ``low__crf_compression.h5.<pid>.partial`` outlived a SIGTERM).  Nothing half-written may stay."""
+    from common.cli import Terminated
+    from davis_c import store as S
+
+    real_file, real_init = S.h5py.File, S.ShardWriter.__init__
+
+    def file_then_stop(path, *a, **k):
+        f = real_file(path, *a, **k)  # the partial exists on disk
+        if str(path).endswith(".partial") and "low__contrast" in str(path):
+            raise Terminated()
+        return f
+
+    def init_then_stop(self, final, attrs):
+        real_init(self, final, attrs)
+        if "low__contrast" in str(final):
+            raise Terminated()
+
+    if where == "inside_open":
+        monkeypatch.setattr(S.h5py, "File", file_then_stop)
+    else:
+        monkeypatch.setattr(S.ShardWriter, "__init__", init_then_stop)
+    out = tmp_path / "davis_c.h5"
+    with pytest.raises(Terminated):
+        B.build(tiny_davis_sample, out, corruptions=["contrast"], strengths=["low"], **QUIET)
+    assert not list(tmp_path.rglob("*.partial"))
