@@ -1,4 +1,5 @@
-"""Cutie speed and peak memory on this CPU: ours vs an official-style loop, measured in the same run.
+"""Cutie speed and peak memory on this CPU: ours vs the official code (``--official PATH``) or an
+official-style loop, measured in the same run.
 
 For every size, each implementation runs in its own subprocess (so the peak resident memory VmHWM is
 its own) on the same synthetic video (2 objects) with golden-init-v2 weights and the official
@@ -8,8 +9,13 @@ DAVIS-2017 settings:
   per query are multiplied);
 * ``official-style``: a re-enactment of the official ``MemoryManager.read`` algorithm on our network:
   the top-k weights are scattered into a dense (N x P) affinity matrix (``do_softmax(..., top_k)``) and
-  the readout is one dense matmul, as ``memory_manager.py`` does.  The official package itself is not
-  run here (it needs hydra/omegaconf and downloads ImageNet weights at construction); the output says so.
+  the readout is one dense matmul, as ``memory_manager.py`` does (our stand-in, used without ``--official``);
+* ``official`` (``--official PATH``, a checkout of hkchengrex/Cutie with ``hydra-core`` installed): the
+  official ``CUTIE`` network and ``InferenceCore`` with ``eval_config.yaml`` (d17-val settings), given our
+  golden-init weights (every key checked equal after ``load_weights``).  Its constructor would download
+  ImageNet ResNet weights that the checkpoint overwrites anyway, so the child builds the ResNet with
+  ``pretrained=False``; nothing else of the official code is changed.  Frames go in as tensors (its
+  dataset loader, which resizes to 480 px, is not timed); the label maps are compared.
 
 Frame 0 (mask only) is not timed; s/frame is the median over frames 1..T-1 (memory frames included).
 
@@ -22,6 +28,7 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -31,7 +38,12 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-IMPLEMENTATIONS = ("ours", "official-style")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _official import add_official_argument, agreement, checkout, child_env, reference_line  # noqa: E402
+
+IMPLEMENTATIONS = ("ours", "official-style", "official")
+MARKER = "cutie/inference/inference_core.py"
 
 
 def synthetic_video(frames: int, height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -65,7 +77,7 @@ def dense_topk_readout(sim: torch.Tensor, value: torch.Tensor, top_k: int, *, su
 
 
 def _child(args) -> None:
-    """One implementation at one size; prints a JSON line."""
+    """One implementation at one size; prints a JSON line (and saves its label maps to --labels-out)."""
     from models import golden_init, load_model
     import models.cutie.memory as memory
     from models.cutie.inference import iterate_video
@@ -74,24 +86,82 @@ def _child(args) -> None:
     h, w = (int(v) for v in args.size.lower().split("x"))
     frames, mask = synthetic_video(args.frames, h, w)
     model = golden_init(load_model("cutie", device="cpu", variant=args.variant), seed=0, s=1.2)
+    if args.impl == "official":
+        return _official_child(args, model, frames, mask)
     if args.impl == "official-style":
         memory.topk_readout = dense_topk_readout
-    times, start = [], time.perf_counter()
+    times, labels, start = [], [], time.perf_counter()
     with torch.inference_mode():
-        for t, _, _, _ in iterate_video(model, frames, mask, model.config):
+        for t, prob, order, _ in iterate_video(model, frames, mask, model.config):
+            ids = torch.tensor([0, *order])
+            labels.append(ids[prob.argmax(0).cpu()].numpy().astype(np.uint8))
             now = time.perf_counter()
             if t > 0:
                 times.append(now - start)
             start = now
+    _finish(args, times, labels)
+
+
+def _finish(args, times: list[float], labels: list[np.ndarray]) -> None:
+    if args.labels_out:
+        np.save(args.labels_out, np.stack(labels))
     hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
     print(json.dumps({"s_per_frame": statistics.median(times), "peak_rss_mb": hwm / 1024}))
 
 
-def _run_child(impl: str, size: str, args) -> dict:
+def _official_child(args, ours, frames: np.ndarray, mask: np.ndarray) -> None:
+    """The official network and InferenceCore (the checkout is first on sys.path) on our weights."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import open_dict
+
+    import cutie.model.utils.resnet as official_resnet
+    from cutie.inference.inference_core import InferenceCore
+    from cutie.inference.utils.args_utils import get_dataset_cfg
+    from cutie.model.cutie import CUTIE
+
+    for name in ("resnet18", "resnet50"):  # no ImageNet download: the checkpoint below sets every weight
+        build = getattr(official_resnet, name)
+        setattr(official_resnet, name, lambda *a, _build=build, **k: _build(*a, **{**k, "pretrained": False}))
+    with initialize_config_dir(version_base="1.3.2", config_dir=str(Path(args.official) / "cutie" / "config"),
+                               job_name="bench_cutie"):
+        cfg = compose(config_name="eval_config", overrides=[f"model={args.variant}"])
+    with open_dict(cfg):
+        get_dataset_cfg(cfg)
+    net = CUTIE(cfg).eval()
+    weights = {k: v.clone() for k, v in ours.state_dict().items()}
+    net.load_weights(weights)
+    theirs = net.state_dict()
+    wrong = sorted(set(weights) ^ set(theirs)) + [k for k in weights if k in theirs and not torch.equal(weights[k], theirs[k])]
+    if wrong:
+        raise SystemExit(f"the official network did not take our weights: {wrong[:5]}")
+    del ours
+    core = InferenceCore(net, cfg=cfg)
+    first = torch.from_numpy(mask.astype(np.int64))
+    times, labels, start = [], [], time.perf_counter()
+    with torch.inference_mode():
+        for t in range(len(frames)):
+            image = torch.from_numpy(frames[t]).permute(2, 0, 1).float().div(255)
+            prob = core.step(image, first if t == 0 else None, [1, 2] if t == 0 else None, end=t == len(frames) - 1)
+            ids = torch.tensor([0, *[core.object_manager.tmp_id_to_obj[i].id
+                                     for i in range(1, prob.shape[0])]])
+            labels.append(ids[prob.argmax(0)].numpy().astype(np.uint8))
+            now = time.perf_counter()
+            if t > 0:
+                times.append(now - start)
+            start = now
+    _finish(args, times, labels)
+
+
+def _run_child(impl: str, size: str, args, labels_out: str) -> dict:
     cmd = [sys.executable, __file__, "_child", "--impl", impl, "--size", size, "--frames", str(args.frames),
-           "--threads", str(args.threads), "--variant", args.variant]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=REPO).stdout
-    return json.loads(out.strip().splitlines()[-1])
+           "--threads", str(args.threads), "--variant", args.variant, "--labels-out", labels_out]
+    official = args.official if impl == "official" else None
+    if official:
+        cmd += ["--official", str(official)]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=child_env(official))
+    if out.returncode != 0:
+        raise RuntimeError(f"benchmark child {impl} at {size} failed:\n{out.stderr[-4000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None) -> None:
@@ -101,34 +171,38 @@ def main(argv=None) -> None:
     parser.add_argument("--sizes", nargs="+", default=["240x432", "480x864"], help="HxW sizes (default: %(default)s)")
     parser.add_argument("--frames", type=int, default=7, help="frames per video (default: %(default)s; "
                         "frame 5 is a memory frame)")
-    parser.add_argument("--repeats", type=int, default=1, help="alternating runs per size; best kept (default 1)")
+    parser.add_argument("--repeats", type=int, default=1, help="alternating runs per size; median kept (default 1)")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads")
     parser.add_argument("--variant", default="base", choices=["base", "small"])
+    add_official_argument(parser, "hkchengrex/Cutie", MARKER)
     parser.add_argument("--impl", default="ours", choices=IMPLEMENTATIONS, help=argparse.SUPPRESS)
     parser.add_argument("--size", default="240x432", help=argparse.SUPPRESS)
+    parser.add_argument("--labels-out", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.mode == "_child":
         _child(args)
         return
+    args.official = checkout(args.official, MARKER, parser)
+    ref = "official" if args.official else "official-style"
     print(f"cutie-{args.variant} on CPU, float32, 2 objects, {args.frames} frames, official DAVIS-2017 settings, "
-          f"torch threads={args.threads}; s/frame = median of frames 1..T-1, best of {args.repeats}; "
-          "peak = VmHWM of a fresh process")
-    print("reference 'official-style' = re-enactment of the official dense top-k read on our network in this run "
-          "(the official package is not run here)")
-    print(f"{'size':>9} | {'ours s/frame':>12} | {'official-style':>14} | {'ratio':>5} | "
-          f"{'ours peak MB':>12} | {'official-style MB':>17}")
-    for size in args.sizes:
-        best = {impl: None for impl in IMPLEMENTATIONS}
-        for _ in range(args.repeats):
-            for impl in IMPLEMENTATIONS:
-                r = _run_child(impl, size, args)
-                if best[impl] is None or r["s_per_frame"] < best[impl]["s_per_frame"]:
-                    best[impl] = r
-        o, ref = best["ours"], best["official-style"]
-        print(f"{size:>9} | {o['s_per_frame']:12.3f} | {ref['s_per_frame']:14.3f} | "
-              f"{ref['s_per_frame'] / o['s_per_frame']:5.2f} | {o['peak_rss_mb']:12.0f} | {ref['peak_rss_mb']:17.0f}",
-              flush=True)
-    print("ratio = official-style / ours (> 1: ours is faster). Shared machine: order of magnitude only.")
+          f"torch threads={args.threads}; s/frame = median of frames 1..T-1, median of {args.repeats} alternating "
+          "run(s); peak = VmHWM of a fresh process")
+    print(reference_line(args.official, "official-style: the official dense top-k read re-enacted on our network"))
+    print(f"{'size':>9} | {'ours s/frame':>12} | {ref + ' s/frame':>22} | {'ratio':>5} | "
+          f"{'ours peak MB':>12} | {ref + ' MB':>17} | agreement")
+    with tempfile.TemporaryDirectory(prefix="bench_cutie_") as tmp:
+        for size in args.sizes:
+            runs: dict[str, list[dict]] = {"ours": [], ref: []}
+            for _ in range(args.repeats):
+                for impl in ("ours", ref):
+                    runs[impl].append(_run_child(impl, size, args, str(Path(tmp) / f"{impl}.npy")))
+            o, r = ({k: statistics.median(x[k] for x in runs[impl]) for k in ("s_per_frame", "peak_rss_mb")}
+                    for impl in ("ours", ref))
+            a = agreement(np.load(Path(tmp) / "ours.npy"), np.load(Path(tmp) / f"{ref}.npy"))
+            print(f"{size:>9} | {o['s_per_frame']:12.3f} | {r['s_per_frame']:22.3f} | "
+                  f"{r['s_per_frame'] / o['s_per_frame']:5.2f} | {o['peak_rss_mb']:12.0f} | {r['peak_rss_mb']:17.0f} | "
+                  f"{100 * a['equal_fraction']:.4f} % equal ({a['pixels_differ']} px differ)", flush=True)
+    print(f"ratio = {ref} / ours (> 1: ours is faster). Shared machine: order of magnitude only.")
 
 
 if __name__ == "__main__":

@@ -1,13 +1,22 @@
-"""SAM 2.1 speed and peak memory (Hiera-T and Hiera-B+, golden-init-v2 weights, 2 objects).
+"""SAM 2.1 speed and peak memory (Hiera-T and Hiera-B+, golden-init-v2 weights, 2 objects), against the
+official code when you have it.
 
 Seconds per tracked frame (median over frames 1..T-1; frame 0 is the annotated frame) and peak
-memory (CPU: peak resident set size of a fresh child process; CUDA: ``max_memory_allocated``) of
-our implementation, next to a reference measured in the same run: the official ``sam2`` package
-cannot be imported here (it needs hydra and a source checkout), so the reference is OUR OWN PLAIN
-VARIANT of the same network -- every attention computed as an explicit softmax(QK^T)V matrix
-product instead of ``scaled_dot_product_attention``.  The output says which reference was used.
+memory (CPU: peak resident set size of a fresh child process; CUDA: ``max_memory_allocated``) of our
+implementation, next to a reference measured in the same run, on the same JPEG frames (written once,
+decoded by PIL as the official loader does), the same weights and the same thread count:
 
-    python benchmarks/bench_sam2.py --models sam2.1_hiera_t sam2.1_hiera_b+ --frames 4 --size 240x432
+* ``--official PATH`` (a checkout of facebookresearch/sam2 with ``hydra-core`` and ``iopath`` installed):
+  the official ``SAM2VideoPredictor`` as ``tools/vos_inference.py`` builds it (``non_overlap_masks`` on,
+  no post-processing), given our golden-init weights as a checkpoint file.  Both sides have their frames
+  resized before the clock starts (the official ``init_state`` loads every frame up front).  The label
+  maps are compared: the fraction of equal pixels is printed next to the ratio.
+* otherwise OUR OWN PLAIN VARIANT of the same network -- every attention computed as an explicit
+  softmax(QK^T)V matrix product instead of ``scaled_dot_product_attention``.
+
+The output says which reference was used.
+
+    python benchmarks/bench_sam2.py --models sam2.1_hiera_t --frames 4 --threads 1 2 --official ~/src/sam2
     python benchmarks/bench_sam2.py --device cuda --amp          # bf16 autocast as the official script
 """
 from __future__ import annotations
@@ -17,8 +26,8 @@ import contextlib
 import json
 import resource
 import statistics
-import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,6 +37,9 @@ import torch.nn.functional as F
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _official import add_official_argument, agreement, checkout, reference_line, run_child  # noqa: E402
 
 
 def synthetic_video(frames: int, height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -84,46 +96,99 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def write_frames(folder: Path, frames: int, size: tuple[int, int]) -> tuple[Path, np.ndarray]:
+    """The synthetic video as JPEG files 00000.jpg ... (quality 95; the official loader reads a folder of
+    JPEGs) and its first-frame label map; returns (folder, label map)."""
+    from PIL import Image
+
+    video, mask = synthetic_video(frames, *size)
+    folder.mkdir(parents=True, exist_ok=True)
+    for t, img in enumerate(video):
+        Image.fromarray(img).save(folder / f"{t:05d}.jpg", quality=95)
+    return folder, mask
+
+
+def _decoded(folder: Path) -> np.ndarray:
+    from PIL import Image
+
+    return np.stack([np.asarray(Image.open(p).convert("RGB")) for p in sorted(folder.glob("*.jpg"))])
+
+
+def _peak(device: str) -> float:
+    return (torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda")
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
 def child(spec: dict) -> dict:
-    """One measurement in this (fresh) process."""
+    """One measurement of our implementation in this (fresh) process."""
     import models
-    from models.sam2.inference import preprocess, track
+    from models.sam2.inference import label_map, preprocess, track
 
     torch.set_num_threads(spec["threads"])
     device = spec["device"]
     vos = models.golden_init(models.load_model(spec["model"], device=device))
-    frames, mask = synthetic_video(spec["frames"], *spec["size"])
+    frames = _decoded(Path(spec["frames_dir"]))
+    mask = np.load(spec["mask"])
     starts = [(0, mask == 1), (0, mask == 2)]
+    images = [preprocess(f, device) for f in frames]  # before the clock, as the official init_state does
     ctx = plain_attention() if spec["impl"] == "plain" else contextlib.nullcontext()
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
-    times = []
-    with ctx, torch.no_grad():
+    times, labels = [], []
+    with ctx, torch.inference_mode():
         _sync(device)
         t0 = time.perf_counter()
-        for t, logits in track(vos, len(frames), lambda i: preprocess(frames[i], device), starts, mask.shape,
-                               amp=spec["amp"]):
-            logits.sum().item()
+        for t, logits in track(vos, len(frames), lambda i: images[i], starts, mask.shape, amp=spec["amp"]):
+            labels.append(label_map(logits, [1, 2]).cpu().numpy())
             _sync(device)
             now = time.perf_counter()
             times.append(now - t0)
             t0 = now
-    peak = (torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda")
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    return {"times": times, "peak_mb": peak}
+    if spec.get("labels_out"):
+        np.save(spec["labels_out"], np.stack(labels))
+    return {"times": times, "peak_mb": _peak(device)}
 
 
-def measure(spec: dict) -> dict:
-    out = subprocess.run([sys.executable, __file__, "_child", json.dumps(spec)], capture_output=True, text=True,
-                         check=False)
-    if out.returncode != 0:
-        raise RuntimeError(f"benchmark child failed for {spec}:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def official_child(spec: dict) -> dict:
+    """One measurement of the official predictor (the checkout is first on sys.path) in this process."""
+    import models
+    from models.sam2.inference import label_map
+    from sam2.build_sam import build_sam2_video_predictor
+
+    torch.set_num_threads(spec["threads"])
+    device = spec["device"]
+    ckpt = Path(spec["workdir"]) / f"{spec['model']}.pt"
+    if not ckpt.exists():  # our golden-init weights under the official names, as a release file stores them
+        vos = models.golden_init(models.load_model(spec["model"], device="cpu"))
+        torch.save({"model": vos.state_dict()}, ckpt)
+    predictor = build_sam2_video_predictor(f"configs/sam2.1/{spec['model']}.yaml", str(ckpt), device=device,
+                                           apply_postprocessing=False,
+                                           hydra_overrides_extra=["++model.non_overlap_masks=true"])
+    mask = np.load(spec["mask"])
+    times, labels = [], []
+    with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16,
+                                                 enabled=spec["amp"] and device.startswith("cuda")):
+        state = predictor.init_state(video_path=spec["frames_dir"], async_loading_frames=False)
+        if device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
+        _sync(device)
+        t0 = time.perf_counter()
+        for obj in (1, 2):
+            predictor.add_new_mask(state, frame_idx=0, obj_id=obj, mask=mask == obj)
+        for _, obj_ids, logits in predictor.propagate_in_video(state):
+            labels.append(label_map(logits[:, 0].float(), list(obj_ids)).cpu().numpy())
+            _sync(device)
+            now = time.perf_counter()
+            times.append(now - t0)
+            t0 = now
+    np.save(spec["labels_out"], np.stack(labels))
+    return {"times": times, "peak_mb": _peak(device)}
 
 
 def main(argv: list[str] | None = None) -> None:
     if argv is None and len(sys.argv) > 2 and sys.argv[1] == "_child":
-        print(json.dumps(child(json.loads(sys.argv[2]))))
+        spec = json.loads(sys.argv[2])
+        print(json.dumps(official_child(spec) if spec["impl"] == "official" else child(spec)))
         return
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", default=["sam2.1_hiera_t", "sam2.1_hiera_b+"])
@@ -131,26 +196,44 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--size", default="240x432", help="HxW of the video (SAM 2 always runs at 1024x1024)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA only; ignored on CPU)")
-    p.add_argument("--threads", type=int, default=torch.get_num_threads())
+    p.add_argument("--threads", type=int, nargs="+", default=[torch.get_num_threads()],
+                   help="torch thread counts to measure (each in its own processes); default: torch's")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="alternating runs of ours and the reference per setting; the median is printed")
+    add_official_argument(p, "facebookresearch/sam2", "sam2/build_sam.py")
     args = p.parse_args(argv)
     if args.frames < 2:
         p.error("--frames must be at least 2")
+    official = checkout(args.official, "sam2/build_sam.py", p)
     size = tuple(int(v) for v in args.size.lower().split("x"))
-    print(f"device {args.device}, {args.threads} threads, {args.frames} frames of {size[0]}x{size[1]}, 2 objects, "
-          f"amp={args.amp and args.device.startswith('cuda')}")
-    print("reference: OUR OWN PLAIN VARIANT (explicit softmax(QK^T)V attention), not the official sam2 code "
-          "(its package is not importable here)")
-    print(f"{'model':<18}{'impl':<8}{'s/frame':>10}{'peak MB':>10}")
-    for name in args.models:
-        res = {}
-        for impl in ("ours", "plain"):
-            spec = {"model": name, "impl": impl, "frames": args.frames, "size": size, "device": args.device,
-                    "amp": bool(args.amp), "threads": args.threads}
-            r = measure(spec)
-            res[impl] = (statistics.median(r["times"][1:]), r["peak_mb"])
-            print(f"{name:<18}{impl:<8}{res[impl][0]:>10.2f}{res[impl][1]:>10.0f}", flush=True)
-        print(f"{name:<18}{'ratio':<8}{res['plain'][0] / res['ours'][0]:>10.2f}{res['plain'][1] / res['ours'][1]:>10.2f}"
-              "   (plain / ours; > 1: ours is faster / smaller)")
+    ref = "official" if official else "plain"
+    print(f"device {args.device}, {args.frames} frames of {size[0]}x{size[1]} (JPEG q95), 2 objects, "
+          f"amp={args.amp and args.device.startswith('cuda')}, {args.repeats} alternating run(s), medians")
+    print(reference_line(official, "our plain variant: explicit softmax(QK^T)V attention"))
+    print(f"{'model':<16}{'threads':>8}{'ours s/fr':>11}{ref + ' s/fr':>15}{'ratio':>7}{'ours MB':>9}"
+          f"{ref + ' MB':>13}  agreement")
+    with tempfile.TemporaryDirectory(prefix="bench_sam2_") as tmp:
+        folder, mask = write_frames(Path(tmp) / "frames", args.frames, size)
+        np.save(Path(tmp) / "mask.npy", mask)
+        for name in args.models:
+            for threads in args.threads:
+                res: dict[str, list] = {"ours": [], ref: []}
+                for _ in range(args.repeats):
+                    for impl in ("ours", ref):
+                        spec = {"model": name, "impl": impl, "device": args.device, "amp": bool(args.amp),
+                                "threads": threads, "frames_dir": str(folder), "mask": str(Path(tmp) / "mask.npy"),
+                                "workdir": tmp, "labels_out": str(Path(tmp) / f"{impl}.npy")}
+                        r = run_child(__file__, spec, official if impl == "official" else None)
+                        res[impl].append((statistics.median(r["times"][1:]), r["peak_mb"]))
+                o = [statistics.median(v) for v in zip(*res["ours"])]
+                f = [statistics.median(v) for v in zip(*res[ref])]
+                agree = "-"
+                if official:
+                    a = agreement(np.load(Path(tmp) / "ours.npy"), np.load(Path(tmp) / "official.npy"))
+                    agree = f"{100 * a['equal_fraction']:.4f} % equal ({a['pixels_differ']} px differ)"
+                print(f"{name:<16}{threads:>8}{o[0]:>11.2f}{f[0]:>15.2f}{f[0] / o[0]:>7.2f}{o[1]:>9.0f}{f[1]:>13.0f}"
+                      f"  {agree}", flush=True)
+    print(f"ratio = {ref} / ours s/frame (> 1: ours is faster)")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
-"""STCN inference speed and peak memory, ours against an official-style loop, 2 objects.
+"""STCN inference speed and peak memory, ours against the official code (``--official PATH``) or an
+official-style loop, 2 objects.
 
     python benchmarks/bench_stcn.py                      # 240x432 and 480x864, 12 frames, 1 thread
     python benchmarks/bench_stcn.py --frames 6 --sizes 240x432 --threads 2
+    python benchmarks/bench_stcn.py --official ~/src/STCN --threads 1 2
 
 The video is the 240x432 golden video (``tests/golden/stcn/inference.npz``), upsampled 2x for
 480x864 as in the golden README; weights are golden-init (the cost depends on the architecture,
@@ -13,7 +15,17 @@ not on the weights).  Each measurement runs in its own process (so peak RSS is i
   (no_grad, dense affinity scattered from the top-k and multiplied with every memory value, memory
   grown by concatenation, |m|^2 recomputed per query, the frame and key features replicated per
   object before the value encoder and the decoder, a (K+1, T, 1, H, W) probability buffer, then
-  unpad / resize / argmax per frame).  Its outputs are checked against ours.
+  unpad / resize / argmax per frame).  Its outputs are checked against ours.  Our stand-in: used
+  without ``--official``;
+* ``official`` (``--official PATH``, a checkout of hkchengrex/STCN): the official ``model.eval_network.STCN``
+  given our golden-init weights (``load_state_dict``, strict) and driven by its ``InferenceCore`` exactly
+  as ``eval_davis.py`` does (interact on frame 0, then unpad / resize / argmax per frame; inputs as its
+  dataset makes them: ImageNet-normalised frames, one-hot first mask).  That code is CUDA-only
+  (``.cuda()`` calls, a ``device='cuda'`` buffer): in the child ``Tensor.cuda`` returns the tensor itself
+  and the ``InferenceCore`` is constructed with ``cuda`` devices mapped to the CPU.  Construction
+  downloads nothing: the ImageNet fetch is skipped and, where ``torchvision`` is not installed, its
+  ``resnet50`` (the key encoder's trunk) is the official ``model/mod_resnet.py`` one without conv biases,
+  layer for layer torchvision's; our weights then set every parameter (strict load).  Nothing of the inference is changed.
 
 Printed: seconds per frame (wall and process CPU -- the CPU time is the fairer number on a
 shared machine), their ratio, peak RSS, and the official timings the golden README measured on
@@ -47,6 +59,7 @@ from models.stcn.inference import labels_to_onehot  # noqa: E402
 from refdata import reference_path  # noqa: E402
 
 GOLDEN = reference_path("golden/stcn/inference.npz")
+MARKER = "model/eval_network.py"
 OFFICIAL = {"240x432": {2: 0.55, 1: 1.10}, "480x864": {2: 2.33, 1: 4.40}}  # golden README, s/frame
 
 
@@ -123,11 +136,59 @@ def official_style(net: STCN, frames: np.ndarray, mask: np.ndarray, top_k=20, me
 
 
 # ----------------------------------------------------------------------------- one measurement
+def official_stcn(ours: STCN):
+    """A function (frames, mask) -> (K+1, T, H, W) probabilities running the official code as
+    ``eval_davis.py`` does (the checkout is first on sys.path)."""
+    import types
+
+    from _official import cuda_on_cpu
+    import model.mod_resnet as mod_resnet
+
+    # construction without downloads (the checkpoint below sets every weight): no ImageNet fetch, and
+    # torchvision's resnet50 (the key encoder's trunk) stood in by the official mod_resnet's identical one
+    mod_resnet.model_zoo.load_url = lambda *a, **k: {}
+    mod_resnet.load_weights_sequential = lambda *a, **k: None
+    def resnet50(pretrained=False):
+        net = mod_resnet.resnet50(pretrained=False)
+        for m in net.modules():  # torchvision's convolutions have no bias; otherwise the same network
+            if isinstance(m, torch.nn.Conv2d):
+                m.register_parameter("bias", None)
+        return net
+
+    vision = types.ModuleType("torchvision")
+    vision.models = types.SimpleNamespace(resnet50=resnet50)
+    sys.modules.setdefault("torchvision", vision)
+    from inference_core import InferenceCore
+    from model.eval_network import STCN as OfficialSTCN
+
+    torch.Tensor.cuda = lambda self, *a, **k: self  # the official inference is CUDA-only (see the docstring)
+    net = OfficialSTCN().eval()
+    net.load_state_dict(ours.state_dict())  # strict: every key of the official network, none left over
+
+    def run(frames: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            rgb = normalise(frames)[None]  # (1, T, 3, H, W), ToTensor + im_normalization
+            onehot, _ = labels_to_onehot(mask)
+            with cuda_on_cpu():
+                core = InferenceCore(net, rgb, onehot.shape[0], top_k=20, mem_every=5, include_last=False)
+            core.interact(onehot[:, None], 0, rgb.shape[1])
+            out = np.empty((core.k + 1, core.t, *frames.shape[1:3]), np.float32)
+            left, right, top, bottom = core.pad
+            for ti in range(core.t):
+                p = core.prob[:, ti, :, top:core.prob.shape[-2] - bottom, left:core.prob.shape[-1] - right]
+                p = F.interpolate(p, frames.shape[1:3], mode="bilinear", align_corners=False)
+                p.argmax(0)  # as eval_davis.py: the label map is part of the timed work
+                out[:, ti] = p[:, 0].numpy()
+            return out
+    return run
+
+
 def run_one(impl: str, size: str, n_frames: int, threads: int, out_dir: Path) -> dict:
     torch.set_num_threads(threads)
     frames, mask = load_video(size, n_frames)
     net = golden_init(STCN(), seed=0, s=1.0).eval()
-    fn = net.segment if impl == "ours" else (lambda f, m: official_style(net, f, m))
+    fn = {"ours": lambda: net.segment, "official-style": lambda: (lambda f, m: official_style(net, f, m)),
+          "official": lambda: official_stcn(net)}[impl]()
     fn(frames[:2], mask)  # warm-up (allocator, kernels)
     wall, cpu = time.perf_counter(), time.process_time()
     probs = fn(frames, mask)
@@ -143,16 +204,19 @@ def main(argv: list[str] | None = None) -> None:
 
     if dispatch("stcn", ["plain"], argv):
         return
+    from _official import add_official_argument, checkout
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", nargs="+", default=["240x432", "480x864"])
     ap.add_argument("--frames", type=int, default=12, help="frames of the video (max 12)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per measurement")
     ap.add_argument("--_run", nargs=2, metavar=("IMPL", "SIZE"), help=argparse.SUPPRESS)
     ap.add_argument("--_out", type=Path, help=argparse.SUPPRESS)
+    add_official_argument(ap, "hkchengrex/STCN", MARKER)
     args = ap.parse_args(argv)
     if args._run:
         print(json.dumps(run_one(args._run[0], args._run[1], args.frames, args.threads, args._out)))
         return
+    args.official = checkout(args.official, MARKER, ap)
     if not GOLDEN.is_file():
         raise SystemExit(f"golden video not found: {GOLDEN} (tests/golden, or set DAVIS_C_SHARED)")
     with tempfile.TemporaryDirectory(prefix="bench_stcn_") as tmp:  # private: two runs never collide
@@ -160,26 +224,32 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _compare(args: argparse.Namespace, tmp: Path) -> None:
+    from _official import agreement, child_env, reference_line
+
+    ref = "official" if args.official else "official-style"
     print(f"STCN inference, 2 objects, {args.frames} frames, {args.threads} thread(s); s/frame wall | cpu")
+    print(reference_line(args.official, "official-style: the official InferenceCore's algorithm re-enacted on our "
+                                        "network"))
     for size in args.sizes:
         res = {}
-        for impl in ("official-style", "ours"):
+        for impl in (ref, "ours"):
             out = subprocess.run([sys.executable, __file__, "--frames", str(args.frames), "--threads",
                                   str(args.threads), "--_run", impl, size, "--_out", str(tmp)],
-                                 capture_output=True, text=True)
+                                 capture_output=True, text=True, env=child_env(args.official))
             if out.returncode:
                 raise SystemExit(out.stderr)
             res[impl] = json.loads(out.stdout.strip().splitlines()[-1])
             r = res[impl]
             print(f"  {size} {impl:>15}: {r['wall_s_per_frame']:.3f} | {r['cpu_s_per_frame']:.3f} s/frame, "
                   f"peak RSS {r['peak_rss_mb']:.0f} MB")
-        a = np.load(tmp / f"official-style_{size}.npy")
-        b = np.load(tmp / f"ours_{size}.npy")
-        ratio_w = res["official-style"]["wall_s_per_frame"] / res["ours"]["wall_s_per_frame"]
-        ratio_c = res["official-style"]["cpu_s_per_frame"] / res["ours"]["cpu_s_per_frame"]
+        a, b = np.load(tmp / f"{ref}_{size}.npy"), np.load(tmp / f"ours_{size}.npy")
+        agree = agreement(a.argmax(0), b.argmax(0))
+        ratio_w = res[ref]["wall_s_per_frame"] / res["ours"]["wall_s_per_frame"]
+        ratio_c = res[ref]["cpu_s_per_frame"] / res["ours"]["cpu_s_per_frame"]
         off = OFFICIAL[size].get(args.threads)
-        print(f"  {size} speed-up ours vs official-style: {ratio_w:.2f}x wall, {ratio_c:.2f}x cpu; "
-              f"max |dp| {np.abs(a - b).max():.2g}; golden README official: "
+        print(f"  {size} speed-up ours vs {ref}: {ratio_w:.2f}x wall, {ratio_c:.2f}x cpu; "
+              f"max |dp| {np.abs(a - b).max():.2g}; label maps (every 4th pixel) "
+              f"{100 * agree['equal_fraction']:.4f} % equal; golden README official: "
               f"{off if off is not None else 'n/a'} s/frame at {args.threads} thread(s)")
 
 

@@ -30,6 +30,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # refdata: tests/golden or $DAVIS_C_SHARED
 from refdata import reference_path  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _official import agreement, reference_line  # noqa: E402
 
 META = reference_path("golden/xmem/meta.json")
 
@@ -67,17 +69,19 @@ def _model():
     return golden_init(load_model("xmem", device="cpu"), seed=0, s=1.1)
 
 
-def time_frames(model, frames: np.ndarray, mask: np.ndarray) -> list[float]:
+def time_frames(model, frames: np.ndarray, mask: np.ndarray) -> tuple[list[float], np.ndarray]:
+    """(seconds of frames 1..T-1, label maps (T, H, W): index i = the i-th label of the first mask)."""
     from models.xmem.inference import iterate_video
 
-    times, start = [], time.perf_counter()
+    times, labels, start = [], [], time.perf_counter()
     with torch.inference_mode():
-        for t, _, _ in iterate_video(model, frames, mask, model.config):
+        for t, prob, _ in iterate_video(model, frames, mask, model.config):
+            labels.append(prob.argmax(0).numpy().astype(np.uint8))
             now = time.perf_counter()
             if t > 0:
                 times.append(now - start)
             start = now
-    return times
+    return times, np.stack(labels)
 
 
 def official_timer(repo: str, state: dict):
@@ -100,22 +104,24 @@ def official_timer(repo: str, state: dict):
     net = OfficialXMem(dict(config)).eval()
     net.load_state_dict(state)
 
-    def run(frames: np.ndarray, mask: np.ndarray) -> list[float]:
+    def run(frames: np.ndarray, mask: np.ndarray) -> tuple[list[float], np.ndarray]:
         from models.xmem.inference import normalise
 
         core = OfficialCore(net, dict(config))
         core.set_all_labels([1, 2])
         onehot = torch.stack([torch.from_numpy(mask == k) for k in (1, 2)]).float()
-        times, start = [], time.perf_counter()
+        times, labels, start = [], [], time.perf_counter()
         with torch.inference_mode():
             for t in range(len(frames)):
                 rgb = normalise(frames[t])
-                core.step(rgb, onehot if t == 0 else None, [1, 2] if t == 0 else None, end=t == len(frames) - 1)
+                prob = core.step(rgb, onehot if t == 0 else None, [1, 2] if t == 0 else None,
+                                 end=t == len(frames) - 1)
+                labels.append(prob.argmax(0).numpy().astype(np.uint8))
                 now = time.perf_counter()
                 if t > 0:
                     times.append(now - start)
                 start = now
-        return times
+        return times, np.stack(labels)
 
     return run
 
@@ -132,10 +138,9 @@ def cmd_speed(args) -> None:
           "alternating runs after a warm-up), "
           f"torch threads={torch.get_num_threads()}, float32 CPU")
     ref_name = "official code (same run)" if args.official else "ours+dense read (same run)"
-    if not args.official:
-        print("reference: OUR network with the official dense top-k read (not the official code); "
-              "pass --official XMem/ (a checkout of the official repository) to time the official code")
-    print(f"{'size':>9} | {'ours':>7} | {ref_name:>21} | ratio | official 1 thr / 2 thr (meta.json)")
+    print(reference_line(Path(args.official).resolve() if args.official else None,
+                         "OUR network with the official dense top-k read"))
+    print(f"{'size':>9} | {'ours':>7} | {ref_name:>21} | ratio | official 1 thr / 2 thr (meta.json) | agreement")
     ours_read = memory.topk_readout
     official_run = official_timer(args.official, model.state_dict()) if args.official else None
     for size in args.sizes:
@@ -158,12 +163,16 @@ def cmd_speed(args) -> None:
         reference(frames[:2], mask)
         ours_times, ref_times = [], []
         for _ in range(args.repeats):
-            ours_times.append(statistics.median(ours_run()))
-            ref_times.append(statistics.median(reference(frames, mask)))
+            times, ours_labels = ours_run()
+            ours_times.append(statistics.median(times))
+            times, ref_labels = reference(frames, mask)
+            ref_times.append(statistics.median(times))
         ours, ref = min(ours_times), min(ref_times)
+        a = agreement(ours_labels, ref_labels)
         o1 = official.get("one_thread", {}).get(f"{h}x{w}", float("nan"))
         o2 = official.get("two_threads_uncontended_approx", {}).get(f"{h}x{w}", float("nan"))
-        print(f"{size:>9} | {ours:7.3f} | {ref:21.3f} | {ref / ours:5.2f} | {o1:.2f} / {o2:.2f}", flush=True)
+        print(f"{size:>9} | {ours:7.3f} | {ref:21.3f} | {ref / ours:5.2f} | {o1:.2f} / {o2:.2f}"
+              f"{'':>23} | {100 * a['equal_fraction']:.4f} % equal ({a['pixels_differ']} px differ)", flush=True)
     print("ratio = reference / ours (> 1: ours is faster); meta.json numbers were taken on another shared "
           "machine (order of magnitude only).")
 

@@ -249,3 +249,21 @@ def test_bad_inputs_are_rejected(small):
         small.segment(frames, {9: a})
     with pytest.raises(TypeError, match="not an option of SAM 2"):
         small.segment(frames, a, amp_mode=True)
+
+
+def test_sine_pe_is_computed_once_and_safe_for_training_after_inference():
+    """The 2-D sine PE is cached (the neck asks for a 256x256x256 one every frame): same values as the
+    direct computation, one tensor per (channels, h, w, device), and -- though first made inside
+    ``inference_mode`` -- an ordinary tensor that a later test-time-training backward pass may save."""
+    from models.sam2 import common
+
+    common._sine_pe_2d_cached.cache_clear()
+    with torch.inference_mode():
+        pe = common.sine_pe_2d(64, 12, 20)
+    assert not pe.is_inference() and not pe.requires_grad
+    assert common.sine_pe_2d(64, 12, 20) is pe
+    assert torch.equal(pe, common._sine_pe_2d(64, 12, 20, torch.device("cpu")))
+    assert common.sine_pe_2d(64, 12, 21).shape == (64, 12, 21)
+    w = torch.ones(64, 12, 20, requires_grad=True)
+    (w * pe).sum().backward()  # mul saves pe for backward: an inference tensor would raise here
+    assert torch.equal(w.grad, pe)

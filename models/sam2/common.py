@@ -2,6 +2,7 @@
 fixed (weight-free) positional encodings: 2-D sine, 1-D sine and the axial RoPE angle table."""
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -49,7 +50,22 @@ class MLP(nn.Module):
 
 def sine_pe_2d(channels: int, h: int, w: int, device=None) -> torch.Tensor:
     """DETR-style normalised 2-D sine encoding (channels, h, w), float32: [y half, x half], each half
-    alternating sin (even index) / cos (odd index)."""
+    alternating sin (even index) / cos (odd index).
+
+    A pure function of its arguments, so it is computed once per (channels, h, w, device) and the same
+    tensor is returned after that (the neck asks for a 256 x 256 x 256 one every frame: about 0.1 s of a
+    1-thread CPU frame).  Callers must not modify it in place.  It is made outside inference mode and
+    without autograd history, so test-time training may use it after an inference pass."""
+    return _sine_pe_2d_cached(int(channels), int(h), int(w), str(torch.device(device if device is not None else "cpu")))
+
+
+@functools.lru_cache(maxsize=32)
+def _sine_pe_2d_cached(channels: int, h: int, w: int, device: str) -> torch.Tensor:
+    with torch.inference_mode(False), torch.no_grad():
+        return _sine_pe_2d(channels, h, w, torch.device(device))
+
+
+def _sine_pe_2d(channels: int, h: int, w: int, device) -> torch.Tensor:
     f = channels // 2
     y = torch.arange(1, h + 1, dtype=torch.float32, device=device).view(h, 1).expand(h, w)
     x = torch.arange(1, w + 1, dtype=torch.float32, device=device).view(1, w).expand(h, w)
