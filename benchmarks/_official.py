@@ -27,7 +27,8 @@ from torch.overrides import TorchFunctionMode
 
 REPO = Path(__file__).resolve().parents[1]
 
-__all__ = ["add_official_argument", "checkout", "commit_of", "child_env", "run_child", "agreement", "reference_line", "cuda_on_cpu"]
+__all__ = ["add_official_argument", "checkout", "commit_of", "child_env", "run_child", "agreement", "reference_line", "cuda_on_cpu",
+           "add_json_argument", "record"]
 
 
 def add_official_argument(parser: argparse.ArgumentParser, repo: str, marker: str) -> None:
@@ -120,3 +121,18 @@ def cuda_on_cpu() -> TorchFunctionMode:
     CPU: for official code that hard-codes CUDA.  Every torch call inside pays a Python hop, so the
     benchmarks use it only around construction, never around the timed loop."""
     return _CudaOnCpu()
+
+
+def add_json_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", type=Path, metavar="FILE", default=None,
+                        help="append one JSON line per measured setting to FILE (benchmarks/bench_official.py "
+                             "collects them into one table)")
+
+
+def record(path: Path | None, **row) -> None:
+    """Append one result row (model, threads, size, ours/reference seconds, ratio, agreement, reference
+    and its commit) as a JSON line to ``path`` (nothing when ``path`` is None)."""
+    if path is None:
+        return
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(row, sort_keys=True) + "\n")

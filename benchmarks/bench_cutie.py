@@ -40,7 +40,8 @@ sys.path.insert(0, str(REPO))
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _official import add_official_argument, agreement, checkout, child_env, reference_line  # noqa: E402
+from _official import (add_json_argument, add_official_argument, agreement, checkout, child_env,  # noqa: E402
+                       commit_of, record, reference_line)
 
 IMPLEMENTATIONS = ("ours", "official-style", "official")
 MARKER = "cutie/inference/inference_core.py"
@@ -175,6 +176,7 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads")
     parser.add_argument("--variant", default="base", choices=["base", "small"])
     add_official_argument(parser, "hkchengrex/Cutie", MARKER)
+    add_json_argument(parser)
     parser.add_argument("--impl", default="ours", choices=IMPLEMENTATIONS, help=argparse.SUPPRESS)
     parser.add_argument("--size", default="240x432", help=argparse.SUPPRESS)
     parser.add_argument("--labels-out", default=None, help=argparse.SUPPRESS)
@@ -202,6 +204,11 @@ def main(argv=None) -> None:
             print(f"{size:>9} | {o['s_per_frame']:12.3f} | {r['s_per_frame']:22.3f} | "
                   f"{r['s_per_frame'] / o['s_per_frame']:5.2f} | {o['peak_rss_mb']:12.0f} | {r['peak_rss_mb']:17.0f} | "
                   f"{100 * a['equal_fraction']:.4f} % equal ({a['pixels_differ']} px differ)", flush=True)
+            record(args.json, model=f"cutie-{args.variant}", threads=args.threads, size=size, frames=args.frames,
+                   ours_s=o["s_per_frame"], reference_s=r["s_per_frame"], ratio=r["s_per_frame"] / o["s_per_frame"],
+                   ours_mb=o["peak_rss_mb"], reference_mb=r["peak_rss_mb"], reference=ref,
+                   commit=commit_of(args.official) if args.official else None,
+                   equal_fraction=a["equal_fraction"], pixels_differ=a["pixels_differ"])
     print(f"ratio = {ref} / ours (> 1: ours is faster). Shared machine: order of magnitude only.")
 
 

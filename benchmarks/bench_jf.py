@@ -8,10 +8,21 @@ than the official pipeline, which makes the ratio conservative).
 
     python benchmarks/bench_jf.py                      # 4 videos x 20 frames, 1-3 objects, workers 1 and 2
     python benchmarks/bench_jf.py --videos 8 --frames 30 --workers 1 2 4 8
+    python benchmarks/bench_jf.py --cli-only --davis16 tests/data/real_davis16 \
+        --official ~/src/davis2017-evaluation --vos-benchmark ~/src/vos-benchmark     # end to end, real frames
 
 Printed: ms per evaluated frame-object for (a) the metrics on in-memory label maps and (b) the whole
 pipeline including PNG decoding, for both implementations, their ratio; (c) the same pipeline re-enacting the
 official code's data handling (float64 stacks of all masks, one-hot stacks), and the ``--workers`` speed-up.
+
+End to end (``--official PATH``, a checkout of davisvideochallenge/davis2017-evaluation with pandas and scipy
+installed; ``--vos-benchmark PATH``, a checkout of hkchengrex/vos-benchmark): each command line is run as a
+user runs it -- a fresh interpreter, PNG decoding, CSV writing -- on the same results folder (a copy per tool,
+as the official script writes its CSVs into it and re-uses them when present: they are removed before every
+run), interleaved, ``--repeat`` times; printed are the median CPU-s (user + sys of the process and its
+children) and wall seconds, the ratios, and the global J&F, J and F of every tool (asserted equal at the
+precision each prints).  ``--davis16 ROOT`` runs it on real DAVIS-2016 videos (seen through a DAVIS-2017
+layout, which is what the official script reads: 0/255 masks as object 1, ``ImageSets/2017/val.txt``).
 """
 from __future__ import annotations
 
@@ -178,6 +189,104 @@ def build_data(tmp: Path, videos: int, frames: int, seed: int) -> tuple[Path, Pa
     return root, results
 
 
+def davis17_view(davis16: Path, tmp: Path) -> Path:
+    """A DAVIS-2017-layout copy of a DAVIS-2016 root: annotations as palette PNGs with object 1 (the
+    official script reads 2017 layouts only), frames linked, ``ImageSets/2017/val.txt`` listing every video."""
+    from davis_c.datasets import open_dataset
+
+    src = open_dataset("davis2016", davis16, None)
+    root = tmp / "DAVIS17view"
+    names = list(src.videos)
+    for v in names:
+        jpgs, pngs = src.frame_paths(v)
+        (root / "JPEGImages/480p" / v).mkdir(parents=True, exist_ok=True)
+        for j in jpgs:
+            (root / "JPEGImages/480p" / v / j.name).symlink_to(j.resolve())
+        for png in pngs:
+            write_mask(root / "Annotations/480p" / v / png.name, (np.asarray(Image.open(png)) > 0).astype(np.uint8))
+    (root / "ImageSets/2017").mkdir(parents=True)
+    (root / "ImageSets/2017/val.txt").write_text("\n".join(names) + "\n")
+    return root
+
+
+def _run_cli(argv: list[str], cwd: Path | None = None, env: dict | None = None) -> tuple[float, float, str]:
+    """(CPU-s of the child and its children, wall s, stdout) of one command line."""
+    import resource
+    import subprocess
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    out = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if out.returncode != 0:
+        raise SystemExit(f"{' '.join(map(str, argv))} failed:\n{out.stderr[-3000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return cpu, wall, out.stdout
+
+
+def _global_csv(path: Path) -> tuple[float, float, float]:
+    import csv
+
+    with open(path, newline="") as fh:
+        row = next(csv.DictReader(fh))
+    return float(row["J&F-Mean"]), float(row["J-Mean"]), float(row["F-Mean"])
+
+
+def cli_race(root: Path, results: Path, tmp: Path, official: Path | None, vosb: Path | None, workers: int,
+             repeat: int) -> None:
+    """The evaluators end to end, as command lines (see the module docstring)."""
+    import statistics
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _official import child_env, commit_of
+
+    copies = {}
+    for name in ("ours", "official", "vos-benchmark"):
+        copies[name] = tmp / f"results_{name}"
+        shutil.copytree(results, copies[name])
+    out_ours = tmp / "csv_ours"
+    cmds = {"ours": ([sys.executable, "-m", "harness.evaluate", "--davis", str(root), "--results",
+                      str(copies["ours"]), "--out", str(out_ours), "--quiet", "--workers", str(workers)], REPO, None)}
+    if official:
+        cmds["official"] = ([sys.executable, str(official / "evaluation_method.py"), "--task", "semi-supervised",
+                             "--davis_path", str(root), "--results_path", str(copies["official"])], official,
+                            child_env(official))
+    if vosb:
+        cmds["vos-benchmark"] = ([sys.executable, str(vosb / "benchmark.py"), "-g", str(root / "Annotations/480p"),
+                                  "-m", str(copies["vos-benchmark"]), "-n", str(workers)], vosb, child_env(vosb))
+    runs: dict[str, list[tuple[float, float]]] = {n: [] for n in cmds}
+    printed: dict[str, str] = {}
+    for _ in range(repeat):
+        for name, (argv, cwd, env) in cmds.items():
+            for stale in copies[name].glob("*.csv"):  # the official script re-uses CSVs it finds
+                stale.unlink()
+            cpu, wall, printed[name] = _run_cli(argv, cwd, env)
+            runs[name].append((cpu, wall))
+    ours = _global_csv(out_ours / "global_results-val.csv")
+    numbers = {"ours": f"J&F {ours[0]:.3f} J {ours[1]:.3f} F {ours[2]:.3f}"}
+    if official:
+        theirs = _global_csv(copies["official"] / "global_results-val.csv")
+        assert all(abs(a - b) < 5e-4 for a, b in zip(ours, theirs)), f"official CSV {theirs} != ours {ours}"
+        numbers["official"] = f"J&F {theirs[0]:.3f} J {theirs[1]:.3f} F {theirs[2]:.3f} (its CSV, 3 decimals)"
+    if vosb:
+        import re
+
+        m = re.search(r"Global score: J&F: ([\d.]+) J: ([\d.]+) F: ([\d.]+)", printed["vos-benchmark"])
+        theirs = tuple(float(v) for v in m.groups())
+        assert all(abs(100 * a - b) < 0.051 for a, b in zip(ours, theirs)), f"vos-benchmark {theirs} != ours {ours}"
+        numbers["vos-benchmark"] = f"J&F {theirs[0]:.1f} J {theirs[1]:.1f} F {theirs[2]:.1f} (printed, 1 decimal, x100)"
+    med = {n: (statistics.median(c for c, _ in r), statistics.median(w for _, w in r)) for n, r in runs.items()}
+    print(f"end to end, command lines, --workers {workers} (ours and vos-benchmark), median of {repeat} interleaved "
+          "runs:")
+    for name, (cpu, wall) in med.items():
+        ref = {"official": official, "vos-benchmark": vosb}.get(name)
+        ratio = "" if name == "ours" else f" -> ours {cpu / med['ours'][0]:.1f}x less CPU, {wall / med['ours'][1]:.1f}x wall"
+        print(f"  {name:<14} {cpu:6.2f} CPU-s {wall:6.2f} s wall{ratio}; {numbers[name]}"
+              + (f"; commit {commit_of(ref)}" if ref else ""))
+    print("  (identical numbers asserted at the precision each tool prints)")
+
+
 def race(fns: dict, repeat: int) -> tuple[dict, dict]:
     """Best-of-``repeat`` wall time of each function, the functions interleaved within every round so that
     load changes on a shared machine hit all of them alike.  Returns (seconds, last value) per name."""
@@ -198,10 +307,34 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=3, help="best of N timings (default 3)")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--official", type=Path, metavar="PATH", help="checkout of davisvideochallenge/"
+                    "davis2017-evaluation: its evaluation_method.py is timed end to end next to ours")
+    ap.add_argument("--vos-benchmark", type=Path, metavar="PATH", help="checkout of hkchengrex/vos-benchmark: its "
+                    "benchmark.py is timed end to end next to ours (same process count)")
+    ap.add_argument("--davis16", type=Path, metavar="ROOT", help="real DAVIS-2016 videos (e.g. tests/data/real_davis16) "
+                    "instead of the synthetic sample, seen through a DAVIS-2017 layout")
+    ap.add_argument("--cli-only", action="store_true", help="only the end-to-end command-line comparison")
     args = ap.parse_args(argv)
+    for opt, marker in (("official", "evaluation_method.py"), ("vos_benchmark", "vos_benchmark/benchmark.py")):
+        path = getattr(args, opt)
+        if path is not None and not (path / marker).is_file():
+            ap.error(f"--{opt.replace('_', '-')} {path}: {marker} not found there")
     tmp = Path(tempfile.mkdtemp(prefix="bench_jf_"))
     try:
-        root, results = build_data(tmp, args.videos, args.frames, args.seed)
+        if args.davis16:
+            root = davis17_view(args.davis16, tmp)
+            results = tmp / "results"
+            rng = np.random.default_rng(args.seed)
+            for video in Davis2017(root).videos:
+                for png in sorted((root / "Annotations/480p" / video).glob("*.png")):
+                    write_mask(results / video / png.name, perturb(read_mask(png), rng))
+        else:
+            root, results = build_data(tmp, args.videos, args.frames, args.seed)
+        if args.official or args.vos_benchmark or args.cli_only:
+            cli_race(root, results, tmp, args.official and args.official.resolve(),
+                     args.vos_benchmark and args.vos_benchmark.resolve(), args.workers[0], args.repeat)
+            if args.cli_only:
+                return 0
         ds = Davis2017(root)
         # in-memory label maps of the evaluated frames
         data, pngs = [], []

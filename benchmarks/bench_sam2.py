@@ -39,7 +39,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _official import add_official_argument, agreement, checkout, reference_line, run_child  # noqa: E402
+from _official import (add_json_argument, add_official_argument, agreement, checkout, commit_of,  # noqa: E402
+                       record, reference_line, run_child)
 
 
 def synthetic_video(frames: int, height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -201,6 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=1,
                    help="alternating runs of ours and the reference per setting; the median is printed")
     add_official_argument(p, "facebookresearch/sam2", "sam2/build_sam.py")
+    add_json_argument(p)
     args = p.parse_args(argv)
     if args.frames < 2:
         p.error("--frames must be at least 2")
@@ -227,10 +229,14 @@ def main(argv: list[str] | None = None) -> None:
                         res[impl].append((statistics.median(r["times"][1:]), r["peak_mb"]))
                 o = [statistics.median(v) for v in zip(*res["ours"])]
                 f = [statistics.median(v) for v in zip(*res[ref])]
-                agree = "-"
+                agree, a = "-", {}
                 if official:
                     a = agreement(np.load(Path(tmp) / "ours.npy"), np.load(Path(tmp) / "official.npy"))
                     agree = f"{100 * a['equal_fraction']:.4f} % equal ({a['pixels_differ']} px differ)"
+                record(args.json, model=name, threads=threads, size=f"{size[0]}x{size[1]}", frames=args.frames,
+                       ours_s=o[0], reference_s=f[0], ratio=f[0] / o[0], ours_mb=o[1], reference_mb=f[1],
+                       reference=ref, commit=commit_of(official) if official else None,
+                       equal_fraction=a.get("equal_fraction"), pixels_differ=a.get("pixels_differ"))
                 print(f"{name:<16}{threads:>8}{o[0]:>11.2f}{f[0]:>15.2f}{f[0] / o[0]:>7.2f}{o[1]:>9.0f}{f[1]:>13.0f}"
                       f"  {agree}", flush=True)
     print(f"ratio = {ref} / ours s/frame (> 1: ours is faster)")

@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> None:
 
     if dispatch("stcn", ["plain"], argv):
         return
-    from _official import add_official_argument, checkout
+    from _official import add_json_argument, add_official_argument, checkout
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", nargs="+", default=["240x432", "480x864"])
     ap.add_argument("--frames", type=int, default=12, help="frames of the video (max 12)")
@@ -212,6 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--_run", nargs=2, metavar=("IMPL", "SIZE"), help=argparse.SUPPRESS)
     ap.add_argument("--_out", type=Path, help=argparse.SUPPRESS)
     add_official_argument(ap, "hkchengrex/STCN", MARKER)
+    add_json_argument(ap)
     args = ap.parse_args(argv)
     if args._run:
         print(json.dumps(run_one(args._run[0], args._run[1], args.frames, args.threads, args._out)))
@@ -224,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _compare(args: argparse.Namespace, tmp: Path) -> None:
-    from _official import agreement, child_env, reference_line
+    from _official import agreement, child_env, commit_of, record, reference_line
 
     ref = "official" if args.official else "official-style"
     print(f"STCN inference, 2 objects, {args.frames} frames, {args.threads} thread(s); s/frame wall | cpu")
@@ -251,6 +252,12 @@ def _compare(args: argparse.Namespace, tmp: Path) -> None:
               f"max |dp| {np.abs(a - b).max():.2g}; label maps (every 4th pixel) "
               f"{100 * agree['equal_fraction']:.4f} % equal; golden README official: "
               f"{off if off is not None else 'n/a'} s/frame at {args.threads} thread(s)")
+        record(args.json, model="stcn", threads=args.threads, size=size, frames=args.frames,
+               ours_s=res["ours"]["wall_s_per_frame"], reference_s=res[ref]["wall_s_per_frame"], ratio=ratio_w,
+               ours_mb=res["ours"]["peak_rss_mb"], reference_mb=res[ref]["peak_rss_mb"], reference=ref,
+               commit=commit_of(args.official) if args.official else None,
+               equal_fraction=agree["equal_fraction"], pixels_differ=agree["pixels_differ"],
+               note="label maps compared on every 4th pixel")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
     python benchmarks/bench_ttt.py                       # 20 frames 120x216, 2 rounds x 10 iterations
     python benchmarks/bench_ttt.py --rounds 1 --iterations 3 --threads 2
     python benchmarks/bench_ttt.py --memory [--kinds mcc ent ae] [--video DIR] [--frames 40]   # peak memory
+    python benchmarks/bench_ttt.py --checkpointing [--kinds mcc] [--frames 20] [--iterations 3]  # memory mode
 
 The video: the 240x432 golden video (``tests/golden/stcn/inference.npz``) downsampled 2x to
 120x216 and played forward then backward to 20 frames, 2 objects, golden-init weights.  Both runs
@@ -29,6 +30,12 @@ prepared sample frames, pseudo-label pass for tt-MCC, the training steps) and ``
 inference alone in two fresh processes, with the frames normalised one at a time (``STCN.segment``) and with
 the whole video normalised first (the implementation before), printing whether the outputs are identical.  The video: the first ``--frames`` frames of a folder of JPEG frames (``--video``, default
 ``tests/data/real_davis16/JPEGImages/480p/car-shadow`` with its first mask), else the golden video upscaled.
+
+``--checkpointing``: the opt-in memory mode of TTT (``ttt_params.checkpointing``, activation checkpointing)
+against the default exact mode, each in a fresh process on the same video, seed and settings (STCN golden-init,
+``--rounds`` x ``--iterations``, default 1 x 3 here, at resolution 480): peak RSS of ``adapt`` over its
+start, its CPU-s, whether the adapted weights are bit-identical (max |difference| otherwise), and the J&F of
+the adapted model's segmentation against the video's annotations in both modes (their difference).
 """
 from __future__ import annotations
 
@@ -318,6 +325,56 @@ def run_segment_memory(impl: str, args) -> dict:
             "sha256": hashlib.sha256(probs.tobytes()).hexdigest()}
 
 
+def run_checkpointing(mode: str, args) -> dict:
+    """One tt-``kind`` unit in this fresh process, ``mode`` exact or checkpointing: adapt peak/CPU, the
+    adapted weights' digest, J&F of its segmentation against the annotations."""
+    from davis_c.masks import read_mask
+    from harness.metrics import evaluate_video
+
+    torch.set_num_threads(args.threads)
+    kind = args.kinds[0]
+    frames, mask, what = memory_video(args.video, args.frames)
+    jpgs = sorted(Path(args.video).glob("*.jpg"))[:args.frames]
+    gt = np.stack([read_mask(Path(str(args.video).replace("JPEGImages", "Annotations")) / f"{j.stem}.png")
+                   for j in jpgs])
+    gt = (gt > 127).astype(np.uint8) if gt.max() == 255 else gt
+    base = golden_init(STCN(), seed=0, s=1.0).eval()
+    preset = dict(ttt.load_preset(f"stcn_{kind}"))
+    preset.update(rounds=args.rounds, iterations=args.iterations, checkpointing=mode == "checkpointing")
+    preset.pop("seed", None)
+    _reset_peak()
+    before, c0 = _vm("VmRSS"), time.process_time()
+    adapted = ttt.adapt(base, frames, mask, seed=1, **preset)
+    out = {"mode": mode, "video": what, "adapt_peak_over_start_mb": _vm("VmHWM") - before,
+           "adapt_cpu_s": time.process_time() - c0, "losses": adapted.ttt_log["losses"]}
+    weights = torch.cat([p.detach().flatten() for p in adapted.parameters()])
+    out["weights_sha256"] = hashlib.sha256(weights.numpy().tobytes()).hexdigest()
+    np.save(Path(args._out) / f"{mode}.npy", weights.numpy())
+    with torch.no_grad():
+        probs = adapted.segment(frames, mask, **preset.get("segment", {}))
+    scores = evaluate_video(gt, probs.argmax(0).astype(np.uint8))
+    out["jf"] = float(scores.jf_mean)
+    return out
+
+
+def checkpointing_report(args) -> None:
+    kind = args.kinds[0]
+    print(f"tt-{kind} memory mode (activation checkpointing) vs the exact default: STCN golden-init, CPU, "
+          f"{args.rounds} x {args.iterations} iterations at resolution 480, {args.threads} thread(s)")
+    with tempfile.TemporaryDirectory(prefix="bench_ttt_ck_") as tmp:
+        res = {m: _child(args, "--_checkpointing", m, "--kinds", kind, "--rounds", str(args.rounds),
+                         "--iterations", str(args.iterations), "--_out", tmp) for m in ("exact", "checkpointing")}
+        diff = float(np.abs(np.load(Path(tmp) / "exact.npy") - np.load(Path(tmp) / "checkpointing.npy")).max())
+    for m, r in res.items():
+        print(f"  {m:>13}: adapt peak +{r['adapt_peak_over_start_mb']:.0f} MiB over its start, "
+              f"{r['adapt_cpu_s']:.1f} CPU-s; J&F {100 * r['jf']:.3f} ({r['video']})")
+    e, c = res["exact"], res["checkpointing"]
+    print(f"  memory {c['adapt_peak_over_start_mb'] / e['adapt_peak_over_start_mb']:.2f}x, CPU time "
+          f"{c['adapt_cpu_s'] / e['adapt_cpu_s']:.2f}x of the exact mode; adapted weights "
+          + ("bit-identical" if e["weights_sha256"] == c["weights_sha256"] else f"differ (max |d| {diff:.3g})")
+          + f"; losses equal: {e['losses'] == c['losses']}; J&F difference {100 * (c['jf'] - e['jf']):+.3f}")
+
+
 def _child(args, *flags: str) -> dict:
     """Run this script with ``flags`` in a fresh process (its peak memory is its own); its last JSON line."""
     cmd = [sys.executable, __file__, *flags, "--frames", str(args.frames), "--threads", str(args.threads)]
@@ -363,7 +420,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--_run", metavar="IMPL", help=argparse.SUPPRESS)
     ap.add_argument("--_memory", metavar="KIND", help=argparse.SUPPRESS)
     ap.add_argument("--_segment_memory", metavar="IMPL", help=argparse.SUPPRESS)
+    ap.add_argument("--checkpointing", action="store_true",
+                    help="the TTT memory mode (activation checkpointing) against the exact default")
+    ap.add_argument("--_checkpointing", metavar="MODE", help=argparse.SUPPRESS)
+    ap.add_argument("--_out", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args._checkpointing:
+        print(json.dumps(run_checkpointing(args._checkpointing, args)))
+        return
+    if args.checkpointing:
+        given = argv or sys.argv
+        args.rounds = args.rounds if "--rounds" in given else 1
+        args.iterations = args.iterations if "--iterations" in given else 3
+        args.kinds = args.kinds if "--kinds" in given else ["mcc"]
+        checkpointing_report(args)
+        return
     if args._segment_memory:
         print(json.dumps(run_segment_memory(args._segment_memory, args)))
         return

@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # refdata: tests/golden or $DAVIS_C_SHARED
 from refdata import reference_path  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _official import agreement, reference_line  # noqa: E402
+from _official import add_json_argument, agreement, commit_of, record, reference_line  # noqa: E402
 
 META = reference_path("golden/xmem/meta.json")
 
@@ -173,6 +173,10 @@ def cmd_speed(args) -> None:
         o2 = official.get("two_threads_uncontended_approx", {}).get(f"{h}x{w}", float("nan"))
         print(f"{size:>9} | {ours:7.3f} | {ref:21.3f} | {ref / ours:5.2f} | {o1:.2f} / {o2:.2f}"
               f"{'':>23} | {100 * a['equal_fraction']:.4f} % equal ({a['pixels_differ']} px differ)", flush=True)
+        record(args.json, model="xmem", threads=torch.get_num_threads(), size=size, frames=args.frames,
+               ours_s=ours, reference_s=ref, ratio=ref / ours, reference="official" if args.official else "dense read",
+               commit=commit_of(Path(args.official).resolve()) if args.official else None,
+               equal_fraction=a["equal_fraction"], pixels_differ=a["pixels_differ"])
     print("ratio = reference / ours (> 1: ours is faster); meta.json numbers were taken on another shared "
           "machine (order of magnitude only).")
 
@@ -234,6 +238,7 @@ def main(argv: list[str] | None = None) -> None:
                        "run counts (default: %(default)s)")
     speed.add_argument("--official", metavar="DIR", help="also time the official code from this checkout of "
                        "github.com/hkchengrex/XMem (same weights, same frames, same run)")
+    add_json_argument(speed)
     mem = sub.add_parser("memory", help="peak memory over a long synthetic video")
     mem.add_argument("--frames", type=int, default=300, help="video length (default: %(default)s)")
     mem.add_argument("--size", default="120x216", help="HxW (default: %(default)s)")

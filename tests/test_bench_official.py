@@ -74,10 +74,26 @@ def test_child_env_puts_the_checkout_first(tmp_path, monkeypatch):
     assert O.child_env(None)["PYTHONPATH"] == "/elsewhere"
 
 
-@pytest.mark.parametrize("script,args", [("bench_sam2.py", []), ("bench_cutie.py", []), ("bench_stcn.py", []),
+@pytest.mark.parametrize("script,args", [("bench_sam2.py", []), ("bench_cutie.py", []), ("bench_stcn.py", []), ("bench_official.py", []),
                                          ("bench_xmem.py", ["speed"])])
 def test_every_model_benchmark_takes_official(script, args):
     bench = Path(__file__).resolve().parents[1] / "benchmarks" / script
     out = subprocess.run([sys.executable, str(bench), *args, "--help"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "--official" in out.stdout
+
+
+def test_bench_official_table_and_its_refusal_without_checkouts():
+    import bench_official
+
+    rows = [{"model": "stcn", "threads": 1, "size": "480x864", "ours_s": 2.0, "reference_s": 2.2, "ratio": 1.1,
+             "ours_mb": 900.0, "reference_mb": 1100.0, "equal_fraction": 1.0, "pixels_differ": 0,
+             "commit": "eb83102 (2024-03-15)"},
+            {"model": "xmem", "threads": 2, "size": "480x864", "ours_s": 1.0, "reference_s": 0.9, "ratio": 0.9,
+             "equal_fraction": 0.99995, "pixels_differ": 3, "commit": None}]
+    text = bench_official.table(rows).splitlines()
+    assert text[2] == ("| stcn | 1 | 480x864 | 2.000 | 2.200 | 1.10 | 900 | 1100 | 100.0000 % (0 px differ) | "
+                       "eb83102 (2024-03-15) |")
+    assert text[3].startswith("| xmem | 2 | 480x864 | 1.000 | 0.900 | 0.90 | - | - | 99.9950 % (3 px differ) | - |")
+    with pytest.raises(SystemExit):
+        bench_official.main([])

@@ -11,6 +11,7 @@ inference is causal, tt-MCC pseudo-label passes stop at frame 20 instead of cove
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import time
@@ -24,6 +25,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from models.inputs import check_frames
+from models.ttt.checkpointing import checkpointed
 from models.ttt.sampler import build_batch, label_presence, max_sampled_frames, sample_triplet
 
 __all__ = ["KINDS", "normalise_kind", "trainable_parameters", "loss_from_batch", "loss", "adapt"]
@@ -173,7 +175,7 @@ def _delegate(hook, frames, first_mask, given: dict[str, Any], extra: dict[str, 
     """A model that runs its own protocol (``test_time_adapt``) gets every parameter that differs from
     :func:`adapt`'s defaults, plus the extra ones (preset metadata left out)."""
     defaults = dict(jump=10, batch_size=1, num_frames=None, frozen="default", weight_decay=1e-7, max_obj=6,
-                    resolution=None, segment=None, progress=False)
+                    resolution=None, segment=None, checkpointing=False, progress=False)
     params = {k: v for k, v in given.items() if k not in defaults or v != defaults[k]}
     params.update({k: v for k, v in extra.items() if k not in PRESET_METADATA})
     return hook(frames, first_mask, **params)
@@ -230,11 +232,14 @@ def _pseudo_labels(model: nn.Module, video: _Video, cls0: torch.Tensor, kind: st
     return _resize_labels(labels, video.train_size)
 
 
-def _step(model: nn.Module, optimiser: torch.optim.Optimizer, batch: dict, kind: str) -> float:
-    """One optimiser step on one batch; returns the loss."""
+def _step(model: nn.Module, optimiser: torch.optim.Optimizer, batch: dict, kind: str,
+          checkpointing: bool = False) -> float:
+    """One optimiser step on one batch; returns the loss.  ``checkpointing``: the memory mode
+    (:mod:`models.ttt.checkpointing`: the loss and its backward pass with the network's parts checkpointed)."""
     optimiser.zero_grad(set_to_none=True)
-    value = loss_from_batch(model, batch, kind)
-    value.backward()
+    with checkpointed(model) if checkpointing else contextlib.nullcontext():
+        value = loss_from_batch(model, batch, kind)
+        value.backward()
     optimiser.step()
     return float(value.detach())
 
@@ -251,15 +256,16 @@ def adapt(vos: nn.Module, frames: np.ndarray, first_mask: np.ndarray, kind: str,
           rounds: int, lr: float, jump: int = 10, batch_size: int = 1, seed: int,
           num_frames: int | None = None, frozen: str | None = "default", weight_decay: float = 1e-7,
           max_obj: int = 6, resolution: int | None = None, segment: dict | None = None,
-          progress: bool = False, **kw: Any) -> nn.Module:
+          checkpointing: bool = False, progress: bool = False, **kw: Any) -> nn.Module:
     """Adapt a copy of ``vos`` to one video with TTT of ``kind``; ``vos`` itself is untouched.
 
     frames: uint8 RGB (T, H, W, 3); first_mask: uint8 (H, W) label map of frame 0.
     ``rounds`` x ``iterations`` optimiser steps (a new Adam per round, ``weight_decay`` 1e-7);
     samples of ``num_frames`` frames (3; 1 for ae) with jumps <= ``jump``; ``batch_size`` samples
     per step; ``resolution`` = shorter side the samples are resized to (official 480; None keeps
-    the frames' size); ``segment`` = keyword arguments of the pseudo-label inference.  ``seed``
-    makes the run reproducible.  Preset metadata keys (description, model, checkpoint) are
+    the frames' size); ``segment`` = keyword arguments of the pseudo-label inference;
+    ``checkpointing`` = the opt-in memory mode (activation checkpointing, :mod:`models.ttt.checkpointing`;
+    not guaranteed bit-identical to the default, exact mode).  ``seed`` makes the run reproducible.  Preset metadata keys (description, model, checkpoint) are
     accepted and ignored so ``adapt(vos, f, m, seed=s, **load_preset(name))`` works.
 
     If ``vos`` defines ``test_time_adapt(frames, first_mask, **params)`` it does the whole job.
@@ -269,7 +275,8 @@ def adapt(vos: nn.Module, frames: np.ndarray, first_mask: np.ndarray, kind: str,
     if callable(hook):  # the model runs its own protocol; it gets every parameter we were given
         given = dict(kind=kind, iterations=iterations, rounds=rounds, lr=lr, jump=jump, batch_size=batch_size,
                      seed=seed, num_frames=num_frames, frozen=frozen, weight_decay=weight_decay,
-                     max_obj=max_obj, resolution=resolution, segment=segment, progress=progress)
+                     max_obj=max_obj, resolution=resolution, segment=segment, checkpointing=checkpointing,
+                     progress=progress)
         return _delegate(hook, frames, first_mask, given, kw)
     unknown = set(kw) - set(PRESET_METADATA)
     if unknown:
@@ -289,7 +296,8 @@ def adapt(vos: nn.Module, frames: np.ndarray, first_mask: np.ndarray, kind: str,
     video = _prepare_video(model, frames, num_frames, jump, resolution)
     pad = getattr(model, "ttt_pad", 16)
 
-    log: dict[str, Any] = {"kind": kind, "losses": [], "samples": [], "pseudo_label_passes": 0, "seed": seed}
+    log: dict[str, Any] = {"kind": kind, "losses": [], "samples": [], "pseudo_label_passes": 0, "seed": seed,
+                           "checkpointing": bool(checkpointing)}
     bar = tqdm(total=rounds * iterations, desc=f"tt-{kind}", disable=not progress, leave=False)
     labels = presence = None
     for r in range(rounds):
@@ -302,7 +310,7 @@ def adapt(vos: nn.Module, frames: np.ndarray, first_mask: np.ndarray, kind: str,
                                       max_obj=max_obj, rng=rng, indices_fn=indices_fn) for _ in range(batch_size)]
             log["samples"].append([idx for idx, _ in samples])
             batch = build_batch(video.train_images, labels, samples, k, pad)
-            log["losses"].append(_step(model, optimiser, batch, kind))
+            log["losses"].append(_step(model, optimiser, batch, kind, bool(checkpointing)))
             bar.update(1)
     bar.close()
     _release(model, vos)
