@@ -139,6 +139,7 @@ def official_style(net: STCN, frames: np.ndarray, mask: np.ndarray, top_k=20, me
 def official_stcn(ours: STCN):
     """A function (frames, mask) -> (K+1, T, H, W) probabilities running the official code as
     ``eval_davis.py`` does (the checkout is first on sys.path)."""
+    import importlib.util
     import types
 
     from _official import cuda_on_cpu
@@ -155,9 +156,14 @@ def official_stcn(ours: STCN):
                 m.register_parameter("bias", None)
         return net
 
-    vision = types.ModuleType("torchvision")
-    vision.models = types.SimpleNamespace(resnet50=resnet50)
-    sys.modules.setdefault("torchvision", vision)
+    if importlib.util.find_spec("torchvision") is None:  # an installed torchvision is used as it is
+        vision = types.ModuleType("torchvision")
+        vision.models = types.SimpleNamespace(resnet50=resnet50)
+        sys.modules["torchvision"] = vision
+    else:  # its resnet50(pretrained=True) would download: the checkpoint sets every weight anyway
+        import torchvision.models
+
+        torchvision.models.resnet50 = lambda pretrained=False, _build=torchvision.models.resnet50: _build()
     from inference_core import InferenceCore
     from model.eval_network import STCN as OfficialSTCN
 
