@@ -64,7 +64,7 @@ from common.locks import OutputLock
 from common.vocabulary import DAVIS_C_SUITE, SUITES, TEMPORAL_SUITE
 from common.progress import Progress, Relay, null_tick
 from davis_c.store import (FORMAT, INTEGRITY, ShardWriter, StoreError, decode_frame, derive_seed, encode_frame,
-                           read_shard_attrs, shard_dir, shard_path, shard_problems, write_index)
+                           partial_path, read_shard_attrs, shard_dir, shard_path, shard_problems, write_index)
 from common.workers import exit_with_parent, stop_pool
 
 __all__ = ["build", "main", "BuildError", "SUITE_NAMES", "sample_root", "DAVIS_URL", "lock_path", "temp_area", "STEPS", "shard_groups",
@@ -644,25 +644,24 @@ def _reusable(path: Path, variant: str, keys: _Keys, cfg: BuildSettings, neural:
     return True
 
 
+def _shards_written(cfg: BuildSettings) -> list[Path]:
+    """The shard files this build (or this part of a parallel build) writes, by its steps."""
+    return ([shard_path(cfg.out, None, None)] if "clean" in cfg.steps else []) + (
+        [shard_path(cfg.out, s, n) for s in cfg.strs for n in cfg.names] if "corrupted" in cfg.steps else [])
+
+
 def _remove_partials_of_this_process(cfg: BuildSettings) -> None:
     """Remove the ``*.<this pid>.partial`` files of the shards (and index) this build writes.  Named by
     shard, not by a folder-wide pattern, so a part of a parallel build on another host with the same pid
     keeps its files."""
-    sdir, pid = shard_dir(cfg.out), os.getpid()
-    mine = [shard_path(cfg.out, None, None)] + [shard_path(cfg.out, s, n) for s in cfg.strs for n in cfg.names]
-    for path in mine:
-        (sdir / f"{path.name}.{pid}.partial").unlink(missing_ok=True)
-    if cfg.whole:
-        cfg.out.with_name(f"{cfg.out.name}.{pid}.partial").unlink(missing_ok=True)
+    for path in _shards_written(cfg) + ([cfg.out] if cfg.whole else []):
+        partial_path(path).unlink(missing_ok=True)
 
 
 def _remove_own_partials(cfg: BuildSettings) -> None:
     """One part of a parallel build: only this part's partial shards are ours to clean up."""
-    sdir = shard_dir(cfg.out)
-    mine = ([shard_path(cfg.out, None, None)] if "clean" in cfg.steps else []) + (
-        [shard_path(cfg.out, s, n) for s in cfg.strs for n in cfg.names] if "corrupted" in cfg.steps else [])
-    for path in mine:
-        for p in sdir.glob(f"{path.name}.*.partial"):
+    for path in _shards_written(cfg):
+        for p in path.parent.glob(f"{path.name}.*.partial"):
             p.unlink(missing_ok=True)
 
 

@@ -58,7 +58,8 @@ from davis_c.davis import Video
 
 __all__ = ["FORMAT", "INTEGRITY", "DavisCStore", "StoreError", "ShardWriter", "open_store", "shard_dir",
            "shard_path", "read_shard_attrs", "encode_frame", "decode_frame", "derive_seed", "write_index",
-           "sha256_hex", "masks_digest", "shard_problems", "attrs_digest", "OLD_FORMATS", "old_format_message"]
+           "sha256_hex", "masks_digest", "shard_problems", "attrs_digest", "OLD_FORMATS", "old_format_message",
+           "partial_path"]
 
 FORMAT = "davis-c/2"
 #: older formats: recognised only to say what to do with them
@@ -268,6 +269,12 @@ def read_shard_attrs(path: str | os.PathLike) -> dict[str, Any] | None:
     return attrs if attrs.get("complete") is True and attrs.get("format") == FORMAT else None
 
 
+def partial_path(final: str | os.PathLike, pid: int | None = None) -> Path:
+    """Where process ``pid`` (default: this one) writes ``final`` (a shard or the index) until it is complete."""
+    final = Path(final)
+    return final.with_name(f"{final.name}.{os.getpid() if pid is None else pid}.partial")
+
+
 class ShardWriter:
     """Writes one shard to ``<final>.<pid>.partial``; ``commit()`` renames it into place, ``abort()`` removes
     it.  Use as a context manager: an exception aborts."""
@@ -275,7 +282,7 @@ class ShardWriter:
     def __init__(self, final: str | os.PathLike, attrs: Mapping[str, Any]) -> None:
         self.final = Path(final)
         self.final.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.final.with_name(f"{self.final.name}.{os.getpid()}.partial")
+        self.tmp = partial_path(self.final)
         self._f = None
         try:
             self._f = h5py.File(self.tmp, "w", libver="earliest", track_order=False)
@@ -352,7 +359,7 @@ def write_index(index: str | os.PathLike, attrs: Mapping[str, Any],
     ``shard_sha256`` of every linked shard (attribute ``shard_sha256``: variant -> digest), so that opening
     the store knows which file each link must reach."""
     index = Path(index)
-    tmp = index.with_name(f"{index.name}.{os.getpid()}.partial")
+    tmp = partial_path(index)
     rel = shard_dir(index).name
     shards = list(shards)
     digests = {}
