@@ -179,14 +179,18 @@ def perturb(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def build_data(tmp: Path, videos: int, frames: int, seed: int) -> tuple[Path, Path]:
-    root = make_sample(tmp / "DAVIS", videos=videos, frames=frames, height=480, width=854, seed=seed)
-    results = tmp / "results"
+def write_predictions(root: Path, results: Path, seed: int) -> Path:
+    """One perturbed prediction per annotation of the DAVIS-2017-layout ``root`` into ``results``."""
     rng = np.random.default_rng(seed)
     for video in Davis2017(root).videos:
         for png in sorted((root / "Annotations/480p" / video).glob("*.png")):
             write_mask(results / video / png.name, perturb(read_mask(png), rng))
-    return root, results
+    return results
+
+
+def build_data(tmp: Path, videos: int, frames: int, seed: int) -> tuple[Path, Path]:
+    root = make_sample(tmp / "DAVIS", videos=videos, frames=frames, height=480, width=854, seed=seed)
+    return root, write_predictions(root, tmp / "results", seed)
 
 
 def davis17_view(davis16: Path, tmp: Path) -> Path:
@@ -242,9 +246,10 @@ def cli_race(root: Path, results: Path, tmp: Path, official: Path | None, vosb: 
     from _official import child_env, commit_of
 
     copies = {}
-    for name in ("ours", "official", "vos-benchmark"):
-        copies[name] = tmp / f"results_{name}"
-        shutil.copytree(results, copies[name])
+    for name, given in (("ours", True), ("official", official), ("vos-benchmark", vosb)):
+        if given:
+            copies[name] = tmp / f"results_{name}"
+            shutil.copytree(results, copies[name])
     out_ours = tmp / "csv_ours"
     cmds = {"ours": ([sys.executable, "-m", "harness.evaluate", "--davis", str(root), "--results",
                       str(copies["ours"]), "--out", str(out_ours), "--quiet", "--workers", str(workers)], REPO, None)}
@@ -323,11 +328,7 @@ def main(argv=None) -> int:
     try:
         if args.davis16:
             root = davis17_view(args.davis16, tmp)
-            results = tmp / "results"
-            rng = np.random.default_rng(args.seed)
-            for video in Davis2017(root).videos:
-                for png in sorted((root / "Annotations/480p" / video).glob("*.png")):
-                    write_mask(results / video / png.name, perturb(read_mask(png), rng))
+            results = write_predictions(root, tmp / "results", args.seed)
         else:
             root, results = build_data(tmp, args.videos, args.frames, args.seed)
         if args.official or args.vos_benchmark or args.cli_only:
