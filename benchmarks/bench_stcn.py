@@ -3,7 +3,7 @@ official-style loop, 2 objects.
 
     python benchmarks/bench_stcn.py                      # 240x432 and 480x864, 12 frames, 1 thread
     python benchmarks/bench_stcn.py --frames 6 --sizes 240x432 --threads 2
-    python benchmarks/bench_stcn.py --official ~/src/STCN --threads 1 2
+    python benchmarks/bench_stcn.py --official ~/src/STCN --threads 2
 
 The video is the 240x432 golden video (``tests/golden/stcn/inference.npz``), upsampled 2x for
 480x864 as in the golden README; weights are golden-init (the cost depends on the architecture,
