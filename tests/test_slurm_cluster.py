@@ -54,9 +54,9 @@ def cluster() -> None:
         pytest.skip(f"{why}; start one with .ci/slurm-up")
 
 
-def _cli(*argv, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+def _cli(*argv, cwd: Path, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
     """A toolkit command in a fresh process, as a user types it (the tasks inherit its environment)."""
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    env = env or dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     return subprocess.run([sys.executable, "-m", *map(str, argv)], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout)
 
@@ -140,32 +140,86 @@ def _wait_until(what, timeout: float = 120.0, step: float = 0.5):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _task_pid(job_task: str) -> int | None:
-    """The pid of the python of a running task (``<job>_<task>``, or ``<job>`` alone), from its environment."""
-    array, _, task = job_task.partition("_")
-    keys = ([f"SLURM_ARRAY_JOB_ID={array}", f"SLURM_ARRAY_TASK_ID={task}"] if task else [f"SLURM_JOB_ID={array}"])
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            env = (proc / "environ").read_bytes().split(b"\0")
-            cmd = (proc / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if all(k.encode() in env for k in keys) and b"submitit.core._submit" in cmd:
-            return int(proc.name)
-    return None
+_HOLD_HOOK = """\
+import os, sys, time
+
+_hold = os.environ.get("DAVIS_C_TEST_HOLD")
+if _hold and "SLURM_JOB_ID" in os.environ and os.environ.get("SLURM_RESTART_COUNT", "0") == "0":
+    import importlib.abc
+    import importlib.util
+
+    def _wait():  # once: say where we are (our pid), then wait while the hold file exists
+        if getattr(_wait, "done", False):
+            return
+        _wait.done = True
+        with open(_hold + ".tmp", "w") as f:
+            f.write(str(os.getpid()))
+        os.replace(_hold + ".tmp", _hold + ".reached")
+        t0 = time.monotonic()
+        while os.path.exists(_hold) and time.monotonic() - t0 < 300:
+            time.sleep(0.05)
+
+    class _HoldFirstUnit(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name != "harness.executor":
+                return None
+            sys.meta_path.remove(self)
+            spec = importlib.util.find_spec(name)
+            exec_module = spec.loader.exec_module
+
+            def patched(module):
+                exec_module(module)
+                run = module.UnitRunner.run
+
+                def held(self, unit):
+                    _wait()
+                    return run(self, unit)
+
+                module.UnitRunner.run = held
+
+            spec.loader.exec_module = patched
+            return spec
+
+    sys.meta_path.insert(0, _HoldFirstUnit())
+"""
+
+
+def _held_env(work: Path, name: str) -> tuple[dict, Path]:
+    """An environment whose SLURM task, in its first attempt, stops before its first unit (inside the CLI,
+    model loaded, lock taken) until the returned file is removed: a ``sitecustomize`` on the path wraps
+    ``harness.executor.UnitRunner.run`` and writes the task's pid to ``<file>.reached``.  So a signal
+    sent to the task lands while it runs, however fast the units are (these take under a second)."""
+    hook = work / "hold_hook"
+    hook.mkdir(exist_ok=True)
+    (hook / "sitecustomize.py").write_text(_HOLD_HOOK)
+    hold = work / f"hold-{name}"
+    hold.write_text("")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(hook)]), OMP_NUM_THREADS="1",
+               DAVIS_C_TEST_HOLD=str(hold))
+    return env, hold
+
+
+def _held_pid(hold: Path) -> int:
+    """The pid of the held task's python, once it waits before its first unit."""
+    reached = hold.with_name(hold.name + ".reached")
+    return int(_wait_until(lambda: reached.is_file() and reached.read_text(), timeout=180, step=0.05))
 
 
 def test_scancel_then_a_rerun_submits_only_the_unfinished_shard(work, plain):
-    """Task 1 of 3 is cancelled before it starts (array_parallelism=1 keeps it queued); the others finish.
-    A rerun submits shard 1 alone, and the results equal a plain run's."""
+    """Task 1 of 3 is cancelled before it starts (array_parallelism=1 keeps it queued while task 0, held
+    before its first unit, runs); the others finish.  A rerun submits shard 1 alone, and the results equal
+    a plain run's."""
     out = "cancel"
     args = ("harness.run", *FAST, "--data", "c.h5", "--out", out, "--tasks", 3)
-    sub = _cli(*args, "--slurm", SLURM + ",array_parallelism=1", cwd=work)
-    assert sub.returncode == 0, sub.stderr
-    job = sub.stderr.split(" as job ")[1].split(";")[0]
-    subprocess.run(["scancel", f"{job}_1"], check=True)
+    env, hold = _held_env(work, out)
+    try:
+        sub = _cli(*args, "--slurm", SLURM + ",array_parallelism=1", cwd=work, env=env)
+        assert sub.returncode == 0, sub.stderr
+        job = sub.stderr.split(" as job ")[1].split(";")[0]
+        _held_pid(hold)
+        subprocess.run(["scancel", f"{job}_1"], check=True)
+    finally:
+        hold.unlink(missing_ok=True)
     _wait_until(lambda: not _squeue(job), timeout=300)
     done = comparable_units(work / out)
     assert len(done) == 4  # shards 0 and 2
@@ -178,18 +232,19 @@ def test_scancel_then_a_rerun_submits_only_the_unfinished_shard(work, plain):
 def test_a_task_killed_with_kill_9_is_reported_with_its_log(work):
     """No accounting here (no slurmdbd): the wait still ends, and names the task, how it ended and its log."""
     out = "killed"
+    env, hold = _held_env(work, out)
     proc = subprocess.Popen([sys.executable, "-m", "harness.run", *FAST, "--data", "c.h5", "--out", out,
                              "--seeds", "1", "2", "3", "--slurm", SLURM, "--slurm-wait", "--slurm-wait-timeout", "8"],
-                            cwd=work, env=dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         folder = work / out / "labelprop" / "slurm"
         job_task = _wait_until(lambda: next((p.name for p in folder.iterdir() if p.is_dir()), None)
                                if folder.is_dir() else None, timeout=180)
-        pid = _wait_until(lambda: _task_pid(job_task), timeout=180, step=0.05)
-        os.kill(pid, 9)
+        os.kill(_held_pid(hold), 9)  # held before its first unit: it cannot have finished
+        hold.unlink()
         stdout, stderr = proc.communicate(timeout=300)
     finally:
+        hold.unlink(missing_ok=True)
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 3, stderr
@@ -204,24 +259,26 @@ def test_a_requeued_task_is_waited_for_not_taken_as_finished(work):
     stopped by SIGTERM (the CLI ends it in order, status 143), SLURM runs the task again, and the wait
     returns only when that attempt has finished every unit."""
     out = "requeued"
+    env, hold = _held_env(work, out)  # the first attempt waits inside the CLI, before its first unit
     proc = subprocess.Popen([sys.executable, "-m", "harness.run", *FAST, "--data", "c.h5", "--out", out,
                              "--seeds", "1", "2", "3", "--slurm", SLURM, "--slurm-wait", "--slurm-wait-timeout", "8"],
-                            cwd=work, env=dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         folder = work / out / "labelprop" / "slurm"
         job = _wait_until(lambda: next((p.name for p in folder.iterdir() if p.is_dir()), None)
                           if folder.is_dir() else None, timeout=180)
-        _wait_until(lambda: _task_pid(job), timeout=180, step=0.05)
+        _held_pid(hold)
         subprocess.run(["scontrol", "requeue", job], check=True)
         # SLURM holds the requeued task for 2 minutes (Reason=BeginTime); whatever the stopped attempt left
         # in its folder, the wait (polling every 5 s) must not take it for the task's end
         _wait_until(lambda: "PENDING" in " ".join(_squeue(job)), timeout=60, step=0.2)
         time.sleep(12)
         assert proc.poll() is None, proc.communicate()[1]
+        hold.unlink()  # (the second attempt is not held: SLURM_RESTART_COUNT=1)
         subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
         stdout, stderr = proc.communicate(timeout=400)
     finally:
+        hold.unlink(missing_ok=True)
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, stderr
