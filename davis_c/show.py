@@ -15,7 +15,6 @@ motion-blurred (the official window grows from the first frame).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Sequence

@@ -2,9 +2,7 @@
 cell, partial methods marked everywhere, names the reader would skip refused when written."""
 from __future__ import annotations
 
-import json
 import shutil
-import sys
 from pathlib import Path
 
 import pandas as pd

@@ -123,7 +123,7 @@ def test_edited_video_attribute_does_not_open(store, key, value):
     with h5py.File(path, "r") as f:
         video = sorted(f.keys())[0]
     _set_attr(path, video, key, value)
-    with pytest.raises(StoreError, match=f"high__gaussian_noise.h5: shard of 'high/gaussian_noise', video"):
+    with pytest.raises(StoreError, match="high__gaussian_noise.h5: shard of 'high/gaussian_noise', video"):
         open_store(store)
 
 

@@ -8,7 +8,7 @@ import pytest
 from skimage.filters import gaussian
 
 from davis_c.corruptions import corrupt
-from davis_c.corruptions.glass import GLASS_BLUR, _gaussian_u8, glass_blur_noshuffle, glass_blur_reference
+from davis_c.corruptions.glass import _gaussian_u8, glass_blur_noshuffle, glass_blur_reference
 
 SEVERITIES = (3, 4, 5)
 

@@ -216,8 +216,6 @@ def test_unknown_ffmpeg_version_is_an_error(tiny_davis_sample, tmp_path, other_f
 
 # ------------------------------------------------------------------------------------- 6: disk full
 def test_disk_full_one_line_status_2_no_partial_files(tiny_davis_sample, tmp_path, monkeypatch, capsys):
-    from davis_c import store as S
-
     real_set, real_close = h5py.Dataset.__setitem__, h5py.File.close
     calls = []
 

@@ -8,7 +8,6 @@ import importlib.util
 import json
 import os
 import signal
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -227,7 +226,7 @@ def test_wait_reports_every_way_a_task_ends(tmp_path, monkeypatch):
     assert f"task 1 (job 9_1) exited with status 2 (error); log: {jobs[1].paths.stderr}" in text
     assert "in use by pid 12" in text                                     # the end of its log
     assert "ValueError: first line\n    second line of it" in text        # the whole error, not its first line
-    assert f"task 3 (job 9_3) ended without a result: FAILED, killed by signal 9 (9_3)" in text
+    assert "task 3 (job 9_3) ended without a result: FAILED, killed by signal 9 (9_3)" in text
     assert f"log: {jobs[3].paths.stderr}" in text and "    step 2" in text
     assert "task 0" not in text
 

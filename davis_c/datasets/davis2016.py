@@ -14,8 +14,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-
 from davis_c.davis import Video, check_video_name
 from davis_c.datasets.base import (FRAME_SUFFIXES, VOSDataset, list_files, read_name_list, read_sparse_masks,
                                    read_video_frames)

@@ -6,7 +6,6 @@ import functools
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["LayerNorm2d", "MLP", "sine_pe_2d", "sine_pe_1d", "axial_rope_table", "apply_rope"]
