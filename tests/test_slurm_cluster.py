@@ -54,9 +54,15 @@ def cluster() -> None:
         pytest.skip(f"{why}; start one with .ci/slurm-up")
 
 
+def _env(*paths: Path, **variables: str) -> dict:
+    """The environment of a toolkit command (the tasks inherit it): the repository (and ``paths``) on the
+    path, one thread."""
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(map(str, (REPO, *paths))), OMP_NUM_THREADS="1", **variables)
+
+
 def _cli(*argv, cwd: Path, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
-    """A toolkit command in a fresh process, as a user types it (the tasks inherit its environment)."""
-    env = env or dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    """A toolkit command in a fresh process, as a user types it."""
+    env = env or _env()
     return subprocess.run([sys.executable, "-m", *map(str, argv)], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout)
 
@@ -194,15 +200,26 @@ def _held_env(work: Path, name: str) -> tuple[dict, Path]:
     (hook / "sitecustomize.py").write_text(_HOLD_HOOK)
     hold = work / f"hold-{name}"
     hold.write_text("")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(hook)]), OMP_NUM_THREADS="1",
-               DAVIS_C_TEST_HOLD=str(hold))
-    return env, hold
+    return _env(hook, DAVIS_C_TEST_HOLD=str(hold)), hold
 
 
 def _held_pid(hold: Path) -> int:
     """The pid of the held task's python, once it waits before its first unit."""
     reached = hold.with_name(hold.name + ".reached")
     return int(_wait_until(lambda: reached.is_file() and reached.read_text(), timeout=180, step=0.05))
+
+
+def _start_waiting_run(work: Path, out: str, env: dict) -> subprocess.Popen:
+    """``harness.run --slurm ... --slurm-wait`` of 18 units in one task, in the background."""
+    return subprocess.Popen([sys.executable, "-m", "harness.run", *FAST, "--data", "c.h5", "--out", out,
+                             "--seeds", "1", "2", "3", "--slurm", SLURM, "--slurm-wait", "--slurm-wait-timeout", "8"],
+                            cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _first_job(folder: Path) -> str:
+    """The name of the first job folder submitit makes under ``folder`` (``<job>`` or ``<job>_<task>``)."""
+    return _wait_until(lambda: next((p.name for p in folder.iterdir() if p.is_dir()), None)
+                       if folder.is_dir() else None, timeout=180)
 
 
 def test_scancel_then_a_rerun_submits_only_the_unfinished_shard(work, plain):
@@ -233,15 +250,11 @@ def test_a_task_killed_with_kill_9_is_reported_with_its_log(work):
     """No accounting here (no slurmdbd): the wait still ends, and names the task, how it ended and its log."""
     out = "killed"
     env, hold = _held_env(work, out)
-    proc = subprocess.Popen([sys.executable, "-m", "harness.run", *FAST, "--data", "c.h5", "--out", out,
-                             "--seeds", "1", "2", "3", "--slurm", SLURM, "--slurm-wait", "--slurm-wait-timeout", "8"],
-                            cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = _start_waiting_run(work, out, env)
     try:
         folder = work / out / "labelprop" / "slurm"
-        job_task = _wait_until(lambda: next((p.name for p in folder.iterdir() if p.is_dir()), None)
-                               if folder.is_dir() else None, timeout=180)
+        job_task = _first_job(folder)
         os.kill(_held_pid(hold), 9)  # held before its first unit: it cannot have finished
-        hold.unlink()
         stdout, stderr = proc.communicate(timeout=300)
     finally:
         hold.unlink(missing_ok=True)
@@ -260,13 +273,10 @@ def test_a_requeued_task_is_waited_for_not_taken_as_finished(work):
     returns only when that attempt has finished every unit."""
     out = "requeued"
     env, hold = _held_env(work, out)  # the first attempt waits inside the CLI, before its first unit
-    proc = subprocess.Popen([sys.executable, "-m", "harness.run", *FAST, "--data", "c.h5", "--out", out,
-                             "--seeds", "1", "2", "3", "--slurm", SLURM, "--slurm-wait", "--slurm-wait-timeout", "8"],
-                            cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = _start_waiting_run(work, out, env)
     try:
         folder = work / out / "labelprop" / "slurm"
-        job = _wait_until(lambda: next((p.name for p in folder.iterdir() if p.is_dir()), None)
-                          if folder.is_dir() else None, timeout=180)
+        job = _first_job(folder)
         _held_pid(hold)
         subprocess.run(["scontrol", "requeue", job], check=True)
         # SLURM holds the requeued task for 2 minutes (Reason=BeginTime); whatever the stopped attempt left
